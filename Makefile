@@ -1,0 +1,50 @@
+# Two virtualenvs, because kserve (runtime images) needs protobuf>=6.33.5 while pulumi-policy
+# (IaC program and policy pack) pins protobuf~=5.29.5:
+#   .venv          the Pulumi program, policy pack and `mlops` CLI   (pip install -e '.[iac,test]')
+#   .venv-runtime  collector, drift job, model servers               (pip install -e '.[runtime,runtime-test]')
+PYTHON ?= python3
+IAC_VENV := .venv
+RUNTIME_VENV := .venv-runtime
+IAC_TESTS := tests/spine tests/components tests/stacks tests/policies
+RUNTIME_TESTS := tests/runtime tests/smoke
+SERVER_PACKAGES := prometheus prometheus-pushgateway postgresql
+
+.PHONY: dev test test-iac test-runtime servers clean
+
+## Render and validate the dev stack offline (no cloud, no cluster) and print a summary.
+dev: $(IAC_VENV)/.installed
+	$(IAC_VENV)/bin/mlops render --stack dev
+	$(IAC_VENV)/bin/mlops validate --stack dev
+
+## Build both virtualenvs, install the test servers, run every test (server-backed ones included).
+test: test-iac test-runtime
+
+test-iac: $(IAC_VENV)/.installed
+	$(IAC_VENV)/bin/python -m pytest $(wildcard $(IAC_TESTS))
+
+test-runtime: $(RUNTIME_VENV)/.installed servers
+	$(RUNTIME_VENV)/bin/python -m pytest $(wildcard $(RUNTIME_TESTS))
+
+$(IAC_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(IAC_VENV)
+	$(IAC_VENV)/bin/pip install --quiet --upgrade pip
+	$(IAC_VENV)/bin/pip install --quiet -e '.[iac,test]'
+	touch $@
+
+$(RUNTIME_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/pip install --quiet --upgrade pip
+	$(RUNTIME_VENV)/bin/pip install --quiet -e '.[runtime,runtime-test]'
+	touch $@
+
+## Prometheus, promtool, Pushgateway and PostgreSQL from Debian, for the server-backed tests.
+servers:
+	@if command -v promtool >/dev/null && command -v prometheus-pushgateway >/dev/null \
+	    && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  echo "test servers present"; \
+	else \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SERVER_PACKAGES); \
+	fi
+
+clean:
+	rm -rf $(IAC_VENV) $(RUNTIME_VENV) build .pytest_cache

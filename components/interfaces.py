@@ -1,0 +1,84 @@
+"""What a cloud foundation hands to the cloud-agnostic in-cluster layer.
+
+AWS, GCP and local foundations each produce a `Foundation`; MLflow, KServe, monitoring and the
+model deployments read only these fields, so they render the same on every target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+Workload = Literal["mlflow", "storage-initializer", "payload-collector", "drift-job"]
+WORKLOADS: tuple[Workload, ...] = ("mlflow", "storage-initializer", "payload-collector", "drift-job")
+
+
+@dataclass(frozen=True)
+class ObjectStore:
+    """Buckets and how to reach them. `endpoint` is None where the cloud's default endpoint applies."""
+
+    scheme: Literal["s3", "gs"]
+    artifact_bucket: pulumi.Input[str]
+    payload_bucket: pulumi.Input[str]
+    endpoint: pulumi.Input[str] | None = None
+    region: str | None = None
+    # Name of a Secret (same name in every platform namespace) holding AWS_ACCESS_KEY_ID and
+    # AWS_SECRET_ACCESS_KEY; only the in-cluster S3 server needs one, clouds use workload identity.
+    credentials_secret: str | None = None
+
+    def uri(self, bucket: pulumi.Input[str], prefix: str = "") -> pulumi.Output[str]:
+        return pulumi.Output.concat(f"{self.scheme}://", bucket, f"/{prefix}" if prefix else "")
+
+
+@dataclass(frozen=True)
+class Database:
+    """PostgreSQL for the MLflow backend store."""
+
+    host: pulumi.Input[str]
+    port: pulumi.Input[int]
+    name: str
+    username: str
+    password: pulumi.Output[str]  # always a Pulumi secret
+
+
+@dataclass(frozen=True)
+class GpuPlacement:
+    """How a pod lands on one GPU pool."""
+
+    node_selector: dict[str, str]
+    tolerations: list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Foundation:
+    provider: k8s.Provider
+    cluster_name: pulumi.Input[str]
+    object_store: ObjectStore
+    database: Database
+    # Annotations that bind a Kubernetes ServiceAccount to the workload's cloud identity
+    # (IRSA role ARN, GKE Workload Identity service account); empty on local.
+    identity_annotations: dict[str, dict[str, pulumi.Input[str]]] = field(default_factory=dict)
+    gpu_placements: dict[str, GpuPlacement] = field(default_factory=dict)
+    # Resources the in-cluster layer must be created after and destroyed before (node groups),
+    # so `pulumi destroy` removes workloads while nodes still exist.
+    cluster_ready: list[pulumi.Resource] = field(default_factory=list)
+    outputs: dict[str, pulumi.Input[object]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlatformServices:
+    """What the in-cluster platform offers model deployments."""
+
+    tracking_uri: pulumi.Input[str]
+    # HTTP sink of the KServe inference logger (the payload collector).
+    collector_url: pulumi.Input[str]
+    pushgateway_url: pulumi.Input[str]
+    # Image running the payload collector and the drift job.
+    runtime_image: str
+    # CRD-installing releases (KServe, Prometheus operator): custom resources depend on them,
+    # otherwise the API server answers "no matches for kind".
+    crds_ready: list[pulumi.Resource] = field(default_factory=list)
+    outputs: dict[str, pulumi.Input[object]] = field(default_factory=dict)

@@ -1,0 +1,45 @@
+"""The Pulumi program: read the stack config once, build the foundation, then the platform."""
+
+from __future__ import annotations
+
+import pulumi
+from pulumi.runtime.config import CONFIG, get_config_env
+
+from components.interfaces import Foundation
+from components.namespaces import PlatformNamespaces, PlatformNamespacesArgs
+from stacks.config import StackConfig, load_stack_config
+from stacks.local import build_local_foundation, local_provider
+from stacks.platform import build_platform
+
+
+def stack_config() -> StackConfig:
+    """Every config key Pulumi passed to the program, validated before any resource exists."""
+    return load_stack_config({**get_config_env(), **CONFIG.get()})
+
+
+def build_foundation(config: StackConfig) -> tuple[Foundation, PlatformNamespaces]:
+    if config.cloud == "local":
+        provider = local_provider(config)
+        namespaces = PlatformNamespaces("namespaces", PlatformNamespacesArgs(), pulumi.ResourceOptions(provider=provider))
+        return build_local_foundation(config, namespaces, provider), namespaces
+    if config.cloud == "aws":
+        from stacks.aws import build_aws_foundation as build_cloud_foundation
+    else:
+        from stacks.gcp import build_gcp_foundation as build_cloud_foundation
+    foundation = build_cloud_foundation(config)
+    namespaces = PlatformNamespaces(
+        "namespaces",
+        PlatformNamespacesArgs(),
+        pulumi.ResourceOptions(provider=foundation.provider, depends_on=foundation.cluster_ready),
+    )
+    return foundation, namespaces
+
+
+def main() -> None:
+    config = stack_config()
+    foundation, namespaces = build_foundation(config)
+    outputs = {**foundation.outputs, **build_platform(config, foundation, namespaces)}
+    pulumi.export("cloud", config.cloud)
+    pulumi.export("environment", config.environment)
+    for key, value in sorted(outputs.items()):
+        pulumi.export(key, value)

@@ -1,0 +1,9 @@
+"""Paths shared by every test suite (importable from both virtualenvs: no Pulumi here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+SHARED_DIR = PROJECT_DIR.parent / "shared"
+REFERENCE_DIR = SHARED_DIR / "reference"
