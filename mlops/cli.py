@@ -80,7 +80,10 @@ def command_validate(args: argparse.Namespace) -> int:
     from mlops.validate import ReferenceData, validate_rendering
 
     project_dir, rendering = _render(args)
-    reference = ReferenceData(Path(args.reference) if args.reference else default_reference_dir(project_dir))
+    reference = ReferenceData(
+        Path(args.reference) if args.reference else default_reference_dir(project_dir),
+        cache_dir=project_dir / "build" / "cache",
+    )
     kubernetes_version = _kubernetes_version(rendering)
     started = time.perf_counter()
     findings = validate_rendering(rendering, reference, kubernetes_version)

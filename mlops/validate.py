@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -46,25 +47,47 @@ class Finding:
 
 
 class ReferenceData:
-    """The upstream CRDs and chart defaults in shared/reference (see its README)."""
+    """The upstream CRDs and chart defaults in shared/reference (see its README).
 
-    def __init__(self, root: Path):
+    Parsing the KServe CRD takes about a second, so strict schemas are built only for the API
+    groups a rendering uses and, given `cache_dir`, kept as JSON keyed by the CRD file's hash.
+    """
+
+    def __init__(self, root: Path, cache_dir: Path | None = None):
         if not (root / "crds").is_dir():
             raise FileNotFoundError(f"reference data not found at {root} (expected crds/ and chart-values/)")
         self.root = root
+        self.cache_dir = cache_dir
+        self._schemas: dict[tuple[str, str], dict[str, Any]] = {}
+        self._loaded_groups: set[str] = set()
 
-    @functools.cached_property
-    def crd_schemas(self) -> dict[tuple[str, str], dict[str, Any]]:
-        """(apiVersion, kind) -> strict JSON schema of that CRD version."""
-        schemas = {}
-        for path in sorted((self.root / "crds").glob("*.yaml")):
-            crd = yaml.load(path.read_text(), Loader=_YAML_LOADER)
-            spec = crd["spec"]
-            for version in spec["versions"]:
-                api_version = f"{spec['group']}/{version['name']}"
-                schema = strict_crd_schema(version["schema"]["openAPIV3Schema"])
-                schemas[(api_version, spec["names"]["kind"])] = schema
-        return schemas
+    def crd_schema(self, api_version: str, kind: str) -> dict[str, Any] | None:
+        """Strict JSON schema of a CRD version, or None when no reference CRD defines the kind."""
+        group = api_version.rpartition("/")[0]
+        if group and group not in self._loaded_groups:
+            self._loaded_groups.add(group)
+            for path in sorted((self.root / "crds").glob(f"{group}_*.yaml")):
+                self._schemas.update(self._crd_file_schemas(path))
+        return self._schemas.get((api_version, kind))
+
+    def known_custom_kinds(self) -> list[str]:
+        return sorted(p.name.removesuffix(".yaml") for p in (self.root / "crds").glob("*.yaml"))
+
+    def _crd_file_schemas(self, path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+        content = path.read_bytes()
+        cached = self.cache_dir / f"crd-{hashlib.sha256(content).hexdigest()[:24]}.json" if self.cache_dir else None
+        if cached is not None and cached.is_file():
+            return {(a, k): schema for a, k, schema in json.loads(cached.read_text())}
+        crd = yaml.load(content, Loader=_YAML_LOADER)
+        spec = crd["spec"]
+        entries = [
+            (f"{spec['group']}/{version['name']}", spec["names"]["kind"], strict_crd_schema(version["schema"]["openAPIV3Schema"]))
+            for version in spec["versions"]
+        ]
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            cached.write_text(json.dumps(entries))
+        return {(a, k): schema for a, k, schema in entries}
 
     def chart(self, name: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None] | None:
         """(Chart.yaml, default values, values.schema.json or None) of a reference chart."""
@@ -116,13 +139,13 @@ def validate_manifest(
     resource: RenderedResource, manifest: dict[str, Any], reference: ReferenceData, kubernetes_version: str
 ) -> list[Finding]:
     label = f"{manifest.get('kind')}/{(manifest.get('metadata') or {}).get('name', resource.name)} ({resource.name})"
-    key = (manifest.get("apiVersion"), manifest.get("kind"))
-    crd_schema = reference.crd_schemas.get(key)
+    key = (str(manifest.get("apiVersion")), str(manifest.get("kind")))
+    crd_schema = reference.crd_schema(*key)
     if crd_schema is not None:
         return [Finding(label, "crd-schema", path, message) for path, message in _schema_errors(crd_schema, manifest)]
     validator = _kubernetes_validator(kubernetes_version, manifest["apiVersion"], manifest["kind"])
     if validator is None:
-        known = ", ".join(f"{k}.{a}" for a, k in sorted(reference.crd_schemas))
+        known = ", ".join(reference.known_custom_kinds())
         return [
             Finding(
                 label,
@@ -154,10 +177,15 @@ def _kubernetes_validator(kubernetes_version: str, api_version: str, kind: str) 
         schema = k8s_schemas.schema_contents(f"{schema_dir}/{kind.lower()}-{group_version}.json", version)
     except FileNotFoundError:
         return None
-    definitions = k8s_schemas.schema_contents(f"{schema_dir}/_definitions.json", version)
+    definitions = _kubernetes_definitions(schema_dir, version)
     registry = referencing.Resource.from_contents(schema) @ referencing.Registry()
     registry = referencing.Resource.from_contents(definitions) @ registry
     return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+@functools.lru_cache(maxsize=None)
+def _kubernetes_definitions(schema_dir: str, version: str) -> dict[str, Any]:
+    return k8s_schemas.schema_contents(f"{schema_dir}/_definitions.json", version)
 
 
 def validate_chart(resource: RenderedResource, reference: ReferenceData) -> list[Finding]:
