@@ -1,10 +1,14 @@
-# Two virtualenvs, because kserve (runtime images) needs protobuf>=6.33.5 while pulumi-policy
-# (IaC program and policy pack) pins protobuf~=5.29.5:
+# Separate virtualenvs, because kserve (runtime images) needs protobuf>=6.33.5 while
+# pulumi-policy (IaC program and policy pack) pins protobuf~=5.29.5, and checkov pins its own tree:
 #   .venv          the Pulumi program, policy pack and `mlops` CLI   (pip install -e '.[iac,test]')
-#   .venv-runtime  collector, drift job, model servers               (pip install -e '.[runtime,runtime-test]')
+#   .venv-runtime  collector, drift job, model servers, held to the runtime image's lock
+#   .venv-checkov  checkov, the security scan `mlops validate` and `mlops preview` run
 PYTHON ?= python3
 IAC_VENV := .venv
 RUNTIME_VENV := .venv-runtime
+CHECKOV_VENV := .venv-checkov
+CHECKOV_VERSION := 3.3.30
+RUNTIME_LOCK := images/requirements-runtime.txt
 IAC_TESTS := tests/spine tests/components tests/stacks tests/policies
 RUNTIME_TESTS := tests/runtime tests/smoke
 SERVER_PACKAGES := prometheus prometheus-pushgateway postgresql
@@ -12,18 +16,18 @@ SERVER_PACKAGES := prometheus prometheus-pushgateway postgresql
 .PHONY: dev test test-iac test-runtime servers clean
 
 ## Render and validate the dev stack offline (no cloud, no cluster) and print a summary.
-dev: $(IAC_VENV)/.installed
+dev: $(IAC_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(IAC_VENV)/bin/mlops render --stack dev
 	$(IAC_VENV)/bin/mlops validate --stack dev
 
 ## Build both virtualenvs, install the test servers, run every test (server-backed ones included).
 test: test-iac test-runtime
 
-test-iac: $(IAC_VENV)/.installed
-	$(IAC_VENV)/bin/python -m pytest $(wildcard $(IAC_TESTS))
+test-iac: $(IAC_VENV)/.installed $(CHECKOV_VENV)/.installed
+	$(IAC_VENV)/bin/python -m pytest $(IAC_TESTS)
 
 test-runtime: $(RUNTIME_VENV)/.installed servers
-	$(RUNTIME_VENV)/bin/python -m pytest $(wildcard $(RUNTIME_TESTS))
+	$(RUNTIME_VENV)/bin/python -m pytest $(RUNTIME_TESTS)
 
 $(IAC_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(IAC_VENV)
@@ -31,10 +35,16 @@ $(IAC_VENV)/.installed: pyproject.toml
 	$(IAC_VENV)/bin/pip install --quiet -e '.[iac,test]'
 	touch $@
 
-$(RUNTIME_VENV)/.installed: pyproject.toml
+$(RUNTIME_VENV)/.installed: pyproject.toml $(RUNTIME_LOCK)
 	$(PYTHON) -m venv $(RUNTIME_VENV)
 	$(RUNTIME_VENV)/bin/pip install --quiet --upgrade pip
-	$(RUNTIME_VENV)/bin/pip install --quiet -e '.[runtime,runtime-test]'
+	$(RUNTIME_VENV)/bin/pip install --quiet -c $(RUNTIME_LOCK) -e '.[runtime,runtime-test]'
+	touch $@
+
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov==$(CHECKOV_VERSION)'
 	touch $@
 
 ## Prometheus, promtool, Pushgateway and PostgreSQL from Debian, for the server-backed tests.
@@ -47,4 +57,4 @@ servers:
 	fi
 
 clean:
-	rm -rf $(IAC_VENV) $(RUNTIME_VENV) build .pytest_cache
+	rm -rf $(IAC_VENV) $(RUNTIME_VENV) $(CHECKOV_VENV) build .pytest_cache

@@ -12,8 +12,19 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.namespaces import PLATFORM, SERVING
+
 Workload = Literal["mlflow", "storage-initializer", "payload-collector", "drift-job"]
 WORKLOADS: tuple[Workload, ...] = ("mlflow", "storage-initializer", "payload-collector", "drift-job")
+
+# (namespace, Kubernetes service account) of each workload: what cloud identities bind to. KServe's
+# storage initializer runs in the model server pods, under their service account.
+WORKLOAD_SERVICE_ACCOUNTS: dict[Workload, tuple[str, str]] = {
+    "mlflow": (PLATFORM, "mlflow"),
+    "payload-collector": (PLATFORM, "payload-collector"),
+    "storage-initializer": (SERVING, "model-server"),
+    "drift-job": (SERVING, "drift-job"),
+}
 
 
 @dataclass(frozen=True)

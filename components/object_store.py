@@ -98,7 +98,12 @@ class InClusterObjectStore(pulumi.ComponentResource):
     ) -> k8s.apps.v1.Deployment:
         return k8s.apps.v1.Deployment(
             f"{name}-server",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=APP, namespace=args.namespace, labels=workloads.labels(APP, "storage")),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=APP,
+                namespace=args.namespace,
+                labels=workloads.labels(APP, "storage"),
+                annotations=workloads.skip_annotations(checkov={"CKV_K8S_35": workloads.STATIC_S3_KEYS_REASON}),
+            ),
             spec={
                 "replicas": 1,
                 # One writer on a ReadWriteOnce volume: the old pod must stop before the new starts.
@@ -107,7 +112,8 @@ class InClusterObjectStore(pulumi.ComponentResource):
                 "template": {
                     "metadata": {"labels": workloads.labels(APP, "storage")},
                     "spec": {
-                        "securityContext": {**workloads.RESTRICTED_POD_SECURITY, "fsGroup": 1000},
+                        "automountServiceAccountToken": False,
+                        "securityContext": {**workloads.RESTRICTED_POD_SECURITY, "fsGroup": workloads.UNPRIVILEGED_USER},
                         "containers": [
                             {
                                 "name": "server",
@@ -118,7 +124,7 @@ class InClusterObjectStore(pulumi.ComponentResource):
                                 "readinessProbe": workloads.http_probe("/minio/health/ready", "s3"),
                                 "livenessProbe": workloads.http_probe("/minio/health/live", "s3", initial_delay=15),
                                 "resources": workloads.resources("250m", "512Mi", cpu_limit="1"),
-                                "securityContext": workloads.restricted_container_security(run_as_user=1000),
+                                "securityContext": workloads.restricted_container_security(run_as_user=workloads.UNPRIVILEGED_USER),
                                 "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}],
                             }
                         ],
@@ -148,7 +154,11 @@ class InClusterObjectStore(pulumi.ComponentResource):
         )
         k8s.batch.v1.Job(
             f"{name}-create-buckets",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{APP}-create-buckets", namespace=args.namespace),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{APP}-create-buckets",
+                namespace=args.namespace,
+                annotations=workloads.skip_annotations(checkov={"CKV_K8S_35": workloads.STATIC_S3_KEYS_REASON}),
+            ),
             spec={
                 "backoffLimit": 10,
                 "ttlSecondsAfterFinished": 3600,
@@ -156,6 +166,7 @@ class InClusterObjectStore(pulumi.ComponentResource):
                     "metadata": {"labels": workloads.labels(f"{APP}-create-buckets", "storage")},
                     "spec": {
                         "restartPolicy": "OnFailure",
+                        "automountServiceAccountToken": False,
                         "securityContext": workloads.RESTRICTED_POD_SECURITY,
                         "containers": [
                             {

@@ -16,6 +16,13 @@ from components.interfaces import Database
 
 APP = "postgres"
 PORT = 5432
+CREDENTIALS_DIR = "/run/secrets/postgres"
+# The official image reads each of these from the file named by <VAR>_FILE.
+CREDENTIAL_VARIABLES = ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB")
+WRITABLE_ROOT_REASON = (
+    "the official postgres image writes its socket and lock files under /var/run/postgresql "
+    "and its entrypoint generates passwd entries at start"
+)
 
 
 @dataclass(frozen=True)
@@ -48,9 +55,18 @@ class InClusterPostgres(pulumi.ComponentResource):
             spec={"selector": workloads.selector(APP), "ports": [{"name": "postgres", "port": PORT, "targetPort": "postgres"}]},
             opts=child,
         )
+        pg_isready = {"exec": {"command": ["pg_isready", "-U", args.username, "-d", args.database]}}
         k8s.apps.v1.StatefulSet(
             f"{name}-server",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=APP, namespace=args.namespace, labels=workloads.labels(APP, "database")),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=APP,
+                namespace=args.namespace,
+                labels=workloads.labels(APP, "database"),
+                annotations=workloads.skip_annotations(
+                    checkov={"CKV_K8S_22": WRITABLE_ROOT_REASON},
+                    policies={"container-read-only-root-filesystem": WRITABLE_ROOT_REASON},
+                ),
+            ),
             spec={
                 "serviceName": service.metadata.name,
                 "replicas": 1,
@@ -58,26 +74,34 @@ class InClusterPostgres(pulumi.ComponentResource):
                 "template": {
                     "metadata": {"labels": workloads.labels(APP, "database")},
                     "spec": {
-                        "securityContext": {**workloads.RESTRICTED_POD_SECURITY, "fsGroup": 999},
+                        "automountServiceAccountToken": False,
+                        "securityContext": {**workloads.RESTRICTED_POD_SECURITY, "fsGroup": workloads.UNPRIVILEGED_USER},
                         "containers": [
                             {
                                 "name": "postgres",
                                 "image": args.image,
-                                "envFrom": [{"secretRef": {"name": secret.metadata.name}}],
-                                "env": [{"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"}],
+                                "env": [
+                                    {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"},
+                                    *[
+                                        {"name": f"{variable}_FILE", "value": f"{CREDENTIALS_DIR}/{variable}"}
+                                        for variable in CREDENTIAL_VARIABLES
+                                    ],
+                                ],
                                 "ports": [{"name": "postgres", "containerPort": PORT}],
-                                "readinessProbe": {
-                                    "exec": {"command": ["pg_isready", "-U", args.username, "-d", args.database]},
-                                    "periodSeconds": 10,
-                                },
+                                "readinessProbe": {**pg_isready, "periodSeconds": 10},
+                                "livenessProbe": {**pg_isready, "initialDelaySeconds": 30, "periodSeconds": 20, "failureThreshold": 6},
                                 "resources": workloads.resources("250m", "512Mi", cpu_limit="1"),
-                                # PostgreSQL writes its socket and lock files outside PGDATA.
                                 "securityContext": workloads.restricted_container_security(
-                                    read_only_root=False, run_as_user=999
+                                    read_only_root=False, run_as_user=workloads.UNPRIVILEGED_USER
                                 ),
-                                "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql/data"}],
+                                "volumeMounts": [
+                                    {"name": "data", "mountPath": "/var/lib/postgresql/data"},
+                                    {"name": "credentials", "mountPath": CREDENTIALS_DIR, "readOnly": True},
+                                ],
                             }
                         ],
+                        # Group-readable: the server runs as an arbitrary user in the pod's fsGroup.
+                        "volumes": [{"name": "credentials", "secret": {"secretName": secret.metadata.name, "defaultMode": 0o440}}],
                     },
                 },
                 "volumeClaimTemplates": [

@@ -9,6 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
+# The user images/runtime.Dockerfile creates; also the UID given to third-party images that run
+# as any user. Above 10000, so it cannot collide with a host account.
+UNPRIVILEGED_USER = 10001
+
+# Why the S3 clients of the in-cluster object store take secrets as environment variables.
+STATIC_S3_KEYS_REASON = (
+    "boto3 and MinIO read static S3 keys only from the environment; only the in-cluster object "
+    "store issues them, cloud stacks use workload identity and render no keys"
+)
+
 RESTRICTED_POD_SECURITY: dict[str, Any] = {
     "runAsNonRoot": True,
     "seccompProfile": {"type": "RuntimeDefault"},
@@ -86,3 +96,18 @@ def namespace_pods(namespace: str, match_labels: dict[str, str] | None = None) -
         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
         "podSelector": {"matchLabels": match_labels or {}},
     }
+
+
+# Annotation prefix by which an object opts out of one policy-pack rule (policies/rules).
+POLICY_EXEMPTION_PREFIX = "policy.mlops.platform/exempt-"
+
+
+def skip_annotations(checkov: dict[str, str] | None = None, policies: dict[str, str] | None = None) -> dict[str, str]:
+    """Annotations recording, on the object itself, why a check does not apply to it.
+
+    `checkov` maps check ids (CKV_K8S_35) to reasons, rendered as checkov's own
+    `checkov.io/skip<N>: <id>=<reason>`; `policies` maps policy-pack rule names to reasons.
+    """
+    annotations = {f"checkov.io/skip{n}": f"{check}={reason}" for n, (check, reason) in enumerate(sorted((checkov or {}).items()), 1)}
+    annotations.update({POLICY_EXEMPTION_PREFIX + rule: reason for rule, reason in sorted((policies or {}).items())})
+    return annotations

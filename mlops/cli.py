@@ -22,7 +22,7 @@ EXIT_BAD_INPUT = 2  # invalid stack config, unknown stack, bad arguments, unread
 
 EPILOG = """exit codes:
   0  success (validate: no failures; diff: computed)
-  1  validate found failures; diff --exit-code found changes
+  1  validate found failures (schemas, mandatory policies, checkov); diff --exit-code found changes
   2  bad input: invalid stack config (one line per problem), unknown stack, bad --config, bad git ref
 """
 
@@ -77,6 +77,7 @@ def command_render(args: argparse.Namespace) -> int:
 
 
 def command_validate(args: argparse.Namespace) -> int:
+    from mlops.policy_runner import blocking, run_policies
     from mlops.validate import ReferenceData, validate_rendering
 
     project_dir, rendering = _render(args)
@@ -87,17 +88,53 @@ def command_validate(args: argparse.Namespace) -> int:
     kubernetes_version = _kubernetes_version(rendering)
     started = time.perf_counter()
     findings = validate_rendering(rendering, reference, kubernetes_version)
-    progress(f"validated in {time.perf_counter() - started:.2f}s")
+    progress(f"validated schemas in {time.perf_counter() - started:.2f}s")
     print(_summary(rendering))
     manifests = sum(1 for r in rendering.resources if r.is_manifest)
     print(f"schemas: {manifests} Kubernetes objects checked against Kubernetes {kubernetes_version} and reference CRDs")
-    if findings:
-        print(f"FAILED: {len(findings)} finding(s)")
-        for finding in findings:
-            print(f"  - {finding}")
+    failures = [str(finding) for finding in findings]
+
+    environment = str(rendering.outputs.get("environment") or "dev")
+    started = time.perf_counter()
+    verdicts = run_policies(rendering, environment)
+    progress(f"ran the policy pack in {time.perf_counter() - started:.2f}s")
+    counts = Counter(verdict.level for verdict in verdicts)
+    print(
+        f"policies ({environment}): {counts['mandatory']} mandatory violation(s), "
+        f"{counts['advisory']} advisory, {counts['exempt']} exempt with a reason"
+    )
+    for verdict in verdicts:
+        if not verdict.blocking:
+            print(f"  - {verdict}")
+    failures += [str(verdict) for verdict in blocking(verdicts)]
+
+    if args.no_scan:
+        print("security scan: skipped (--no-scan)")
+    else:
+        failures += _security_scan(rendering, project_dir)
+
+    if failures:
+        print(f"FAILED: {len(failures)} finding(s)")
+        for failure in failures:
+            print(f"  - {failure}")
         return EXIT_FAILED
     print("OK: no findings")
     return EXIT_OK
+
+
+def _security_scan(rendering, project_dir: Path) -> list[str]:
+    from mlops.security_scan import GUARDRAIL_TWINS, scan_rendering
+
+    started = time.perf_counter()
+    scan = scan_rendering(rendering, project_dir)
+    progress(f"scanned manifests with checkov in {time.perf_counter() - started:.2f}s")
+    print(
+        f"security scan: checkov {scan.checkov_version}: {scan.passed} passed, {len(scan.failed)} failed "
+        f"({len(scan.deferred)} judged by a guardrail), {len(scan.skipped)} skipped with a reason"
+    )
+    for check in scan.deferred:
+        print(f"  - checkov {check} (judged by {GUARDRAIL_TWINS[check.check_id]})")
+    return [f"checkov {check}" for check in scan.blocking]
 
 
 def _kubernetes_version(rendering) -> str:
@@ -181,6 +218,8 @@ def _stack_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from mlops import canary, models_cli, policy_config, preview, rollback
+
     parser = argparse.ArgumentParser(
         prog="mlops",
         description="Render, validate and diff the MLOps platform's Pulumi stacks offline; operate model deployments.",
@@ -203,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _stack_arguments(validate_parser)
     validate_parser.add_argument("--reference", help="reference data dir (default: ../shared/reference or $MLOPS_REFERENCE_DIR)")
+    validate_parser.add_argument("--no-scan", action="store_true", help="skip the checkov scan of the rendered manifests")
     validate_parser.set_defaults(func=command_validate)
 
     diff_parser = commands.add_parser(
@@ -221,10 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
     drift_parser.add_argument("drift_args", nargs=argparse.REMAINDER)
     drift_parser.set_defaults(func=command_drift)
 
+    for module in (preview, policy_config, models_cli, canary, rollback):
+        module.register(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from mlops.security_scan import ScannerUnavailable
     from mlops.stackfiles import StackFileError
     from stacks.config import ConfigError
 
@@ -234,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"mlops: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (StackFileError, GitRefError, FileNotFoundError) as error:
+    except (StackFileError, GitRefError, FileNotFoundError, ScannerUnavailable) as error:
         print(f"mlops: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

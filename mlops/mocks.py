@@ -24,6 +24,11 @@ def _arn(service: str, resource: str) -> str:
     return f"arn:aws:{service}:us-east-1:{ACCOUNT_ID}:{resource}"
 
 
+def _gcp_name(args: pulumi.runtime.MockResourceArgs) -> str:
+    """The declared name, else the one Pulumi's auto-naming would give (logical name + suffix)."""
+    return str(args.inputs.get("name") or f"{args.name}-{_digest(args.name, 7)}")
+
+
 def _aws_common(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
     service = args.typ.split(":")[1].split("/")[0]
     return {"arn": _arn(service, args.name)}
@@ -46,8 +51,18 @@ COMPUTED: dict[str, Callable[[pulumi.runtime.MockResourceArgs], dict[str, Any]]]
         "port": 5432,
         "arn": _arn("rds", f"db:{a.name}"),
     },
+    # IAM names an OIDC provider after its issuer (the cluster's), as the real ARN does.
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": lambda a: {
-        "arn": _arn("iam", f"oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/{_digest(a.name, 32).upper()}"),
+        "arn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/"
+        + str(a.inputs.get("url") or f"oidc.eks.us-east-1.amazonaws.com/id/{_digest(a.name, 32).upper()}").removeprefix("https://"),
+    },
+    "aws:iam/role:Role": lambda a: {"arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{a.name}"},
+    "aws:s3/bucket:Bucket": lambda a: {
+        "bucket": f"{a.name}-{_digest(a.name)}",
+        "arn": f"arn:aws:s3:::{a.name}-{_digest(a.name)}",
+    },
+    "aws:ecr/repository:Repository": lambda a: {
+        "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.us-east-1.amazonaws.com/{a.inputs.get('name', a.name)}",
     },
     "aws:kms/key:Key": lambda a: {"arn": _arn("kms", f"key/{_digest(a.name, 32)}"), "keyId": _digest(a.name, 32)},
     "gcp:container/cluster:Cluster": lambda a: {
@@ -56,12 +71,18 @@ COMPUTED: dict[str, Callable[[pulumi.runtime.MockResourceArgs], dict[str, Any]]]
         "selfLink": f"https://container.googleapis.com/v1/projects/mock/locations/mock/clusters/{a.name}",
     },
     "gcp:sql/databaseInstance:DatabaseInstance": lambda a: {
+        "name": _gcp_name(a),
         "privateIpAddress": "10.60.0.3",
-        "connectionName": f"mock:us-central1:{a.name}",
+        "connectionName": f"mock:us-central1:{_gcp_name(a)}",
     },
     "gcp:serviceaccount/account:Account": lambda a: {
         "email": f"{a.inputs.get('accountId', a.name)}@mock-project.iam.gserviceaccount.com",
+        "member": f"serviceAccount:{a.inputs.get('accountId', a.name)}@mock-project.iam.gserviceaccount.com",
+        "name": f"projects/mock-project/serviceAccounts/{a.inputs.get('accountId', a.name)}@mock-project.iam.gserviceaccount.com",
     },
+    # Auto-named GCP resources whose name other resources refer to.
+    "gcp:compute/router:Router": lambda a: {"name": _gcp_name(a)},
+    "gcp:compute/globalAddress:GlobalAddress": lambda a: {"name": _gcp_name(a)},
     "gcp:kms/cryptoKey:CryptoKey": lambda a: {"id": f"projects/mock/locations/global/keyRings/ring/cryptoKeys/{a.name}"},
 }
 
@@ -95,6 +116,9 @@ class PlaceholderMocks(pulumi.runtime.Mocks):
             return {"name": "us-east-1", "region": "us-east-1"}
         if args.token == "gcp:organizations/getProject:getProject":
             return {"number": GCP_PROJECT_NUMBER, "projectId": args.args.get("projectId", "mock-project")}
+        if args.token == "gcp:storage/getProjectServiceAccount:getProjectServiceAccount":
+            agent = f"service-{GCP_PROJECT_NUMBER}@gs-project-accounts.iam.gserviceaccount.com"
+            return {"emailAddress": agent, "member": f"serviceAccount:{agent}", "project": args.args.get("project", "mock-project")}
         if args.token == "kubernetes:helm:template":
             return {"result": []}
         return {}

@@ -90,19 +90,27 @@ class ReferenceData:
         return {(a, k): schema for a, k, schema in entries}
 
     def chart(self, name: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None] | None:
-        """(Chart.yaml, default values, values.schema.json or None) of a reference chart."""
+        """(Chart.yaml, default values, values.schema.json or None) of a reference chart.
+
+        A chart shipped without a values file (kserve-crd) takes no values: its defaults are
+        None, so that any value set for it is reported.
+        """
         base = self.root / "chart-values"
         values = base / f"{name}.values.yaml"
-        if not values.is_file():
-            return None
         chart_file = base / f"{name}.Chart.yaml"
+        if not values.is_file() and not chart_file.is_file():
+            return None
         chart = yaml.safe_load(chart_file.read_text()) if chart_file.is_file() else {}
         schema_file = base / f"{name}.values.schema.json"
         schema = json.loads(schema_file.read_text()) if schema_file.is_file() else None
-        return chart, yaml.load(values.read_text(), Loader=_YAML_LOADER) or {}, schema
+        defaults = (yaml.load(values.read_text(), Loader=_YAML_LOADER) or {}) if values.is_file() else None
+        return chart, defaults, schema
 
     def chart_names(self) -> list[str]:
-        return sorted(p.name.removesuffix(".values.yaml") for p in (self.root / "chart-values").glob("*.values.yaml"))
+        base = self.root / "chart-values"
+        names = {p.name.removesuffix(".values.yaml") for p in base.glob("*.values.yaml")}
+        names |= {p.name.removesuffix(".Chart.yaml") for p in base.glob("*.Chart.yaml")}
+        return sorted(names)
 
 
 def strict_crd_schema(schema: Any) -> Any:
@@ -206,6 +214,10 @@ def validate_chart(resource: RenderedResource, reference: ReferenceData) -> list
     if values_schema is not None:
         for path, message in _schema_errors(values_schema, values):
             findings.append(Finding(label, "chart-values-schema", path, message))
+    if defaults is None:
+        for key in values:
+            findings.append(Finding(label, "chart-values", str(key), "the chart takes no values; Helm would ignore it"))
+        return findings
     for path in unknown_value_paths(values, defaults):
         findings.append(Finding(label, "chart-values", path, "key is not in the chart's default values; Helm would ignore it"))
     return findings

@@ -4,14 +4,46 @@ from __future__ import annotations
 
 import pulumi
 
-from components.interfaces import Foundation
+from components.cert_manager import CertManager, CertManagerArgs
+from components.collector import CollectorModel, PayloadCollector, PayloadCollectorArgs
+from components.interfaces import Foundation, PlatformServices
+from components.kserve import KServe, KServeArgs
 from components.mlflow import MlflowServer, MlflowServerArgs
-from components.namespaces import PLATFORM, PlatformNamespaces
+from components.monitoring import Monitoring, MonitoringArgs, sizing
+from components.namespaces import MONITORING, PLATFORM, SERVING, PlatformNamespaces
 from stacks.config import StackConfig
+from stacks.config.schema import ModelDeployment
 
 
-def build_platform(config: StackConfig, foundation: Foundation, namespaces: PlatformNamespaces) -> dict[str, pulumi.Input[object]]:
+def build_platform(config: StackConfig, foundation: Foundation, namespaces: PlatformNamespaces) -> PlatformServices:
     opts = pulumi.ResourceOptions(provider=foundation.provider, depends_on=[namespaces, *foundation.cluster_ready])
+    # Local clusters name their StorageClass; clouds use the cluster default.
+    storage_class = config.local.storage_class if config.cloud == "local" else None
+    monitoring = Monitoring(
+        "monitoring",
+        MonitoringArgs(
+            size=sizing(config.monitoring.retention, config.monitoring.storage_gib, config.is_prod),
+            prod=config.is_prod,
+            storage_class=storage_class,
+            grafana_hostname=config.monitoring.grafana_hostname,
+        ),
+        opts,
+    )
+    cert_manager = CertManager("cert-manager", CertManagerArgs(), opts)
+    kserve = KServe(
+        "kserve",
+        KServeArgs(
+            deployment_mode=config.kserve.deployment_mode,
+            object_store=foundation.object_store,
+            mlserver_image=config.kserve.mlserver_image,
+            sklearn_image=config.kserve.sklearn_image,
+            xgboost_image=config.kserve.xgboost_image,
+            storage_identity=foundation.identity_annotations.get("storage-initializer", {}),
+            cert_manager=[cert_manager.chart],
+        ),
+        opts,
+    )
+    monitoring_crds: list[pulumi.Resource] = [monitoring.stack_chart]
     mlflow = MlflowServer(
         "mlflow",
         MlflowServerArgs(
@@ -21,7 +53,51 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
             object_store=foundation.object_store,
             replicas=config.mlflow.replicas,
             service_account_annotations=foundation.identity_annotations.get("mlflow", {}),
+            hostname=config.mlflow.hostname,
+            client_namespaces=(SERVING, MONITORING),
+            monitoring_crds=monitoring_crds,
         ),
         opts,
     )
-    return {"mlflowTrackingUri": mlflow.tracking_uri}
+    collector = PayloadCollector(
+        "payload-collector",
+        PayloadCollectorArgs(
+            namespace=PLATFORM,
+            image=config.images.runtime,
+            object_store=foundation.object_store,
+            models=[collector_model(model) for model in config.models],
+            service_account_annotations=foundation.identity_annotations.get("payload-collector", {}),
+            storage_class=storage_class,
+            client_namespaces=(SERVING, MONITORING),
+            monitoring_crds=monitoring_crds,
+        ),
+        opts,
+    )
+    return PlatformServices(
+        tracking_uri=mlflow.tracking_uri,
+        collector_url=collector.url,
+        pushgateway_url=monitoring.pushgateway_url,
+        runtime_image=config.images.runtime,
+        crds_ready=[kserve.crd_chart, kserve.controller_chart, *monitoring_crds],
+        outputs={
+            "mlflowTrackingUri": mlflow.tracking_uri,
+            "mlflowAdminPassword": mlflow.admin_password,
+            "collectorUrl": collector.url,
+            "pushgatewayUrl": monitoring.pushgateway_url,
+            "servingRuntimes": kserve.runtime_names,
+            "modelServiceAccount": kserve.service_account_name,
+        },
+    )
+
+
+def collector_model(model: ModelDeployment) -> CollectorModel:
+    """What the collector needs to know of a model deployment to name its payload columns."""
+    signature = model.model.signature
+    inputs = [column.name for column in signature.inputs] if signature else []
+    outputs = [column.name for column in signature.outputs] if signature else []
+    return CollectorModel(
+        inference_service=model.name,
+        version=model.model.deployed_version,
+        input_names=[str(n) for n in inputs] if inputs and all(inputs) else None,
+        output_names=[str(n) for n in outputs] if outputs and all(outputs) else None,
+    )

@@ -9,6 +9,7 @@ from components.interfaces import Foundation
 from components.namespaces import PlatformNamespaces, PlatformNamespacesArgs
 from stacks.config import StackConfig, load_stack_config
 from stacks.local import build_local_foundation, local_provider
+from stacks.models import build_models
 from stacks.platform import build_platform
 
 
@@ -38,7 +39,8 @@ def build_foundation(config: StackConfig) -> tuple[Foundation, PlatformNamespace
 def main() -> None:
     config = stack_config()
     foundation, namespaces = build_foundation(config)
-    outputs = {**foundation.outputs, **build_platform(config, foundation, namespaces)}
+    services = build_platform(config, foundation, namespaces)
+    outputs = {**foundation.outputs, **services.outputs, **build_models(config, foundation, services)}
     pulumi.export("cloud", config.cloud)
     pulumi.export("environment", config.environment)
     for key, value in sorted(outputs.items()):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from stacks.config.catalog import CatalogError, accelerator_offer, gpu_machine_type
-from stacks.config.schema import StackConfig
+from stacks.config.schema import ModelDeployment, StackConfig
+
+KNATIVE_METRICS = ("concurrency", "rps")
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,9 @@ def cross_section_problems(config: StackConfig) -> list[Problem]:
         *_gpu_pools_fit_cloud(config),
         *_gpu_pool_limits(config),
         *_model_placement(config),
+        *_model_rollout(config),
+        *_canary_fits_serving_mode(config),
+        *_gpu_canary_capacity(config),
         *_prod_safety(config),
     ]
 
@@ -115,6 +121,123 @@ def _model_placement(config: StackConfig) -> list[Problem]:
                     f"{path}.resources.gpus",
                     resources.gpus,
                     f"pool {pool.name!r} nodes carry {pool.accelerator_count} GPU(s); a replica cannot span nodes",
+                )
+            )
+    return problems
+
+
+def _model_rollout(config: StackConfig) -> list[Problem]:
+    problems = []
+    for index, model in enumerate(config.models):
+        path = f"mlops:models[{index}]"
+        reference = model.model
+        if reference.artifact_uri is None:
+            selector = f"--version {reference.version}" if reference.version else f"--alias {reference.alias}"
+            problems.append(
+                Problem(
+                    f"{path}.model.artifactUri",
+                    None,
+                    f"not resolved; run `mlops models resolve {model.name} --stack <stack> {selector}` so the stack "
+                    "records exactly which artifact it serves",
+                )
+            )
+        canary = model.canary
+        if canary is not None and canary.previous_artifact_uri is not None and canary.previous_artifact_uri == reference.artifact_uri:
+            problems.append(
+                Problem(
+                    f"{path}.canary.previousArtifactUri",
+                    canary.previous_artifact_uri,
+                    "is the artifact the canary serves; a canary compares a new artifact with the stable one",
+                )
+            )
+    return problems
+
+
+def _canary_fits_serving_mode(config: StackConfig) -> list[Problem]:
+    """RawDeployment ignores `canaryTrafficPercent` (kserve #5335, #4074) and Knative-only settings.
+
+    In that mode the component renders the canary as `spec.canary` next to a named stable
+    predictor, which needs to know what stable serves; anything it could only express through a
+    field the mode ignores is refused here rather than silently dropped by the controller.
+    """
+    if config.kserve.deployment_mode != "RawDeployment":
+        return []
+    problems = []
+    for index, model in enumerate(config.models):
+        path = f"mlops:models[{index}]"
+        canary = model.canary
+        if canary is not None:
+            for key, value in (("previousArtifactUri", canary.previous_artifact_uri), ("previousVersion", canary.previous_version)):
+                if value is None:
+                    problems.append(
+                        Problem(
+                            f"{path}.canary.{key}",
+                            None,
+                            "RawDeployment mode ignores canaryTrafficPercent; the canary is rendered as spec.canary next to a "
+                            "stable predictor, which needs canary.previousArtifactUri and canary.previousVersion "
+                            "(or use mlops:kserve.deploymentMode Serverless)",
+                        )
+                    )
+            if canary.previous_version is not None and canary.previous_version == model.model.deployed_version:
+                problems.append(
+                    Problem(
+                        f"{path}.canary.previousVersion",
+                        canary.previous_version,
+                        "equals the canary's version; stable and canary predictors are named after their versions and must differ",
+                    )
+                )
+        if model.autoscaling.min_replicas == 0:
+            problems.append(
+                Problem(
+                    f"{path}.autoscaling.minReplicas",
+                    0,
+                    "scale to zero needs Serverless (Knative) mode; use minReplicas >= 1 in RawDeployment mode",
+                )
+            )
+        if model.autoscaling.metric in KNATIVE_METRICS:
+            problems.append(
+                Problem(
+                    f"{path}.autoscaling.metric",
+                    model.autoscaling.metric,
+                    "concurrency and rps are Knative metrics that RawDeployment mode ignores; use cpu or memory",
+                )
+            )
+    return problems
+
+
+def canary_replicas(model: ModelDeployment) -> int:
+    """Replicas the canary may run next to stable: its traffic share of maxReplicas, at least one
+    and at least minReplicas (each Knative revision keeps its own minimum)."""
+    if model.canary is None:
+        return 0
+    share = math.ceil(model.autoscaling.max_replicas * model.canary.traffic_percent / 100)
+    return max(1, model.autoscaling.min_replicas, share)
+
+
+def _gpu_canary_capacity(config: StackConfig) -> list[Problem]:
+    """A canary doubles GPU demand for its replicas (kserve #4748): it must fit next to stable."""
+    problems = []
+    for index, model in enumerate(config.models):
+        pool = config.pool(model.resources.gpu_pool) if model.resources.gpu_pool else None
+        if model.canary is None or pool is None or pool.role != "gpu":
+            continue
+        capacity = pool.max_size * pool.accelerator_count
+        neighbours = sum(
+            (other.autoscaling.max_replicas + canary_replicas(other)) * other.resources.gpus
+            for other in config.models
+            if other is not model and other.resources.gpu_pool == pool.name
+        )
+        stable = model.autoscaling.max_replicas * model.resources.gpus
+        canary = canary_replicas(model) * model.resources.gpus
+        if stable + canary + neighbours > capacity:
+            problems.append(
+                Problem(
+                    f"mlops:models[{index}].canary",
+                    f"{model.canary.traffic_percent}%",
+                    f"GPU pool {pool.name!r} holds {capacity} GPU(s) (maxSize {pool.max_size} x {pool.accelerator_count}); "
+                    f"stable needs up to {stable} (maxReplicas {model.autoscaling.max_replicas} x {model.resources.gpus}), "
+                    f"the canary {canary} more ({canary_replicas(model)} replica(s)), other models on the pool {neighbours}: "
+                    f"{stable + canary + neighbours} in all; raise the pool's maxSize or lower autoscaling.maxReplicas",
                 )
             )
     return problems

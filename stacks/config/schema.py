@@ -22,6 +22,8 @@ CRON = r"^(\S+\s+){4}\S+$"
 
 DnsLabel = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
 Quantity = Annotated[str, Field(pattern=KUBERNETES_QUANTITY)]
+# A container image with an explicit tag or digest (no implicit `latest`).
+IMAGE = r"^[^\s]+(:[^\s/]+|@sha256:[0-9a-f]{64})$"
 
 
 class Section(BaseModel):
@@ -75,12 +77,37 @@ class GcpSettings(Section):
     network_cidr: str = Field("10.50.0.0/20", description="Primary range of the GKE subnet.")
     pods_cidr: str = Field("10.64.0.0/14", description="Secondary range for pods.")
     services_cidr: str = Field("10.68.0.0/20", description="Secondary range for services.")
+    control_plane_cidr: str = Field(
+        "172.16.0.0/28", description="/28 range of the GKE control plane's private endpoint (must not overlap the VPC)."
+    )
+    cluster_location: Literal["regional", "zonal"] = Field(
+        "regional",
+        description="regional: control plane replicated across the region's zones (required in prod); "
+        "zonal: control plane in the first of `zones` (cheaper, dev only).",
+    )
+    accelerator_zones: dict[Accelerator, list[str]] = Field(
+        default_factory=dict,
+        description="Zones of the region offering each accelerator, as `gcloud compute accelerator-types list` "
+        "reports them; GPU pools get node locations only in those of `zones` (default: every zone in `zones`).",
+    )
 
     @model_validator(mode="after")
     def _zones_in_region(self) -> "GcpSettings":
         foreign = [z for z in self.zones if not z.startswith(self.region + "-")]
         if foreign:
             raise ValueError(f"zones {foreign} are not in region {self.region!r}; use zones named {self.region}-<letter>")
+        for accelerator, offered in self.accelerator_zones.items():
+            foreign = [z for z in offered if not z.startswith(self.region + "-")]
+            if foreign:
+                raise ValueError(
+                    f"acceleratorZones.{accelerator} lists zones {foreign} outside region {self.region!r}; "
+                    f"use zones named {self.region}-<letter>"
+                )
+            if not set(offered) & set(self.zones):
+                raise ValueError(
+                    f"accelerator {accelerator!r} is offered in {sorted(offered)}, none of which is in zones {self.zones}; "
+                    f"add one of {sorted(offered)} to mlops:gcp.zones"
+                )
         return self
 
 
@@ -169,7 +196,10 @@ class ObjectStoreSettings(Section):
 
 class MlflowSettings(Section):
     image: str = Field(
-        "ghcr.io/mlflow/mlflow:v3.15.1", pattern=r"^[^\s]+:[^\s]+$", description="MLflow server image (tag or digest)."
+        "docker.io/burakince/mlflow:3.15.1",
+        pattern=r"^[^\s]+:[^\s]+$",
+        description="MLflow server image (tag or digest). It must bring psycopg2, boto3/google-cloud-storage, Flask-WTF "
+        "(basic auth) and prometheus-flask-exporter, which the official ghcr.io/mlflow/mlflow image lacks.",
     )
     replicas: int = Field(1, ge=1, le=10, description="Tracking server replicas.")
     hostname: str | None = Field(None, description="Public host name; an Ingress is rendered when set.")
@@ -180,12 +210,33 @@ class KServeSettings(Section):
         "Serverless",
         description="KServe mode. Serverless (Knative) is the mode in which canaryTrafficPercent splits traffic.",
     )
+    mlserver_image: str = Field(
+        "docker.io/seldonio/mlserver:1.7.1",
+        pattern=IMAGE,
+        description="MLServer image of the V2 runtime serving MLflow (pyfunc), scikit-learn and XGBoost models.",
+    )
+    sklearn_image: str = Field(
+        "docker.io/kserve/sklearnserver:v0.20.0", pattern=IMAGE, description="KServe scikit-learn server image (V1 and V2)."
+    )
+    xgboost_image: str = Field(
+        "docker.io/kserve/xgbserver:v0.20.0", pattern=IMAGE, description="KServe XGBoost server image (V1 and V2)."
+    )
 
 
 class MonitoringSettings(Section):
     retention: str = Field("15d", pattern=DURATION, description="Prometheus retention time.")
     storage_gib: int = Field(20, ge=1, description="Prometheus volume size.")
     grafana_hostname: str | None = Field(None, description="Public host name for Grafana; Ingress rendered when set.")
+
+
+class ImagesSettings(Section):
+    """Images built from this repository."""
+
+    runtime: str = Field(
+        "ghcr.io/mlops-platform/mlops-runtime:0.1.0",
+        pattern=IMAGE,
+        description="Runtime image (serving/ and monitoring/ code): runs the payload collector and the drift jobs.",
+    )
 
 
 class Limits(Section):
@@ -198,19 +249,42 @@ class Limits(Section):
 # --- Model deployments -----------------------------------------------------------------------
 
 
+class SignatureColumn(Section):
+    name: str | None = Field(None, description="Column name; absent for an unnamed tensor.")
+    type: str = Field(min_length=1, description="MLflow type (double, long, string, ...) or tensor:<dtype>.")
+
+
+class ModelSignature(Section):
+    """The model's MLflow signature, recorded so a deployment's history says what it accepts."""
+
+    inputs: list[SignatureColumn] = Field(min_length=1, description="Input columns or tensors, in order.")
+    outputs: list[SignatureColumn] = Field(default_factory=list, description="Output columns or tensors, in order.")
+
+
 class ModelReference(Section):
     registered_model: str = Field(min_length=1, description="MLflow registered model name.")
     version: str | None = Field(None, pattern=r"^[0-9]+$", description="Registered model version.")
     alias: str | None = Field(None, description="Registered model alias (e.g. champion).")
+    resolved_version: str | None = Field(
+        None, pattern=r"^[0-9]+$", description="Version the alias pointed at when resolved (written by `mlops models resolve`)."
+    )
     artifact_uri: str | None = Field(
         None, description="Resolved artifact URI (written by `mlops models resolve`); the storageUri served."
     )
+    signature: ModelSignature | None = Field(None, description="MLflow signature (written by `mlops models resolve`).")
 
     @model_validator(mode="after")
     def _version_or_alias(self) -> "ModelReference":
         if (self.version is None) == (self.alias is None):
             raise ValueError("give exactly one of version or alias")
+        if self.resolved_version is not None and self.alias is None:
+            raise ValueError("resolvedVersion records what an alias pointed at; it is only allowed with alias")
         return self
+
+    @property
+    def deployed_version(self) -> str:
+        """The version label of the served model: the version, else what the alias resolved to, else the alias."""
+        return self.version or self.resolved_version or str(self.alias)
 
 
 class ModelResources(Section):
@@ -223,7 +297,10 @@ class ModelResources(Section):
 class Autoscaling(Section):
     min_replicas: int = Field(1, ge=0, description="Minimum replicas (0 = scale to zero, Serverless only).")
     max_replicas: int = Field(3, ge=1, description="Maximum replicas.")
-    metric: Literal["concurrency", "rps"] = Field("concurrency", description="Autoscaling metric.")
+    metric: Literal["concurrency", "rps", "cpu", "memory"] = Field(
+        "concurrency",
+        description="Autoscaling metric: concurrency/rps (Knative, Serverless only) or cpu/memory (HPA, either mode).",
+    )
     target: int = Field(10, ge=1, description="Target value of the metric per replica.")
 
     @model_validator(mode="after")
@@ -245,7 +322,23 @@ class Canary(Section):
     previous_artifact_uri: str | None = Field(
         None, description="Artifact URI of the stable version serving the rest of the traffic."
     )
-    gates: CanaryGates = Field(default_factory=CanaryGates)
+    previous_version: str | None = Field(
+        None,
+        pattern=r"^[0-9A-Za-z][-0-9A-Za-z_.]*$",
+        description="Model version of the stable predictor (names it in RawDeployment mode).",
+    )
+    steps: list[int] = Field(
+        default_factory=lambda: [10, 25, 50],
+        description="Traffic percents `mlops canary promote` walks through before promoting fully.",
+    )
+    gates: CanaryGates = Field(default_factory=CanaryGates, description="Gates `mlops canary analyze` evaluates.")
+
+    @field_validator("steps")
+    @classmethod
+    def _increasing_steps(cls, value: list[int]) -> list[int]:
+        if any(not 0 < step < 100 for step in value) or value != sorted(set(value)):
+            raise ValueError(f"steps {value} must be strictly increasing percents between 1 and 99 (100 = promote)")
+        return value
 
 
 class ModelMonitoring(Section):
@@ -341,8 +434,9 @@ class StackConfig(Section):
         default_factory=ObjectStoreSettings, description="In-cluster S3 server used on local."
     )
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings, description="MLflow tracking server and registry.")
-    kserve: KServeSettings = Field(default_factory=KServeSettings, description="KServe deployment mode.")
+    kserve: KServeSettings = Field(default_factory=KServeSettings, description="KServe deployment mode and serving runtime images.")
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings, description="Prometheus and Grafana sizing.")
+    images: ImagesSettings = Field(default_factory=ImagesSettings, description="Images built from this repository.")
     limits: Limits = Field(default_factory=Limits, description="Cost guardrails: GPU pool size and GPUs per model.")
     models: list[ModelDeployment] = Field(
         default_factory=list, description="Model deployments, each with canary, monitoring and retraining settings."

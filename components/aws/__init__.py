@@ -1,0 +1,1 @@
+"""The AWS foundation: network, EKS, node groups, buckets, database, workload identity, registries."""

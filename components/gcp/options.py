@@ -1,0 +1,14 @@
+"""Resource options shared by the GCP components."""
+
+from __future__ import annotations
+
+import pulumi
+
+
+def stateful(parent: pulumi.Resource, keep: bool, depends_on: list[pulumi.Resource] | None = None) -> pulumi.ResourceOptions:
+    """Options for a resource holding data (bucket, database, KMS key).
+
+    With `keep` (prod) the engine refuses to delete it (`protect`) and, should it ever be removed
+    from the program, leaves it in the project instead of deleting it (`retain_on_delete`).
+    """
+    return pulumi.ResourceOptions(parent=parent, protect=keep, retain_on_delete=keep, depends_on=depends_on)

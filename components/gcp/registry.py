@@ -1,0 +1,70 @@
+"""Artifact Registry: one Docker repository for the platform's own images.
+
+Tags are immutable in prod (a tag always means the same image, so a rollback redeploys exactly
+what ran before). Nodes pull with their own service account, granted read on this repository only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_gcp as gcp
+
+READER = "roles/artifactregistry.reader"
+# Untagged images (superseded pushes) are deleted after this long.
+UNTAGGED_RETENTION = "2592000s"
+
+
+def image_url(region: str, project: str, repository_id: str, image: str) -> str:
+    return f"{region}-docker.pkg.dev/{project}/{repository_id}/{image}"
+
+
+@dataclass(frozen=True)
+class ImageRegistryArgs:
+    project: str
+    region: str
+    repository_id: str
+    images: Sequence[str]
+    immutable_tags: bool
+    # Principals that pull images, by a label naming the grant (e.g. nodes -> node service account).
+    readers: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+
+
+class ImageRegistry(pulumi.ComponentResource):
+    repository: gcp.artifactregistry.Repository
+    image_urls: dict[str, str]
+
+    def __init__(self, name: str, args: ImageRegistryArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("mlops:gcp:ImageRegistry", name, None, opts)
+        self.repository = gcp.artifactregistry.Repository(
+            f"{name}-docker",
+            repository_id=args.repository_id,
+            location=args.region,
+            format="DOCKER",
+            description="Images of the MLOps platform (serving runtime, drift job)",
+            docker_config=gcp.artifactregistry.RepositoryDockerConfigArgs(immutable_tags=args.immutable_tags),
+            cleanup_policies=[
+                gcp.artifactregistry.RepositoryCleanupPolicyArgs(
+                    id="delete-untagged",
+                    action="DELETE",
+                    condition=gcp.artifactregistry.RepositoryCleanupPolicyConditionArgs(
+                        tag_state="UNTAGGED", older_than=UNTAGGED_RETENTION
+                    ),
+                )
+            ],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        for label, member in sorted(args.readers.items()):
+            gcp.artifactregistry.RepositoryIamMember(
+                f"{name}-reader-{label}",
+                project=args.project,
+                location=args.region,
+                repository=self.repository.repository_id,
+                role=READER,
+                member=member,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        self.image_urls = {image: image_url(args.region, args.project, args.repository_id, image) for image in args.images}
+        self.register_outputs({"image_urls": self.image_urls})

@@ -1,0 +1,115 @@
+"""The offline pull-request preview: one Markdown comment for every stack a change touches.
+
+Per stack: render the base (a git ref) and the head (the working tree), then report the
+structural diff (`mlops.diff`), the policy verdicts on the head (`mlops.policy_runner`), the
+checkov scan of the head's manifests (`mlops.security_scan`) and the monthly cost change
+(`mlops.cost`). Needs no cloud credentials, so it runs for pull requests from forks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlops.cost import CostDelta, PriceTable, cost_delta
+from mlops.diff import RenderDiff, diff_renderings
+from mlops.policy_runner import PolicyFinding, run_policies
+from mlops.render import render
+from mlops.security_scan import ScanResult, scan_rendering
+from mlops.stackfiles import ProjectFiles
+
+COMMENT_MARKER = "<!-- mlops-offline-preview -->"
+LEVEL_ICONS = {"mandatory": ":no_entry:", "advisory": ":warning:", "exempt": ":memo:"}
+
+
+@dataclass(frozen=True)
+class StackPreview:
+    stack: str
+    environment: str
+    diff: RenderDiff
+    findings: list[PolicyFinding]
+    scan: ScanResult | None
+    cost: CostDelta
+
+    @property
+    def blocking(self) -> bool:
+        return any(f.blocking for f in self.findings) or bool(self.scan and self.scan.blocking)
+
+    def to_markdown(self) -> str:
+        verdict = ":no_entry: blocked" if self.blocking else ":white_check_mark: passes"
+        sections = [f"## Stack `{self.stack}` ({self.environment}): {verdict}", "", "### Changes", "", self.diff.to_markdown().strip(), ""]
+        sections += ["### Policy verdicts", "", _findings_markdown(self.findings), ""]
+        sections += ["### Security scan", "", self.scan.to_markdown() if self.scan else "Skipped (--no-scan).\n", ""]
+        sections += ["### Cost", "", self.cost.to_markdown(), self.cost.head.to_markdown()]
+        return "\n".join(sections)
+
+
+def _findings_markdown(findings: list[PolicyFinding]) -> str:
+    if not findings:
+        return "All guardrails pass.\n"
+    rows = ["| level | policy | resource | message |", "|---|---|---|---|"]
+    for finding in sorted(findings, key=lambda f: (f.level != "mandatory", f.level, f.policy, f.resource)):
+        resource = finding.resource.rsplit("::", 1)[-1] if finding.resource else "stack"
+        message = finding.message.replace("|", "\\|")
+        rows.append(f"| {LEVEL_ICONS[finding.level]} {finding.level} | `{finding.policy}` | `{resource}` | {message} |")
+    counts = {level: sum(1 for f in findings if f.level == level) for level in LEVEL_ICONS}
+    return "\n".join(rows) + f"\n\n{counts['mandatory']} mandatory, {counts['advisory']} advisory, {counts['exempt']} exempt with a reason.\n"
+
+
+def preview_stack(project_dir: Path, stack: str, base_ref: str, prices: PriceTable, *, scan: bool = True) -> StackPreview:
+    from mlops.cli import render_at_ref
+
+    base = render_at_ref(project_dir, base_ref, stack)
+    head = render(project_dir, stack)
+    environment = head.outputs.get("environment") or head.config.get("mlops:environment", "dev")
+    head_document = head.document()
+    return StackPreview(
+        stack=stack,
+        environment=str(environment),
+        diff=diff_renderings(base, head_document),
+        findings=run_policies(head, str(environment)),
+        scan=scan_rendering(head, project_dir) if scan else None,
+        cost=cost_delta(base, head_document, prices),
+    )
+
+
+def comment_markdown(previews: list[StackPreview], base_ref: str) -> str:
+    blocked = [p.stack for p in previews if p.blocking]
+    headline = f"blocked by {', '.join(f'`{s}`' for s in blocked)}" if blocked else "every stack passes its guardrails"
+    parts = [COMMENT_MARKER, f"# Offline preview against `{base_ref}`: {headline}", ""]
+    parts += [preview.to_markdown() for preview in previews]
+    return "\n".join(parts)
+
+
+def command_preview(args: argparse.Namespace) -> int:
+    from mlops.cli import find_project_dir, progress
+
+    project_dir = find_project_dir(Path(args.project_dir).resolve())
+    stacks = args.stack or ProjectFiles(project_dir).stack_names()
+    prices = PriceTable.load()
+    previews = []
+    for stack in stacks:
+        progress(f"previewing stack {stack} against {args.base}")
+        previews.append(preview_stack(project_dir, stack, args.base, prices, scan=not args.no_scan))
+    text = comment_markdown(previews, args.base)
+    if args.out:
+        Path(args.out).write_text(text)
+        progress(f"wrote {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 1 if any(p.blocking for p in previews) else 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "preview",
+        help="offline pull-request preview: diff, policy verdicts, checkov and cost per stack, as one Markdown comment",
+    )
+    parser.add_argument("--base", required=True, help="git ref of the base, e.g. origin/main")
+    parser.add_argument("--stack", action="append", help="stack to preview (repeatable; default: every Pulumi.<stack>.yaml)")
+    parser.add_argument("--out", help="write the Markdown here instead of stdout")
+    parser.add_argument("--no-scan", action="store_true", help="skip the checkov scan")
+    parser.add_argument("--project-dir", default=".", help="project directory (default: the one containing Pulumi.yaml)")
+    parser.set_defaults(func=command_preview)

@@ -1,0 +1,225 @@
+"""The AWS foundation: network, EKS and its node groups, buckets, database, identities, registries.
+
+Composition only: each piece is a component under `components/aws`. Dependencies are declared so
+that one `pulumi destroy` removes in-cluster objects, then node groups, then the control plane,
+then the network (nothing is left holding an ENI or a load balancer in a deleted subnet).
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.aws.addons import (
+    NODE_ADDONS,
+    WORKLOAD_ADDONS,
+    EksAddons,
+    EksAddonsArgs,
+    UnsupportedKubernetesVersion,
+    addon_versions,
+)
+from components.aws.cluster import EksCluster, EksClusterArgs
+from components.aws.database import PostgresDatabase, PostgresDatabaseArgs
+from components.aws.device_plugin import NvidiaDevicePlugin, NvidiaDevicePluginArgs
+from components.aws.identity import (
+    ROLE_ARN_ANNOTATION,
+    BucketGrant,
+    ServiceAccountRole,
+    WorkloadIdentity,
+    WorkloadIdentityArgs,
+    bucket_access_policy,
+)
+from components.aws.network import Network, NetworkArgs
+from components.aws.node_groups import GPU_PRESENT_LABEL, GPU_TOLERATION, NodeGroups, NodeGroupsArgs, node_group_spec
+from components.aws.registry import ImageRegistries, ImageRegistriesArgs
+from components.aws.storage import Buckets, BucketsArgs
+from components.interfaces import WORKLOAD_SERVICE_ACCOUNTS, WORKLOADS, Foundation, ObjectStore
+from stacks.config import ConfigError, Problem, StackConfig
+
+IMAGE_REPOSITORIES = ["serving-runtime", "drift-job"]
+VPC_CNI_POLICY = "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
+EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+
+
+def build_aws_foundation(config: StackConfig) -> Foundation:
+    versions = _pinned_addon_versions(config)
+    keep = config.is_prod
+    cluster_name = f"{pulumi.get_project()}-{pulumi.get_stack()}"
+    aws_provider = aws.Provider(
+        "aws",
+        region=config.aws.region,
+        default_tags=aws.ProviderDefaultTagsArgs(
+            tags={"mlops.platform/stack": cluster_name, "mlops.platform/environment": config.environment}
+        ),
+    )
+    on_aws = pulumi.ResourceOptions(provider=aws_provider)
+
+    network = Network(
+        "network",
+        NetworkArgs(
+            cluster_name=cluster_name,
+            region=config.aws.region,
+            vpc_cidr=config.aws.vpc_cidr,
+            zones=list(config.aws.zones),
+            nat_gateways=config.aws.nat_gateways,
+        ),
+        on_aws,
+    )
+    cluster = EksCluster(
+        "eks",
+        EksClusterArgs(
+            cluster_name=cluster_name,
+            region=config.aws.region,
+            kubernetes_version=config.cluster.kubernetes_version,
+            subnet_ids=network.private_subnet_ids,
+            private_endpoint=config.cluster.private_endpoint,
+            public_access_cidrs=config.cluster.public_access_cidrs,
+            admin_role_arns=config.aws.admin_role_arns,
+            keep_stateful=keep,
+            network_ready=network.egress_ready,
+        ),
+        on_aws,
+    )
+    buckets = Buckets(
+        "buckets",
+        BucketsArgs(
+            payload_retention_days=config.storage.payload_retention_days,
+            artifact_versioning=config.storage.artifact_versioning,
+            customer_managed_key=config.storage.customer_managed_key,
+            keep_stateful=keep,
+        ),
+        on_aws,
+    )
+    database = PostgresDatabase(
+        "mlflow-db",
+        PostgresDatabaseArgs(
+            vpc_id=network.vpc_id,
+            subnet_ids=network.private_subnet_ids,
+            client_cidrs=network.private_cidrs,
+            size=config.database.size,
+            storage_gib=config.database.storage_gib,
+            postgres_version=config.database.postgres_version,
+            multi_az=config.database.high_availability,
+            backup_retention_days=config.database.backup_retention_days,
+            deletion_protection=config.database.deletion_protection,
+            keep_stateful=keep,
+        ),
+        on_aws,
+    )
+    identity = WorkloadIdentity(
+        "irsa",
+        WorkloadIdentityArgs(
+            oidc_provider_arn=cluster.oidc_provider_arn,
+            oidc_issuer_url=cluster.oidc_issuer_url,
+            roles=[*_platform_roles(buckets), *_addon_roles()],
+        ),
+        on_aws,
+    )
+    node_addons = EksAddons(
+        "node-addons",
+        EksAddonsArgs(
+            cluster_name=cluster.name,
+            versions={a: versions[a] for a in NODE_ADDONS},
+            service_account_roles={"vpc-cni": identity.role_arns["vpc-cni"]},
+        ),
+        on_aws,
+    )
+    node_groups = NodeGroups(
+        "nodes",
+        NodeGroupsArgs(
+            cluster_name=cluster.name,
+            kubernetes_version=config.cluster.kubernetes_version,
+            subnet_ids=network.private_subnet_ids,
+            pools=[node_group_spec(pool, config.aws.region) for pool in config.node_pools],
+            wait_for=node_addons.addons,
+        ),
+        on_aws,
+    )
+    workload_addons = EksAddons(
+        "workload-addons",
+        EksAddonsArgs(
+            cluster_name=cluster.name,
+            versions={a: versions[a] for a in WORKLOAD_ADDONS},
+            service_account_roles={"aws-ebs-csi-driver": identity.role_arns["ebs-csi"]},
+        ),
+        # coredns and the EBS CSI controller are pods: they need nodes to become healthy.
+        pulumi.ResourceOptions(provider=aws_provider, depends_on=list(node_groups.node_groups.values())),
+    )
+    registries = ImageRegistries(
+        "registries", ImageRegistriesArgs(repositories=IMAGE_REPOSITORIES, immutable_tags=config.is_prod), on_aws
+    )
+    provider = k8s.Provider("eks-cluster", k8s.ProviderArgs(kubeconfig=cluster.kubeconfig))
+    cluster_ready: list[pulumi.Resource] = [*node_groups.node_groups.values(), *workload_addons.addons, *cluster.access_ready]
+    if node_groups.gpu_placements:
+        gpu_groups = [node_groups.node_groups[pool] for pool in sorted(node_groups.gpu_placements)]
+        device_plugin = NvidiaDevicePlugin(
+            "nvidia-device-plugin",
+            NvidiaDevicePluginArgs(
+                gpu_node_labels={GPU_PRESENT_LABEL: "true"}, gpu_tolerations=[GPU_TOLERATION], wait_for=gpu_groups
+            ),
+            pulumi.ResourceOptions(provider=provider),
+        )
+        cluster_ready.append(device_plugin.chart)
+    return Foundation(
+        provider=provider,
+        cluster_name=cluster.name,
+        object_store=ObjectStore(
+            scheme="s3", artifact_bucket=buckets.artifact_bucket, payload_bucket=buckets.payload_bucket, region=config.aws.region
+        ),
+        database=database.database,
+        identity_annotations={
+            workload: {
+                ROLE_ARN_ANNOTATION: identity.role_arns[workload],
+                # Token exchanges go to the regional STS (reached through the VPC endpoint).
+                "eks.amazonaws.com/sts-regional-endpoints": "true",
+            }
+            for workload in WORKLOADS
+        },
+        gpu_placements=node_groups.gpu_placements,
+        cluster_ready=cluster_ready,
+        outputs={
+            "clusterName": cluster.name,
+            "kubeconfig": cluster.kubeconfig,
+            "artifactBucket": buckets.artifact_bucket,
+            "payloadBucket": buckets.payload_bucket,
+            "databaseEndpoint": database.instance.address,
+            "region": config.aws.region,
+            "oidcProviderArn": cluster.oidc_provider_arn,
+            "workloadRoleArns": {workload: identity.role_arns[workload] for workload in WORKLOADS},
+            "imageRepositories": registries.repository_urls,
+        },
+    )
+
+
+def _pinned_addon_versions(config: StackConfig) -> dict[str, str]:
+    try:
+        return addon_versions(config.cluster.kubernetes_version)
+    except UnsupportedKubernetesVersion as error:
+        raise ConfigError([Problem("mlops:cluster.kubernetesVersion", config.cluster.kubernetes_version, str(error))]) from error
+
+
+def _platform_roles(buckets: Buckets) -> list[ServiceAccountRole]:
+    artifacts, payloads = buckets.artifact_bucket_arn, buckets.payload_bucket_arn
+    grants = {
+        "mlflow": [BucketGrant(artifacts, "read-write")],
+        "storage-initializer": [BucketGrant(artifacts, "read")],
+        "payload-collector": [BucketGrant(payloads, "write")],
+        "drift-job": [BucketGrant(artifacts, "read"), BucketGrant(payloads, "read")],
+    }
+    return [
+        ServiceAccountRole(
+            workload=workload,
+            namespace=WORKLOAD_SERVICE_ACCOUNTS[workload][0],
+            service_account=WORKLOAD_SERVICE_ACCOUNTS[workload][1],
+            policy=bucket_access_policy(grants[workload], buckets.kms_key_arn),
+        )
+        for workload in WORKLOADS
+    ]
+
+
+def _addon_roles() -> list[ServiceAccountRole]:
+    return [
+        ServiceAccountRole("vpc-cni", "kube-system", "aws-node", managed_policy_arns=(VPC_CNI_POLICY,)),
+        ServiceAccountRole("ebs-csi", "kube-system", "ebs-csi-controller-sa", managed_policy_arns=(EBS_CSI_POLICY,)),
+    ]

@@ -1,0 +1,224 @@
+"""The GCP foundation: VPC, GKE and its node pools, GCS buckets, Cloud SQL, Workload Identity, registry.
+
+Composition only: each piece is a component under `components/gcp`. Config the components cannot
+honour (a zonal cluster in prod, a GPU pool in zones without its accelerator) stops the program
+before any resource is declared. Dependencies let one `pulumi destroy` remove in-cluster objects,
+then node pools, then the cluster, then the network.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
+
+from components.gcp.cluster import GkeCluster, GkeClusterArgs
+from components.gcp.database import PostgresDatabase, PostgresDatabaseArgs
+from components.gcp.identity import (
+    OBJECT_ADMIN,
+    OBJECT_CREATOR,
+    OBJECT_VIEWER,
+    BucketGrant,
+    WorkloadAccount,
+    WorkloadIdentity,
+    WorkloadIdentityArgs,
+)
+from components.gcp.network import Network, NetworkArgs
+from components.gcp.node_pools import NodePools, NodePoolsArgs, NodePoolSpec, node_pool_spec
+from components.gcp.registry import ImageRegistry, ImageRegistryArgs
+from components.gcp.storage import Buckets, BucketsArgs
+from components.interfaces import WORKLOAD_SERVICE_ACCOUNTS, WORKLOADS, Foundation, ObjectStore
+from stacks.config import ConfigError, Problem, StackConfig
+from stacks.config.catalog import CatalogError
+
+IMAGES = ["serving-runtime", "drift-job"]
+
+
+def build_gcp_foundation(config: StackConfig) -> Foundation:
+    location, pool_zones = _cluster_placement(config)
+    pools = _node_pool_specs(config, pool_zones)
+    settings = config.gcp
+    keep = config.is_prod
+    cluster_name = f"{pulumi.get_project()}-{pulumi.get_stack()}"
+    gcp_provider = gcp.Provider(
+        "gcp",
+        project=settings.project,
+        region=settings.region,
+        default_labels={"mlops-platform-stack": cluster_name, "mlops-platform-environment": config.environment},
+    )
+    on_gcp = pulumi.ResourceOptions(provider=gcp_provider)
+    project = gcp.organizations.get_project_output(
+        project_id=settings.project, opts=pulumi.InvokeOutputOptions(provider=gcp_provider)
+    )
+
+    network = Network(
+        "network",
+        NetworkArgs(
+            region=settings.region,
+            nodes_cidr=settings.network_cidr,
+            pods_cidr=settings.pods_cidr,
+            services_cidr=settings.services_cidr,
+        ),
+        on_gcp,
+    )
+    cluster = GkeCluster(
+        "gke",
+        GkeClusterArgs(
+            cluster_name=cluster_name,
+            project=settings.project,
+            location=location,
+            region=settings.region,
+            node_zones=pool_zones,
+            kubernetes_version=config.cluster.kubernetes_version,
+            release_channel=config.cluster.release_channel,
+            network_id=network.network_id,
+            subnetwork_id=network.subnetwork_id,
+            private_endpoint=config.cluster.private_endpoint,
+            control_plane_cidr=settings.control_plane_cidr,
+            authorized_cidrs=config.cluster.public_access_cidrs,
+            encrypt_secrets=config.is_prod,
+            keep_stateful=keep,
+            project_number=project.number,
+            network_ready=network.egress_ready,
+        ),
+        on_gcp,
+    )
+    node_pools = NodePools(
+        "nodes",
+        NodePoolsArgs(
+            project=settings.project,
+            account_prefix=cluster_name,
+            cluster_name=cluster.name,
+            location=cluster.location,
+            pools=pools,
+        ),
+        on_gcp,
+    )
+    buckets = Buckets(
+        "buckets",
+        BucketsArgs(
+            project=settings.project,
+            region=settings.region,
+            payload_retention_days=config.storage.payload_retention_days,
+            artifact_versioning=config.storage.artifact_versioning,
+            customer_managed_key=config.storage.customer_managed_key,
+            keep_stateful=keep,
+        ),
+        on_gcp,
+    )
+    database = PostgresDatabase(
+        "mlflow-db",
+        PostgresDatabaseArgs(
+            region=settings.region,
+            network_id=network.network_id,
+            size=config.database.size,
+            storage_gib=config.database.storage_gib,
+            postgres_version=config.database.postgres_version,
+            high_availability=config.database.high_availability,
+            backup_retention_days=config.database.backup_retention_days,
+            deletion_protection=config.database.deletion_protection,
+            keep_stateful=keep,
+            network_ready=[network.service_access],
+        ),
+        on_gcp,
+    )
+    identity = WorkloadIdentity(
+        "workload-identity",
+        WorkloadIdentityArgs(
+            account_prefix=cluster_name,
+            workload_pool=cluster.workload_pool,
+            accounts=_workload_accounts(buckets),
+            wait_for=[cluster.cluster],
+        ),
+        on_gcp,
+    )
+    registry = ImageRegistry(
+        "registry",
+        ImageRegistryArgs(
+            project=settings.project,
+            region=settings.region,
+            repository_id=cluster_name,
+            images=IMAGES,
+            immutable_tags=config.is_prod,
+            readers={"nodes": node_pools.service_account_member},
+        ),
+        on_gcp,
+    )
+    provider = k8s.Provider("gke-cluster", k8s.ProviderArgs(kubeconfig=cluster.kubeconfig))
+    return Foundation(
+        provider=provider,
+        cluster_name=cluster.name,
+        object_store=ObjectStore(
+            scheme="gs", artifact_bucket=buckets.artifact_bucket, payload_bucket=buckets.payload_bucket, region=settings.region
+        ),
+        database=database.database,
+        identity_annotations=identity.annotations,
+        gpu_placements=node_pools.gpu_placements,
+        # Pods need nodes to run on and their identity binding to reach the buckets.
+        cluster_ready=[*node_pools.node_pools.values(), *identity.bindings],
+        outputs={
+            "clusterName": cluster.name,
+            "kubeconfig": cluster.kubeconfig,
+            "artifactBucket": buckets.artifact_bucket,
+            "payloadBucket": buckets.payload_bucket,
+            "databaseEndpoint": database.instance.private_ip_address,
+            "databaseConnectionName": database.instance.connection_name,
+            "project": settings.project,
+            "region": settings.region,
+            "workloadIdentityPool": cluster.workload_pool,
+            "workloadServiceAccounts": {workload: identity.emails[workload] for workload in WORKLOADS},
+            "nodeServiceAccount": node_pools.service_account_email,
+            "imageRepositories": registry.image_urls,
+        },
+    )
+
+
+def _cluster_placement(config: StackConfig) -> tuple[str, list[str]]:
+    """Where the control plane lives (region or zone) and the zones node pools may use."""
+    settings = config.gcp
+    if settings.cluster_location == "regional":
+        return settings.region, list(settings.zones)
+    if config.is_prod:
+        raise ConfigError(
+            [
+                Problem(
+                    "mlops:gcp.clusterLocation",
+                    settings.cluster_location,
+                    "prod clusters are regional (a control plane replica in every zone); zonal is allowed in dev only",
+                )
+            ]
+        )
+    return settings.zones[0], [settings.zones[0]]
+
+
+def _node_pool_specs(config: StackConfig, pool_zones: list[str]) -> list[NodePoolSpec]:
+    specs: list[NodePoolSpec] = []
+    problems: list[Problem] = []
+    for index, pool in enumerate(config.node_pools):
+        try:
+            specs.append(node_pool_spec(pool, config.gcp.region, pool_zones, config.gcp.accelerator_zones))
+        except CatalogError as error:
+            problems.append(Problem(f"mlops:nodePools[{index}].accelerator", pool.accelerator, str(error)))
+    if problems:
+        raise ConfigError(problems)
+    return specs
+
+
+def _workload_accounts(buckets: Buckets) -> list[WorkloadAccount]:
+    artifacts = ("artifacts", buckets.artifact_bucket)
+    payloads = ("payloads", buckets.payload_bucket)
+    grants = {
+        "mlflow": [(artifacts, OBJECT_ADMIN)],
+        "storage-initializer": [(artifacts, OBJECT_VIEWER)],
+        "payload-collector": [(payloads, OBJECT_CREATOR)],
+        "drift-job": [(artifacts, OBJECT_VIEWER), (payloads, OBJECT_VIEWER)],
+    }
+    return [
+        WorkloadAccount(
+            workload=workload,
+            namespace=WORKLOAD_SERVICE_ACCOUNTS[workload][0],
+            service_account=WORKLOAD_SERVICE_ACCOUNTS[workload][1],
+            grants=tuple(BucketGrant(label, bucket, role) for (label, bucket), role in grants[workload]),
+        )
+        for workload in WORKLOADS
+    ]

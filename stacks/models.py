@@ -1,0 +1,74 @@
+"""The declared model deployments, composed on the foundation and the platform's services."""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.collector import PAYLOAD_PREFIX
+from components.interfaces import Foundation, PlatformServices
+from components.kserve import SERVICE_ACCOUNT as MODEL_SERVER_ACCOUNT
+from components.model_deployment import ModelDeployment, ModelDeploymentArgs
+from components.model_serving_access import ModelServingAccess, ModelServingAccessArgs
+from components.namespaces import MONITORING, SERVING
+from stacks.config import ConfigError, Problem, StackConfig
+
+
+def build_models(config: StackConfig, foundation: Foundation, services: PlatformServices) -> dict[str, pulumi.Input[object]]:
+    if not config.models:
+        return {}
+    _check_gpu_placements(config, foundation)
+    opts = pulumi.ResourceOptions(provider=foundation.provider, depends_on=foundation.cluster_ready)
+    access = ModelServingAccess(
+        "model-serving",
+        ModelServingAccessArgs(
+            namespace=SERVING,
+            drift_account_annotations=foundation.identity_annotations.get("drift-job", {}),
+        ),
+        opts,
+    )
+    store = foundation.object_store
+    deployments = {
+        model.name: ModelDeployment(
+            f"model-{model.name}",
+            ModelDeploymentArgs(
+                model=model,
+                deployment_mode=config.kserve.deployment_mode,
+                namespace=SERVING,
+                dashboard_namespace=MONITORING,
+                server_account=MODEL_SERVER_ACCOUNT,
+                drift_account=access.drift_account_name,
+                collector_url=services.collector_url,
+                tracking_uri=services.tracking_uri,
+                pushgateway_url=services.pushgateway_url,
+                runtime_image=services.runtime_image,
+                payload_root=store.uri(store.payload_bucket, PAYLOAD_PREFIX),
+                object_store=store,
+                gpu_placement=foundation.gpu_placements.get(model.resources.gpu_pool) if model.resources.gpu_pool else None,
+                crds_ready=services.crds_ready,
+            ),
+            opts,
+        )
+        for model in config.models
+    }
+    return {
+        "models": {
+            model.name: {"url": deployments[model.name].url, "version": model.model.deployed_version}
+            for model in config.models
+        }
+    }
+
+
+def _check_gpu_placements(config: StackConfig, foundation: Foundation) -> None:
+    """A GPU model needs the foundation to say how pods land on its pool (local clusters may not)."""
+    problems = [
+        Problem(
+            f"mlops:models[{index}].resources.gpuPool",
+            model.resources.gpu_pool,
+            f"the {config.cloud} foundation has no GPU placement for this pool; "
+            f"pools with placements: {', '.join(sorted(foundation.gpu_placements)) or 'none'}",
+        )
+        for index, model in enumerate(config.models)
+        if model.resources.gpu_pool and model.resources.gpu_pool not in foundation.gpu_placements
+    ]
+    if problems:
+        raise ConfigError(problems)

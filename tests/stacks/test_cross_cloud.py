@@ -1,0 +1,151 @@
+"""One stack config on AWS and on GCP: the in-cluster layer is the same, bar the expected places.
+
+`Pulumi.prod.yaml` is rendered as it is (AWS) and with `mlops:cloud=gcp`. Every Kubernetes object
+the platform declares (every `kubernetes:*` resource except the provider and what a cloud
+foundation component owns itself) must exist on both clouds with the same inputs and options,
+once two things are set aside: the object store's URIs (`s3://<bucket>` vs `gs://<bucket>`) and
+the annotations binding a ServiceAccount to its cloud identity (IRSA role vs Google service
+account), which must name the same workload on both sides.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlops.render import RenderedResource, Rendering, render
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+FOUNDATION_COMPONENTS = ("mlops:aws:", "mlops:gcp:")
+IDENTITY_ANNOTATIONS = {
+    "aws": {"eks.amazonaws.com/role-arn", "eks.amazonaws.com/sts-regional-endpoints"},
+    "gcp": {"iam.gke.io/gcp-service-account"},
+}
+CLUSTER_PROVIDERS = {"aws": "pulumi:providers:kubernetes::eks-cluster", "gcp": "pulumi:providers:kubernetes::gke-cluster"}
+SCHEMES = {"aws": "s3", "gcp": "gs"}
+
+
+@pytest.fixture(scope="module")
+def renderings() -> dict[str, Rendering]:
+    return {"aws": render(PROJECT_DIR, "prod"), "gcp": render(PROJECT_DIR, "prod", {"mlops:cloud": "gcp"})}
+
+
+def type_chain(resource: RenderedResource) -> str:
+    """The `parent$child` type path of a URN (urn:pulumi:<stack>::<project>::<types>::<name>)."""
+    return resource.urn.split("::")[2]
+
+
+def kubernetes_objects(rendering: Rendering, *, owned_by_foundation: bool) -> dict[str, RenderedResource]:
+    return {
+        r.urn: r
+        for r in rendering.resources
+        if r.type.startswith("kubernetes:")
+        and r.type != "pulumi:providers:kubernetes"
+        and any(c in type_chain(r) for c in FOUNDATION_COMPONENTS) == owned_by_foundation
+    }
+
+
+class Normaliser:
+    """Rewrites one cloud's rendering into cloud-neutral form, recording what it rewrote."""
+
+    def __init__(self, cloud: str, rendering: Rendering):
+        self.cloud = cloud
+        scheme = SCHEMES[cloud]
+        artifacts, payloads = rendering.outputs["artifactBucket"], rendering.outputs["payloadBucket"]
+        self.replacements = [
+            (f"{scheme}://{artifacts}", "<object-store>://<artifact-bucket>"),
+            (f"{scheme}://{payloads}", "<object-store>://<payload-bucket>"),
+            (artifacts, "<artifact-bucket>"),
+            (payloads, "<payload-bucket>"),
+        ]
+        self.bucket_rewrites = 0
+        # urn -> the identity annotations removed from it
+        self.identities: dict[str, dict[str, str]] = {}
+
+    def inputs(self, resource: RenderedResource) -> Any:
+        return self._value(resource.urn, resource.inputs)
+
+    def _value(self, urn: str, value: Any) -> Any:
+        if isinstance(value, dict):
+            result = {}
+            for key, item in value.items():
+                if key == "annotations" and isinstance(item, dict):
+                    item = self._without_identity(urn, item)
+                result[key] = self._value(urn, item)
+            return result
+        if isinstance(value, list):
+            return [self._value(urn, item) for item in value]
+        if isinstance(value, str):
+            for old, new in self.replacements:
+                if old in value:
+                    self.bucket_rewrites += 1
+                    value = value.replace(old, new)
+        return value
+
+    def _without_identity(self, urn: str, annotations: dict[str, Any]) -> dict[str, Any]:
+        identity = {k: v for k, v in annotations.items() if k in IDENTITY_ANNOTATIONS[self.cloud]}
+        if identity:
+            self.identities[urn] = identity
+        return {k: v for k, v in annotations.items() if k not in identity}
+
+
+def neutral_options(resource: RenderedResource, in_cluster: set[str]) -> dict[str, Any]:
+    """Options with dependencies on cloud resources dropped (those differ by construction)."""
+    options = dict(resource.options)
+    options["dependsOn"] = [urn for urn in options["dependsOn"] if urn in in_cluster]
+    options.pop("provider")
+    return options
+
+
+@pytest.fixture(scope="module")
+def layers(renderings):
+    return {cloud: kubernetes_objects(r, owned_by_foundation=False) for cloud, r in renderings.items()}
+
+
+@pytest.fixture(scope="module")
+def normalised(renderings, layers):
+    normalisers = {cloud: Normaliser(cloud, renderings[cloud]) for cloud in renderings}
+    inputs = {cloud: {urn: normalisers[cloud].inputs(r) for urn, r in layers[cloud].items()} for cloud in layers}
+    return normalisers, inputs
+
+
+def test_both_clouds_declare_the_same_in_cluster_objects(layers):
+    assert len(layers["aws"]) > 10
+    assert sorted(layers["aws"]) == sorted(layers["gcp"])
+
+
+def test_in_cluster_objects_have_the_same_inputs_once_buckets_and_identities_are_set_aside(normalised, layers):
+    normalisers, inputs = normalised
+    different = sorted(urn for urn in inputs["aws"] if inputs["aws"][urn] != inputs["gcp"].get(urn))
+    assert different == []
+    # The set-aside places were really there: bucket URIs in MLflow, identity annotations on ServiceAccounts.
+    assert normalisers["aws"].bucket_rewrites > 0 and normalisers["gcp"].bucket_rewrites == normalisers["aws"].bucket_rewrites
+
+
+def test_identity_annotations_differ_only_in_naming_the_same_workload_on_each_cloud(renderings, normalised):
+    normalisers, _ = normalised
+    aws, gcp = normalisers["aws"].identities, normalisers["gcp"].identities
+    assert aws and sorted(aws) == sorted(gcp)
+    roles = {arn: workload for workload, arn in renderings["aws"].outputs["workloadRoleArns"].items()}
+    accounts = {email: workload for workload, email in renderings["gcp"].outputs["workloadServiceAccounts"].items()}
+    for urn in aws:
+        assert set(aws[urn]) == IDENTITY_ANNOTATIONS["aws"] and set(gcp[urn]) == IDENTITY_ANNOTATIONS["gcp"]
+        assert roles[aws[urn]["eks.amazonaws.com/role-arn"]] == accounts[gcp[urn]["iam.gke.io/gcp-service-account"]], urn
+
+
+def test_in_cluster_objects_have_the_same_options_and_their_own_clouds_cluster_provider(layers):
+    in_cluster = set(layers["aws"])
+    for urn, resource in layers["aws"].items():
+        other = layers["gcp"][urn]
+        assert neutral_options(resource, in_cluster) == neutral_options(other, in_cluster), urn
+        assert resource.options["provider"].endswith(CLUSTER_PROVIDERS["aws"]), urn
+        assert other.options["provider"].endswith(CLUSTER_PROVIDERS["gcp"]), urn
+
+
+def test_only_aws_installs_a_gpu_device_plugin_in_its_foundation(renderings):
+    """GKE installs the NVIDIA driver and device plugin on GPU nodes itself; EKS needs the chart."""
+    assert kubernetes_objects(renderings["gcp"], owned_by_foundation=True) == {}
+    aws = kubernetes_objects(renderings["aws"], owned_by_foundation=True).values()
+    assert [(r.type, r.inputs["chart"]) for r in aws] == [("kubernetes:helm.sh/v4:Chart", "nvidia-device-plugin")]
