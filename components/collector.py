@@ -73,7 +73,7 @@ def collector_env(store: ObjectStore, store_uri: pulumi.Input[str], models: list
 @dataclass(frozen=True)
 class PayloadCollectorArgs:
     namespace: str
-    image: str
+    image: pulumi.Input[str]
     object_store: ObjectStore
     models: list[CollectorModel] = field(default_factory=list)
     service_account_annotations: dict[str, pulumi.Input[str]] = field(default_factory=dict)

@@ -12,6 +12,7 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.images import ImageResolver, as_configured
 from components.namespaces import PLATFORM, SERVING
 
 Workload = Literal["mlflow", "storage-initializer", "payload-collector", "drift-job"]
@@ -76,6 +77,8 @@ class Foundation:
     # Resources the in-cluster layer must be created after and destroyed before (node groups),
     # so `pulumi destroy` removes workloads while nodes still exist.
     cluster_ready: list[pulumi.Resource] = field(default_factory=list)
+    # The reference the cluster pulls for a configured image (as configured, or from the stack's registry by digest).
+    resolve_image: ImageResolver = as_configured
     outputs: dict[str, pulumi.Input[object]] = field(default_factory=dict)
 
 
@@ -88,7 +91,7 @@ class PlatformServices:
     collector_url: pulumi.Input[str]
     pushgateway_url: pulumi.Input[str]
     # Image running the payload collector and the drift job.
-    runtime_image: str
+    runtime_image: pulumi.Input[str]
     # CRD-installing releases (KServe, Prometheus operator): custom resources depend on them,
     # otherwise the API server answers "no matches for kind".
     crds_ready: list[pulumi.Resource] = field(default_factory=list)

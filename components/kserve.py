@@ -90,6 +90,13 @@ def controller_values(deployment_mode: DeploymentMode, s3_endpoint: pulumi.Input
     return {"kserve": kserve}
 
 
+# Recorded on each runtime as its exemption from container-read-only-root-filesystem.
+WRITABLE_ROOT_REASON = (
+    "model servers write under their working directory and home at start (MLServer its metrics "
+    "directory and unpacked model environments, the KServe servers compiled model caches)"
+)
+
+
 @dataclass(frozen=True)
 class ServingRuntime:
     """One ClusterServingRuntime: which formats and protocols it serves, and with what image."""
@@ -97,17 +104,17 @@ class ServingRuntime:
     name: str
     formats: tuple[tuple[str, str], ...]  # (model format, format version)
     protocols: tuple[str, ...]
-    image: str
+    image: pulumi.Input[str]
     args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
 
     def spec(self) -> dict[str, Any]:
+        # Writable root: see WRITABLE_ROOT_REASON.
         container: dict[str, Any] = {
             "name": "kserve-container",
             "image": self.image,
             # Defaults; an InferenceService's own resources replace them.
             "resources": workloads.resources("500m", "1Gi", cpu_limit="1"),
-            # Model servers unpack and compile models in their working directories: writable root.
             "securityContext": workloads.restricted_container_security(read_only_root=False, run_as_user=RUNTIME_USER),
         }
         if self.args:
@@ -123,7 +130,9 @@ class ServingRuntime:
         }
 
 
-def serving_runtimes(mlserver_image: str, sklearn_image: str, xgboost_image: str) -> dict[str, ServingRuntime]:
+def serving_runtimes(
+    mlserver_image: pulumi.Input[str], sklearn_image: pulumi.Input[str], xgboost_image: pulumi.Input[str]
+) -> dict[str, ServingRuntime]:
     """The runtimes the platform supports, by model format (`mlops:models[].format`)."""
     # KServe fills `{{.Name}}` with the InferenceService's name.
     kserve_args = ("--model_name={{.Name}}", "--model_dir=/mnt/models", "--http_port=8080")
@@ -159,9 +168,9 @@ def serving_runtimes(mlserver_image: str, sklearn_image: str, xgboost_image: str
 class KServeArgs:
     deployment_mode: DeploymentMode
     object_store: ObjectStore
-    mlserver_image: str
-    sklearn_image: str
-    xgboost_image: str
+    mlserver_image: pulumi.Input[str]
+    sklearn_image: pulumi.Input[str]
+    xgboost_image: pulumi.Input[str]
     # Workload identity annotations of the storage initializer (empty on local).
     storage_identity: dict[str, pulumi.Input[str]] = field(default_factory=dict)
     # cert-manager must issue the webhook certificate before the controller starts.
@@ -203,7 +212,11 @@ class KServe(pulumi.ComponentResource):
                 f"{name}-{runtime.name}",
                 api_version="serving.kserve.io/v1alpha1",
                 kind="ClusterServingRuntime",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=runtime.name, labels=workloads.labels(runtime.name, "serving-runtime")),
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=runtime.name,
+                    labels=workloads.labels(runtime.name, "serving-runtime"),
+                    annotations=workloads.skip_annotations(policies={"container-read-only-root-filesystem": WRITABLE_ROOT_REASON}),
+                ),
                 spec=runtime.spec(),
                 # The CRD comes from the CRD chart and the controller's webhook validates runtimes.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.crd_chart, self.controller_chart]),

@@ -58,7 +58,7 @@ SECRETS_AS_ENV_REASON = (
 @dataclass(frozen=True)
 class MlflowServerArgs:
     namespace: str
-    image: str
+    image: pulumi.Input[str]
     database: Database
     object_store: ObjectStore
     replicas: int = 1
@@ -116,7 +116,7 @@ def server_container(args: MlflowServerArgs, artifacts_destination: pulumi.Input
     }
 
 
-def migration_container(image: str) -> dict[str, Any]:
+def migration_container(image: pulumi.Input[str]) -> dict[str, Any]:
     return {
         "name": "db-upgrade",
         "image": image,

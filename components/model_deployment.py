@@ -46,7 +46,7 @@ class ModelDeploymentArgs:
     # The drift job reads `models:/` and `runs:/` references through the tracking server.
     tracking_uri: pulumi.Input[str]
     pushgateway_url: pulumi.Input[str]
-    runtime_image: str
+    runtime_image: pulumi.Input[str]
     # Root of the payload store the collector writes (`<root>/<model>/<version>/...`).
     payload_root: pulumi.Input[str]
     object_store: ObjectStore

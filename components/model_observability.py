@@ -276,7 +276,7 @@ def drift_job_args(
 def drift_cronjob_spec(
     model: ModelDeployment,
     *,
-    image: str,
+    image: pulumi.Input[str],
     account: pulumi.Input[str],
     payload_root: pulumi.Input[str],
     pushgateway_url: pulumi.Input[str],

@@ -119,6 +119,15 @@ class PlaceholderMocks(pulumi.runtime.Mocks):
         if args.token == "gcp:storage/getProjectServiceAccount:getProjectServiceAccount":
             agent = f"service-{GCP_PROJECT_NUMBER}@gs-project-accounts.iam.gserviceaccount.com"
             return {"emailAddress": agent, "member": f"serviceAccount:{agent}", "project": args.args.get("project", "mock-project")}
+        if args.token == "aws:ecr/getImage:getImage":
+            # A stable stand-in for the digest the registry reports for the tag.
+            digest = "sha256:" + hashlib.sha256(f"{args.args['repositoryName']}:{args.args.get('imageTag')}".encode()).hexdigest()
+            return {**args.args, "imageDigest": digest, "id": digest}
+        if args.token == "gcp:artifactregistry/getDockerImage:getDockerImage":
+            name, _, _ = str(args.args["imageName"]).partition(":")
+            where = f"{args.args['location']}-docker.pkg.dev/{args.args['project']}/{args.args['repositoryId']}"
+            digest = "sha256:" + hashlib.sha256(f"{where}/{args.args['imageName']}".encode()).hexdigest()
+            return {**args.args, "selfLink": f"{where}/{name}@{digest}", "id": digest}
         if args.token == "kubernetes:helm:template":
             return {"result": []}
         return {}

@@ -34,10 +34,10 @@ from components.aws.network import Network, NetworkArgs
 from components.aws.node_groups import GPU_PRESENT_LABEL, GPU_TOLERATION, NodeGroups, NodeGroupsArgs, node_group_spec
 from components.aws.registry import ImageRegistries, ImageRegistriesArgs
 from components.aws.storage import Buckets, BucketsArgs
+from components.images import as_configured, repository_names
 from components.interfaces import WORKLOAD_SERVICE_ACCOUNTS, WORKLOADS, Foundation, ObjectStore
 from stacks.config import ConfigError, Problem, StackConfig
 
-IMAGE_REPOSITORIES = ["serving-runtime", "drift-job"]
 VPC_CNI_POLICY = "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
 EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
 
@@ -147,7 +147,7 @@ def build_aws_foundation(config: StackConfig) -> Foundation:
         pulumi.ResourceOptions(provider=aws_provider, depends_on=list(node_groups.node_groups.values())),
     )
     registries = ImageRegistries(
-        "registries", ImageRegistriesArgs(repositories=IMAGE_REPOSITORIES, immutable_tags=config.is_prod), on_aws
+        "registries", ImageRegistriesArgs(repositories=repository_names(config.platform_images), immutable_tags=config.is_prod), on_aws
     )
     provider = k8s.Provider("eks-cluster", k8s.ProviderArgs(kubeconfig=cluster.kubeconfig))
     cluster_ready: list[pulumi.Resource] = [*node_groups.node_groups.values(), *workload_addons.addons, *cluster.access_ready]
@@ -178,6 +178,7 @@ def build_aws_foundation(config: StackConfig) -> Foundation:
         },
         gpu_placements=node_groups.gpu_placements,
         cluster_ready=cluster_ready,
+        resolve_image=registries.resolve if config.images.source == "stackRegistry" else as_configured,
         outputs={
             "clusterName": cluster.name,
             "kubeconfig": cluster.kubeconfig,

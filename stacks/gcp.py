@@ -27,11 +27,11 @@ from components.gcp.network import Network, NetworkArgs
 from components.gcp.node_pools import NodePools, NodePoolsArgs, NodePoolSpec, node_pool_spec
 from components.gcp.registry import ImageRegistry, ImageRegistryArgs
 from components.gcp.storage import Buckets, BucketsArgs
+from components.images import as_configured, repository_names
 from components.interfaces import WORKLOAD_SERVICE_ACCOUNTS, WORKLOADS, Foundation, ObjectStore
 from stacks.config import ConfigError, Problem, StackConfig
 from stacks.config.catalog import CatalogError
 
-IMAGES = ["serving-runtime", "drift-job"]
 
 
 def build_gcp_foundation(config: StackConfig) -> Foundation:
@@ -138,7 +138,7 @@ def build_gcp_foundation(config: StackConfig) -> Foundation:
             project=settings.project,
             region=settings.region,
             repository_id=cluster_name,
-            images=IMAGES,
+            images=repository_names(config.platform_images),
             immutable_tags=config.is_prod,
             readers={"nodes": node_pools.service_account_member},
         ),
@@ -156,6 +156,7 @@ def build_gcp_foundation(config: StackConfig) -> Foundation:
         gpu_placements=node_pools.gpu_placements,
         # Pods need nodes to run on and their identity binding to reach the buckets.
         cluster_ready=[*node_pools.node_pools.values(), *identity.bindings],
+        resolve_image=registry.resolve if config.images.source == "stackRegistry" else as_configured,
         outputs={
             "clusterName": cluster.name,
             "kubeconfig": cluster.kubeconfig,

@@ -19,6 +19,7 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
     opts = pulumi.ResourceOptions(provider=foundation.provider, depends_on=[namespaces, *foundation.cluster_ready])
     # Local clusters name their StorageClass; clouds use the cluster default.
     storage_class = config.local.storage_class if config.cloud == "local" else None
+    images = {reference: foundation.resolve_image(reference) for reference in config.platform_images}
     monitoring = Monitoring(
         "monitoring",
         MonitoringArgs(
@@ -35,9 +36,9 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
         KServeArgs(
             deployment_mode=config.kserve.deployment_mode,
             object_store=foundation.object_store,
-            mlserver_image=config.kserve.mlserver_image,
-            sklearn_image=config.kserve.sklearn_image,
-            xgboost_image=config.kserve.xgboost_image,
+            mlserver_image=images[config.kserve.mlserver_image],
+            sklearn_image=images[config.kserve.sklearn_image],
+            xgboost_image=images[config.kserve.xgboost_image],
             storage_identity=foundation.identity_annotations.get("storage-initializer", {}),
             cert_manager=[cert_manager.chart],
         ),
@@ -48,7 +49,7 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
         "mlflow",
         MlflowServerArgs(
             namespace=PLATFORM,
-            image=config.mlflow.image,
+            image=images[config.mlflow.image],
             database=foundation.database,
             object_store=foundation.object_store,
             replicas=config.mlflow.replicas,
@@ -63,7 +64,7 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
         "payload-collector",
         PayloadCollectorArgs(
             namespace=PLATFORM,
-            image=config.images.runtime,
+            image=images[config.images.runtime],
             object_store=foundation.object_store,
             models=[collector_model(model) for model in config.models],
             service_account_annotations=foundation.identity_annotations.get("payload-collector", {}),
@@ -77,7 +78,7 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
         tracking_uri=mlflow.tracking_uri,
         collector_url=collector.url,
         pushgateway_url=monitoring.pushgateway_url,
-        runtime_image=config.images.runtime,
+        runtime_image=images[config.images.runtime],
         crds_ready=[kserve.crd_chart, kserve.controller_chart, *monitoring_crds],
         outputs={
             "mlflowTrackingUri": mlflow.tracking_uri,
@@ -86,6 +87,7 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
             "pushgatewayUrl": monitoring.pushgateway_url,
             "servingRuntimes": kserve.runtime_names,
             "modelServiceAccount": kserve.service_account_name,
+            "images": images,
         },
     )
 

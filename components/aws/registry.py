@@ -1,4 +1,4 @@
-"""ECR repositories for the platform's own images (serving runtime, drift job)."""
+"""ECR repositories for the platform's images, and the digest of a tag in them."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+
+from components.images import ImageReference
 
 UNTAGGED_IMAGE_DAYS = 14
 
@@ -39,6 +41,7 @@ class ImageRegistries(pulumi.ComponentResource):
     def __init__(self, name: str, args: ImageRegistriesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:aws:ImageRegistries", name, None, opts)
         self.repository_urls = {}
+        self._repositories: dict[str, aws.ecr.Repository] = {}
         for repository in args.repositories:
             repo = aws.ecr.Repository(
                 f"{name}-{repository}",
@@ -57,4 +60,20 @@ class ImageRegistries(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
             self.repository_urls[repository] = repo.repository_url
+            self._repositories[repository] = repo
         self.register_outputs({"repository_urls": self.repository_urls})
+
+    def resolve(self, reference: str) -> pulumi.Output[str]:
+        """`<repository url>@<digest>` of the configured image's tag in its repository here.
+
+        An image that was not pushed fails the lookup (ImageNotFoundException) before any
+        workload changes.
+        """
+        image = ImageReference.parse(reference)
+        repository = self._repositories[image.name]
+        if image.digest is not None:
+            return pulumi.Output.concat(repository.repository_url, "@", image.digest)
+        found = aws.ecr.get_image_output(
+            repository_name=repository.name, image_tag=image.tag, opts=pulumi.InvokeOutputOptions(parent=self)
+        )
+        return pulumi.Output.concat(repository.repository_url, "@", found.image_digest)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
+from components.images import ImageReference
+
 READER = "roles/artifactregistry.reader"
 # Untagged images (superseded pushes) are deleted after this long.
 UNTAGGED_RETENTION = "2592000s"
@@ -43,7 +45,7 @@ class ImageRegistry(pulumi.ComponentResource):
             repository_id=args.repository_id,
             location=args.region,
             format="DOCKER",
-            description="Images of the MLOps platform (serving runtime, drift job)",
+            description="Images the MLOps platform deploys (MLflow, runtime, serving runtimes)",
             docker_config=gcp.artifactregistry.RepositoryDockerConfigArgs(immutable_tags=args.immutable_tags),
             cleanup_policies=[
                 gcp.artifactregistry.RepositoryCleanupPolicyArgs(
@@ -67,4 +69,21 @@ class ImageRegistry(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
         self.image_urls = {image: image_url(args.region, args.project, args.repository_id, image) for image in args.images}
+        self._args = args
         self.register_outputs({"image_urls": self.image_urls})
+
+    def resolve(self, reference: str) -> pulumi.Output[str]:
+        """`<region>-docker.pkg.dev/<project>/<repository>/<name>@<digest>` of the configured
+        image's tag here. An image that was not pushed fails the lookup before any workload changes."""
+        image = ImageReference.parse(reference)
+        url = self.image_urls[image.name]
+        if image.digest is not None:
+            return pulumi.Output.from_input(f"{url}@{image.digest}")
+        found = gcp.artifactregistry.get_docker_image_output(
+            project=self._args.project,
+            location=self._args.region,
+            repository_id=self.repository.repository_id,
+            image_name=f"{image.name}:{image.tag}",
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        return found.self_link

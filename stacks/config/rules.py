@@ -35,6 +35,7 @@ def cross_section_problems(config: StackConfig) -> list[Problem]:
         *_canary_fits_serving_mode(config),
         *_gpu_canary_capacity(config),
         *_prod_safety(config),
+        *_image_source(config),
     ]
 
 
@@ -241,6 +242,18 @@ def _gpu_canary_capacity(config: StackConfig) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _image_source(config: StackConfig) -> list[Problem]:
+    if config.images.source == "stackRegistry" and config.cloud == "local":
+        return [
+            Problem(
+                "mlops:images.source",
+                config.images.source,
+                "a local cluster has no stack registry; use 'reference' (images as configured)",
+            )
+        ]
+    return []
 
 
 def _prod_safety(config: StackConfig) -> list[Problem]:

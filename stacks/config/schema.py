@@ -230,8 +230,15 @@ class MonitoringSettings(Section):
 
 
 class ImagesSettings(Section):
-    """Images built from this repository."""
+    """Images built from this repository, and where the cluster pulls the platform's images from."""
 
+    source: Literal["reference", "stackRegistry"] = Field(
+        "reference",
+        description="reference: pull every platform image (MLflow, runtime, KServe serving runtimes) as configured. "
+        "stackRegistry (aws/gcp): pull each from the stack's own registry (ECR / Artifact Registry, tags immutable "
+        "in prod) under its short name and tag, pinned to the digest the registry reports at deploy time; push or "
+        "mirror the images there first.",
+    )
     runtime: str = Field(
         "ghcr.io/mlops-platform/mlops-runtime:0.1.0",
         pattern=IMAGE,
@@ -436,7 +443,9 @@ class StackConfig(Section):
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings, description="MLflow tracking server and registry.")
     kserve: KServeSettings = Field(default_factory=KServeSettings, description="KServe deployment mode and serving runtime images.")
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings, description="Prometheus and Grafana sizing.")
-    images: ImagesSettings = Field(default_factory=ImagesSettings, description="Images built from this repository.")
+    images: ImagesSettings = Field(
+        default_factory=ImagesSettings, description="Images built from this repository, and where images are pulled from."
+    )
     limits: Limits = Field(default_factory=Limits, description="Cost guardrails: GPU pool size and GPUs per model.")
     models: list[ModelDeployment] = Field(
         default_factory=list, description="Model deployments, each with canary, monitoring and retraining settings."
@@ -448,6 +457,18 @@ class StackConfig(Section):
     @property
     def is_prod(self) -> bool:
         return self.environment == "prod"
+
+    @property
+    def platform_images(self) -> list[str]:
+        """The configured images the in-cluster platform runs (the local object store and
+        database are not among them: they exist only on `local`)."""
+        return [
+            self.mlflow.image,
+            self.images.runtime,
+            self.kserve.mlserver_image,
+            self.kserve.sklearn_image,
+            self.kserve.xgboost_image,
+        ]
 
 
 TOP_LEVEL_KEYS: tuple[str, ...] = tuple(

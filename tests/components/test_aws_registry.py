@@ -19,7 +19,7 @@ def prod() -> Rendering:
 
 def test_one_repository_per_platform_image_scanned_on_push(prod):
     repositories = {r.inputs["name"]: r for r in prod.by_type("aws:ecr/repository:Repository")}
-    assert sorted(repositories) == ["mlops/drift-job", "mlops/serving-runtime"]
+    assert sorted(repositories) == ["mlops/mlflow", "mlops/mlops-runtime", "mlops/mlserver", "mlops/sklearnserver", "mlops/xgbserver"]
     for repository in repositories.values():
         assert repository.inputs["imageScanningConfiguration"] == {"scanOnPush": True}
         assert repository.inputs["encryptionConfigurations"] == [{"encryptionType": "KMS"}]
@@ -43,5 +43,5 @@ def test_untagged_images_expire(prod):
 
 def test_repository_urls_are_stack_outputs(prod):
     urls = prod.outputs["imageRepositories"]
-    assert urls["serving-runtime"].endswith(".dkr.ecr.us-east-1.amazonaws.com/mlops/serving-runtime")
-    assert urls["drift-job"].endswith("/mlops/drift-job")
+    assert urls["mlops-runtime"].endswith(".dkr.ecr.us-east-1.amazonaws.com/mlops/mlops-runtime")
+    assert urls["mlflow"].endswith("/mlops/mlflow")

@@ -1,6 +1,6 @@
 """`mlops validate`-level guarantees on the real stacks.
 
-Prod has no unjustified failure once its images carry digests; flipping one guarded property through a config override makes
+Prod has no unjustified failure; flipping one guarded property through a config override makes
 the rule guarding it fail, with its message. Properties the config loader already refuses to
 take (a public API endpoint in prod, a GPU pool above its cap) are flipped where the loader
 allows them and judged as prod, or judged against a tighter cap.
@@ -12,37 +12,29 @@ import pytest
 
 from mlops.policy_runner import blocking, run_policies
 from mlops.render import render
+from stacks.config import load_stack_config
 from stacks.config.schema import Limits
 from tests.conftest import PROJECT_DIR
 
 
-# Digests stand in for the ones a release records: any sha256 satisfies the rule.
-DIGEST_PINNED_IMAGES = {
-    "mlops:mlflow.image": "docker.io/burakince/mlflow:3.15.1@sha256:" + "1" * 64,
-    "mlops:images.runtime": "ghcr.io/mlops-platform/mlops-runtime:0.1.0@sha256:" + "2" * 64,
-}
-
-
-def test_prod_as_committed_blocks_only_on_its_tag_pinned_images(prod_rendering):
-    """The committed prod names the MLflow and runtime images by tag; only image-pinned refuses them."""
-    findings = blocking(run_policies(prod_rendering, "prod"))
-    assert {f.policy for f in findings} == {"image-pinned"}
-    assert {f.message.split("image ", 1)[1].split(" is pinned")[0] for f in findings} == {
-        "'docker.io/burakince/mlflow:3.15.1'",
-        "'ghcr.io/mlops-platform/mlops-runtime:0.1.0'",
-    }
-
-
-def test_prod_with_digest_pinned_images_has_no_unjustified_failures():
-    """Every mandatory guardrail passes on prod once its images carry digests."""
-    rendering = render(PROJECT_DIR, "prod", DIGEST_PINNED_IMAGES)
-    assert [str(f) for f in blocking(run_policies(rendering, "prod"))] == []
+def test_prod_has_no_unjustified_failures(prod_rendering):
+    """Every mandatory guardrail passes on prod as declared."""
+    assert [str(f) for f in blocking(run_policies(prod_rendering, "prod"))] == []
 
 
 def test_prod_on_gcp_has_no_unjustified_failures():
     """The same holds for prod rendered on GCP."""
-    rendering = render(PROJECT_DIR, "prod", {"mlops:cloud": "gcp", **DIGEST_PINNED_IMAGES})
+    rendering = render(PROJECT_DIR, "prod", {"mlops:cloud": "gcp"})
     assert [str(f) for f in blocking(run_policies(rendering, "prod"))] == []
+
+
+def test_prod_pulling_images_as_configured_blocks_on_each_tag_pinned_image():
+    """Without the stack registry, prod refuses every platform image that has no digest."""
+    rendering = render(PROJECT_DIR, "prod", {"mlops:images.source": "reference"})
+    findings = blocking(run_policies(rendering, "prod"))
+    assert {f.policy for f in findings} == {"image-pinned"}
+    refused = {f.message.split(" image '", 1)[1].split("'", 1)[0] for f in findings}
+    assert refused == set(load_stack_config(rendering.config).platform_images)
 
 
 def test_dev_has_no_mandatory_failures(dev_rendering):
@@ -55,7 +47,13 @@ def test_dev_has_no_mandatory_failures(dev_rendering):
     [
         ("prod", {"mlops:storage.customerManagedKey": "false"}, "prod", "storage-encrypted-at-rest", "not a customer-managed KMS key"),
         ("prod", {"mlops:database.deletionProtection": "false"}, "prod", "database-deletion-protection", "deletionProtection=False"),
-        ("prod", {"mlops:mlflow.image": "ghcr.io/mlflow/mlflow:latest"}, "prod", "image-pinned", "moving tag 'latest'"),
+        (
+            "prod",
+            {"mlops:images.source": "reference", "mlops:mlflow.image": "ghcr.io/mlflow/mlflow:latest"},
+            "prod",
+            "image-pinned",
+            "moving tag 'latest'",
+        ),
         (
             "prod",
             {"mlops:environment": "dev", "mlops:cluster.privateEndpoint": "false", "mlops:cluster.publicAccessCidrs": '["0.0.0.0/0"]'},

@@ -54,7 +54,9 @@ class Normaliser:
         self.cloud = cloud
         scheme = SCHEMES[cloud]
         artifacts, payloads = rendering.outputs["artifactBucket"], rendering.outputs["payloadBucket"]
-        self.replacements = [
+        # Each cloud pulls the same configured image from its own registry.
+        self.replacements = [(pulled, f"<image {configured}>") for configured, pulled in rendering.outputs["images"].items()]
+        self.replacements += [
             (f"{scheme}://{artifacts}", "<object-store>://<artifact-bucket>"),
             (f"{scheme}://{payloads}", "<object-store>://<payload-bucket>"),
             (artifacts, "<artifact-bucket>"),

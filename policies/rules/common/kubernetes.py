@@ -30,6 +30,9 @@ POD_SPEC_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
     "kubernetes:batch/v1:Job": (_TEMPLATE,),
     CRON_JOB: (("spec", "jobTemplate", "spec", "template", "spec"),),
     INFERENCE_SERVICE: (("spec", "predictor"), ("spec", "transformer"), ("spec", "explainer")),
+    # The model server containers of every predictor that names the runtime.
+    "kubernetes:serving.kserve.io/v1alpha1:ClusterServingRuntime": (("spec",),),
+    "kubernetes:serving.kserve.io/v1alpha1:ServingRuntime": (("spec",),),
 }
 
 
