@@ -36,9 +36,13 @@ class CollectorModel:
     version: str
     input_names: list[str] | None = None
     output_names: list[str] | None = None
+    # Share of inferences the collector stores (mlops:models[].monitoring.payloadSampleRate).
+    sample_rate: float = 1.0
 
     def setting(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"inferenceService": self.inference_service, "model": self.inference_service, "version": self.version}
+        if self.sample_rate < 1:
+            entry["sampleRate"] = self.sample_rate
         if self.input_names:
             entry["inputNames"] = self.input_names
         if self.output_names:

@@ -49,6 +49,8 @@ class ModelDeploymentArgs:
     runtime_image: pulumi.Input[str]
     # Root of the payload store the collector writes (`<root>/<model>/<version>/...`).
     payload_root: pulumi.Input[str]
+    # Where the drift job writes its JSON and HTML reports (its identity may create objects there).
+    report_root: pulumi.Input[str]
     object_store: ObjectStore
     gpu_placement: GpuPlacement | None = None
     # CRD-installing releases: the custom resources here fail with "no matches for kind" before them.
@@ -119,6 +121,7 @@ class ModelDeployment(pulumi.ComponentResource):
                 image=args.runtime_image,
                 account=args.drift_account,
                 payload_root=args.payload_root,
+                report_root=args.report_root,
                 pushgateway_url=args.pushgateway_url,
                 env=drift_job_env(args.object_store, args.tracking_uri),
             ),

@@ -250,8 +250,13 @@ def drift_job_labels(model: ModelDeployment) -> dict[str, str]:
     return {**workloads.labels(f"{model.name}-drift", DRIFT_JOB_COMPONENT), MODEL_LABEL: model.name}
 
 
+# Under the payload bucket, beside the payloads: the drift job's identity reads payloads and may
+# create report objects, nothing else.
+DRIFT_REPORT_PREFIX = "drift-reports"
+
+
 def drift_job_args(
-    model: ModelDeployment, payload_root: pulumi.Input[str], pushgateway_url: pulumi.Input[str]
+    model: ModelDeployment, payload_root: pulumi.Input[str], report_root: pulumi.Input[str], pushgateway_url: pulumi.Input[str]
 ) -> list[pulumi.Input[str]]:
     monitoring, retraining = model.monitoring, model.retraining
     assert monitoring is not None and retraining is not None
@@ -260,6 +265,7 @@ def drift_job_args(
         "--model-version", model.model.deployed_version,
         "--reference", monitoring.reference_data_uri,
         "--payload-root", payload_root,
+        "--report-root", report_root,
         "--window-hours", str(monitoring.drift_window_hours),
         "--pushgateway", pushgateway_url,
         "--drift-share-threshold", f"{monitoring.drift_share_threshold:g}",
@@ -279,6 +285,7 @@ def drift_cronjob_spec(
     image: pulumi.Input[str],
     account: pulumi.Input[str],
     payload_root: pulumi.Input[str],
+    report_root: pulumi.Input[str],
     pushgateway_url: pulumi.Input[str],
     env: list[dict[str, Any]],
 ) -> dict[str, Any]:
@@ -309,7 +316,7 @@ def drift_cronjob_spec(
                                 "name": "drift",
                                 "image": image,
                                 "command": ["python", "-m", "monitoring.drift_job"],
-                                "args": drift_job_args(model, payload_root, pushgateway_url),
+                                "args": drift_job_args(model, payload_root, report_root, pushgateway_url),
                                 "env": env,
                                 "resources": workloads.resources("250m", "1Gi", cpu_limit="1"),
                                 "securityContext": workloads.restricted_container_security(run_as_user=workloads.UNPRIVILEGED_USER),

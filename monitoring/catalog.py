@@ -45,6 +45,7 @@ COLLECTOR_SERIES = frozenset(
         "mlops_collector_events_received_total",
         "mlops_collector_records_written_total",
         "mlops_collector_events_dropped_total",
+        "mlops_collector_events_sampled_out_total",
         "mlops_collector_write_failures_total",
         "mlops_collector_batch_write_seconds_bucket",
         "mlops_collector_batch_write_seconds_sum",

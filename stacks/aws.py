@@ -35,6 +35,7 @@ from components.aws.node_groups import GPU_PRESENT_LABEL, GPU_TOLERATION, NodeGr
 from components.aws.registry import ImageRegistries, ImageRegistriesArgs
 from components.aws.storage import Buckets, BucketsArgs
 from components.images import as_configured, repository_names
+from components.model_observability import DRIFT_REPORT_PREFIX
 from components.interfaces import WORKLOAD_SERVICE_ACCOUNTS, WORKLOADS, Foundation, ObjectStore
 from stacks.config import ConfigError, Problem, StackConfig
 
@@ -206,7 +207,8 @@ def _platform_roles(buckets: Buckets) -> list[ServiceAccountRole]:
         "mlflow": [BucketGrant(artifacts, "read-write")],
         "storage-initializer": [BucketGrant(artifacts, "read")],
         "payload-collector": [BucketGrant(payloads, "write")],
-        "drift-job": [BucketGrant(artifacts, "read"), BucketGrant(payloads, "read")],
+        # Reads payload windows; writes its reports under drift-reports/ in the same bucket.
+        "drift-job": [BucketGrant(artifacts, "read"), BucketGrant(payloads, "read"), BucketGrant(payloads, "write", f"{DRIFT_REPORT_PREFIX}/")],
     }
     return [
         ServiceAccountRole(

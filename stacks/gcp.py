@@ -212,7 +212,8 @@ def _workload_accounts(buckets: Buckets) -> list[WorkloadAccount]:
         "mlflow": [(artifacts, OBJECT_ADMIN)],
         "storage-initializer": [(artifacts, OBJECT_VIEWER)],
         "payload-collector": [(payloads, OBJECT_CREATOR)],
-        "drift-job": [(artifacts, OBJECT_VIEWER), (payloads, OBJECT_VIEWER)],
+        # Reads payload windows; creates its reports under drift-reports/ in the same bucket.
+        "drift-job": [(artifacts, OBJECT_VIEWER), (payloads, OBJECT_VIEWER), (("payload-reports", buckets.payload_bucket), OBJECT_CREATOR)],
     }
     return [
         WorkloadAccount(

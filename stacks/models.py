@@ -5,6 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from components.collector import PAYLOAD_PREFIX
+from components.model_observability import DRIFT_REPORT_PREFIX
 from components.interfaces import Foundation, PlatformServices
 from components.kserve import SERVICE_ACCOUNT as MODEL_SERVER_ACCOUNT
 from components.model_deployment import ModelDeployment, ModelDeploymentArgs
@@ -42,6 +43,7 @@ def build_models(config: StackConfig, foundation: Foundation, services: Platform
                 pushgateway_url=services.pushgateway_url,
                 runtime_image=services.runtime_image,
                 payload_root=store.uri(store.payload_bucket, PAYLOAD_PREFIX),
+                report_root=store.uri(store.payload_bucket, DRIFT_REPORT_PREFIX),
                 object_store=store,
                 gpu_placement=foundation.gpu_placements.get(model.resources.gpu_pool) if model.resources.gpu_pool else None,
                 crds_ready=services.crds_ready,

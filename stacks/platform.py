@@ -102,4 +102,5 @@ def collector_model(model: ModelDeployment) -> CollectorModel:
         version=model.model.deployed_version,
         input_names=[str(n) for n in inputs] if inputs and all(inputs) else None,
         output_names=[str(n) for n in outputs] if outputs and all(outputs) else None,
+        sample_rate=model.monitoring.payload_sample_rate if model.monitoring else 1.0,
     )

@@ -52,13 +52,15 @@ def irsa_trust_policy(oidc_provider_arn: str, issuer_url: str, namespace: str, s
 class BucketGrant:
     bucket_arn: pulumi.Input[str]
     access: BucketAccess
+    # Limits the object actions to keys under this prefix ("" = the whole bucket).
+    prefix: str = ""
 
 
 def bucket_access_policy(grants: Sequence[BucketGrant], kms_key_arn: pulumi.Input[str] | None) -> dict[str, Any]:
     """Identity policy for `grants` (and the bucket key, when customer-managed), nothing more."""
     statements: list[dict[str, Any]] = []
     for index, grant in enumerate(grants):
-        objects = pulumi.Output.concat(grant.bucket_arn, "/*")
+        objects = pulumi.Output.concat(grant.bucket_arn, "/", grant.prefix, "*")
         object_actions = {
             "read": _READ_OBJECTS,
             "write": _WRITE_OBJECTS,

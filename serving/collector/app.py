@@ -50,12 +50,13 @@ def create_app(config: CollectorConfig, store: ObjectStore | None = None) -> Sta
         try:
             body = await _read_body(request, config.max_event_bytes)
             event = parse_http_event(request.headers, body, config, utc_now)
-            await collector.accept(event)
+            stored = await collector.accept(event)
         except EventRejected as rejected:
             metrics.events_dropped.labels(rejected.reason).inc()
             LOG.warning("refused event %s: %s", request.headers.get("ce-id", "(no ce-id)"), rejected.message)
             return JSONResponse({"error": rejected.message, "reason": rejected.reason}, status_code=rejected.status)
-        return JSONResponse({"accepted": event.event_id, "type": event.kind})
+        # 200 either way: KServe's logger treats anything else as an error, and a sampled-out event is handled.
+        return JSONResponse({"accepted": event.event_id, "type": event.kind, "stored": stored})
 
     async def serve_metrics(_: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

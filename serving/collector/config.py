@@ -51,6 +51,13 @@ class ModelSettings(_Settings):
     logger_mode: Literal["all", "request", "response"] = Field(
         "all", description="The InferenceService's `logger.mode`: which halves of an inference to wait for."
     )
+    sample_rate: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Share of inferences stored, chosen by the inference id (so both halves of one "
+        "inference are kept or both skipped, on any replica).",
+    )
 
     @property
     def store_name(self) -> str:

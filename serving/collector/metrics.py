@@ -13,6 +13,7 @@ class CollectorMetrics:
     events_received: Counter
     records_written: Counter
     events_dropped: Counter
+    events_sampled_out: Counter
     batch_write_seconds: Histogram
     buffered_records: Gauge
     write_failures: Counter
@@ -39,6 +40,12 @@ class CollectorMetrics:
                 "mlops_collector_events_dropped",
                 "Events refused with a 4xx/5xx status, by reason.",
                 ["reason"],
+                registry=registry,
+            ),
+            events_sampled_out=Counter(
+                "mlops_collector_events_sampled_out",
+                "Events acknowledged but not stored because the model's sample rate left their inference out.",
+                ["model", "version", "event_type"],
                 registry=registry,
             ),
             batch_write_seconds=Histogram(

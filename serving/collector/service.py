@@ -9,6 +9,7 @@ being spooled, until `max_buffered_records` rows wait and new events get 503.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -23,6 +24,16 @@ from serving.collector.spool import Spool, SpoolError
 from serving.collector.store import STORE_ERRORS, ObjectStore, probe
 
 LOG = logging.getLogger(__name__)
+_HASH_SPACE = float(2**64)
+
+
+def in_sample(inference_id: str, rate: float) -> bool:
+    """Whether the inference falls in a `rate` sample: a function of its id alone, so its request
+    and response agree, on every replica and after a replay."""
+    if rate >= 1:
+        return True
+    position = int.from_bytes(hashlib.sha256(inference_id.encode()).digest()[:8], "big") / _HASH_SPACE
+    return position < rate
 FIRST_RETRY_SECONDS = 1.0
 LAST_RETRY_SECONDS = 30.0
 
@@ -83,14 +94,22 @@ class Collector:
         LOG.info("payload store %s is writable", self._store.uri)
         self.store_verified = True
 
-    async def accept(self, event: InferenceEvent) -> None:
-        """Spool `event` durably and feed it to pairing; returns only once it is on disk."""
+    async def accept(self, event: InferenceEvent) -> bool:
+        """Spool `event` durably and feed it to pairing; returns only once it is on disk.
+
+        False: the model's sample rate leaves this inference out; nothing is stored.
+        """
+        settings = self._config.model_for(event.inference_service)
+        if settings is not None and not in_sample(event.event_id, settings.sample_rate):
+            self._metrics.events_sampled_out.labels(event.model, event.version, event.kind).inc()
+            return False
         if self.overloaded:
             raise EventRejected(
                 503, "overloaded", f"{self.buffered_rows} rows are waiting for the store (limit {self._config.max_buffered_records})"
             )
         # Shielded: a client hanging up mid-fsync must not leave a spooled event un-ingested.
         await asyncio.shield(self._spool_and_ingest(event))
+        return True
 
     async def _spool_and_ingest(self, event: InferenceEvent) -> None:
         try:

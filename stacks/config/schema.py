@@ -349,7 +349,13 @@ class Canary(Section):
 
 
 class ModelMonitoring(Section):
-    payload_sample_rate: float = Field(1.0, gt=0, le=1, description="Share of requests logged to the collector.")
+    payload_sample_rate: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Share of inferences the payload collector stores, chosen by inference id; the rest are "
+        "acknowledged and counted (mlops_collector_events_sampled_out_total).",
+    )
     drift_schedule: str = Field("0 * * * *", pattern=CRON, description="Cron schedule of the drift job.")
     drift_window_hours: int = Field(24, ge=1, le=24 * 30, description="Hours of payloads each drift run reads.")
     feature_drift_threshold: float | None = Field(None, gt=0, description="Override of the per-feature threshold.")

@@ -102,15 +102,19 @@ def test_payload_collector_only_adds_payload_objects(prod, arns):
     assert allowed == {f"{arns['payloads']}/*": WRITE, arns["key"]: {"kms:Decrypt", "kms:GenerateDataKey"}}
 
 
-def test_drift_job_reads_both_buckets_and_nothing_else(prod, arns):
+def test_drift_job_reads_both_buckets_and_only_adds_its_reports(prod, arns):
     allowed = grants(policy(prod, "drift-job"))
     assert allowed == {
         arns["artifacts"]: LIST,
         f"{arns['artifacts']}/*": READ,
         arns["payloads"]: LIST,
         f"{arns['payloads']}/*": READ,
-        arns["key"]: {"kms:Decrypt"},
+        f"{arns['payloads']}/drift-reports/*": WRITE,
+        arns["key"]: {"kms:Decrypt", "kms:GenerateDataKey"},
     }
+    (cronjob,) = [r for r in prod.by_type("kubernetes:batch/v1:CronJob") if r.name == "model-fraud-detector-drift"]
+    args = cronjob.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--report-root") + 1] == f"s3://{prod.outputs['payloadBucket']}/drift-reports"
 
 
 def test_addon_roles_get_only_their_aws_managed_policies(prod):

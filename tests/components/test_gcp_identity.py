@@ -76,7 +76,11 @@ def test_bucket_roles_are_least_privilege_per_workload_on_the_specific_bucket(pr
         email("mlflow"): {(artifacts, "roles/storage.objectAdmin")},
         email("storage-initializer"): {(artifacts, "roles/storage.objectViewer")},
         email("payload-collector"): {(payloads, "roles/storage.objectCreator")},
-        email("drift-job"): {(artifacts, "roles/storage.objectViewer"), (payloads, "roles/storage.objectViewer")},
+        email("drift-job"): {
+            (artifacts, "roles/storage.objectViewer"),
+            (payloads, "roles/storage.objectViewer"),
+            (payloads, "roles/storage.objectCreator"),
+        },
     }
 
 

@@ -248,8 +248,9 @@ def test_dashboard_panels_query_this_model():
 def test_drift_job_arguments_are_accepted_by_the_drift_job():
     """The CronJob's arguments parse with monitoring.drift_job's own parser into the declared settings."""
     model = declaration(monitoring={"referenceDataUri": "s3://a/ref.parquet", "driftWindowHours": 6, "featureDriftThreshold": 0.2, "driftShareThreshold": 0.3})
-    config = load_config(drift_job_args(model, "s3://payloads", "http://pushgateway:9091"), {})  # type: ignore[arg-type]
+    config = load_config(drift_job_args(model, "s3://payloads", "s3://reports", "http://pushgateway:9091"), {})  # type: ignore[arg-type]
     assert (config.model, config.model_version, config.reference, config.payload_root) == ("fraud-detector", "7", "s3://a/ref.parquet", "s3://payloads")
+    assert config.reports_root == "s3://reports"
     assert (config.window_hours, config.drift_share_threshold, config.feature_threshold) == (6, 0.3, 0.2)
     assert (config.retrain_policy, config.retrain_webhook) == (RetrainPolicy.ON_DATASET_DRIFT, "https://ci.example.com/retrain")
 
@@ -257,13 +258,13 @@ def test_drift_job_arguments_are_accepted_by_the_drift_job():
 def test_scheduled_retraining_makes_the_drift_job_report_only():
     """Scheduled retraining is not triggered by drift: the job runs with policy never and no webhook."""
     model = declaration(retraining={"schedule": "0 3 * * 0", "policy": "scheduled"})
-    config = load_config(drift_job_args(model, "s3://payloads", "http://pushgateway:9091"), {})  # type: ignore[arg-type]
+    config = load_config(drift_job_args(model, "s3://payloads", "s3://reports", "http://pushgateway:9091"), {})  # type: ignore[arg-type]
     assert (config.retrain_policy, config.retrain_webhook) == (RetrainPolicy.NEVER, None)
 
 
 def test_drift_cronjob_is_restricted_and_never_overlaps():
     """Forbid concurrency, the drift-job account, restricted security, requests and limits, the runtime image."""
-    spec = drift_cronjob_spec(declaration(), image="runtime@sha256:" + "0" * 64, account="drift-job", payload_root="s3://p", pushgateway_url="http://pg:9091", env=[])
+    spec = drift_cronjob_spec(declaration(), image="runtime@sha256:" + "0" * 64, account="drift-job", payload_root="s3://p", report_root="s3://r", pushgateway_url="http://pg:9091", env=[])
     pod = spec["jobTemplate"]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert spec["concurrencyPolicy"] == "Forbid" and spec["schedule"] == "0 * * * *"

@@ -231,6 +231,14 @@ def test_collector_runs_the_runtime_image_with_its_settings_and_spool_volume(dev
     assert env["COLLECTOR_SPOOL_DIR"] in [m["mountPath"] for m in container["volumeMounts"]]
 
 
+def test_collector_stores_the_declared_share_of_each_models_payloads(prod):
+    """mlops:models[].monitoring.payloadSampleRate reaches the collector as that model's sampleRate."""
+    pod = named(prod, "kubernetes:apps/v1:Deployment", "payload-collector-server").inputs["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    rates = {m["inferenceService"]: m.get("sampleRate", 1.0) for m in json.loads(env["COLLECTOR_MODELS"])}
+    assert rates == {"fraud-detector": 0.2, "image-embedder": 0.05}
+
+
 def test_collector_settings_are_accepted_by_the_collector_itself(dev):
     """The env the component renders is a valid collector config (the collector's own parser)."""
     from serving.collector.config import load_config

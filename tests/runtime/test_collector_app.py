@@ -178,3 +178,23 @@ def test_shutdown_drains_buffered_rows_to_the_store(tmp_path: Path) -> None:
     }
     [parquet] = list((tmp_path / "store").rglob("*.parquet"))
     assert parquet.relative_to(tmp_path / "store").parts[:4] == ("iris", "2", "date=2026-03-04", "hour=05")
+
+
+def test_a_sampled_out_inference_is_answered_200_and_not_stored(tmp_path: Path) -> None:
+    """KServe's logger counts anything but 200 as an error, so leaving an inference out is a 200."""
+    from serving.collector.service import in_sample
+
+    kept, left_out = next(i for i in map(str, range(1000)) if in_sample(i, 0.5)), next(
+        i for i in map(str, range(1000)) if not in_sample(i, 0.5)
+    )
+
+    async def scenario(client: httpx.AsyncClient) -> None:
+        request, response = v1_pair(1)
+        for event_id, stored in ((kept, True), (left_out, False)):
+            for event_type, body in ((REQUEST, request), (RESPONSE, response)):
+                answer = await post(client, event_id, event_type, body)
+                assert answer.status_code == 200 and answer.json()["stored"] is stored
+        assert await metric(client, "mlops_collector_events_sampled_out_total", model="iris", version="2", event_type="request") == 1
+
+    run(tmp_path, scenario, models=[{"inferenceService": "iris", "sampleRate": 0.5}])
+    assert read_local_store(tmp_path / "store").column("request_id").to_pylist() == [kept]

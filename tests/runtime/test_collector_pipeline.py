@@ -19,7 +19,7 @@ from serving.collector.correlator import Correlator, Inference
 from serving.collector.events import InferenceEvent
 from serving.collector.metrics import CollectorMetrics
 from serving.collector.parquet import encode_rows, partition_prefix
-from serving.collector.service import Collector
+from serving.collector.service import Collector, in_sample
 from serving.collector.spool import Spool, decode_line, encode_line
 
 T0 = datetime(2026, 5, 6, 7, 59, 59, tzinfo=timezone.utc)
@@ -413,3 +413,42 @@ def test_overload_refuses_new_events_with_503(tmp_path: Path) -> None:
         assert (caught.value.status, caught.value.reason) == (503, "overloaded")
 
     asyncio.run(run())
+
+
+# --- Sampling -------------------------------------------------------------------------------
+
+
+def test_sample_membership_depends_on_the_inference_id_alone() -> None:
+    """Request and response (and every replica, and a replay) agree; the kept share is the rate."""
+    ids = [f"inference-{n}" for n in range(20_000)]
+    kept = [i for i in ids if in_sample(i, 0.2)]
+    assert 0.19 < len(kept) / len(ids) < 0.21
+    assert kept == [i for i in ids if in_sample(i, 0.2)]
+    # A larger rate keeps a superset: raising it never drops an inference that was kept.
+    assert set(kept) <= {i for i in ids if in_sample(i, 0.5)}
+    assert all(in_sample(i, 1.0) for i in ids[:100])
+
+
+def test_sampled_out_inferences_are_acknowledged_counted_and_not_stored(tmp_path: Path) -> None:
+    store, clock = MemoryStore(), Clock()
+    ids = [f"s{n}" for n in range(40)]
+    expected = sorted(i for i in ids if in_sample(i, 0.25))
+    assert 0 < len(expected) < len(ids)
+
+    async def run() -> tuple[Collector, CollectorMetrics, list[bool]]:
+        pipeline, metrics = collector(tmp_path, store, clock, models=[{"inferenceService": "iris", "sampleRate": 0.25}])
+        await pipeline.start()
+        answers = []
+        for event_id in ids:
+            answers.append(await pipeline.accept(event(event_id, "request")))
+            answers.append(await pipeline.accept(event(event_id, "response", ({"prediction": 1},))))
+        await pipeline.drain()
+        return pipeline, metrics, answers
+
+    pipeline, metrics, answers = asyncio.run(run())
+    assert sorted(r["request_id"] for r in store.rows()) == expected
+    assert answers.count(True) == 2 * len(expected)
+    left_out = len(ids) - len(expected)
+    assert sample(metrics, "mlops_collector_events_sampled_out_total", model="iris", version="1", event_type="request") == left_out
+    assert sample(metrics, "mlops_collector_events_received_total", model="iris", version="1", event_type="response") == len(expected)
+    assert Spool(tmp_path / "spool").segment_files() == []
