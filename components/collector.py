@@ -168,7 +168,7 @@ class PayloadCollector(pulumi.ComponentResource):
                 name=APP,
                 namespace=args.namespace,
                 labels=workloads.labels(APP, "monitoring"),
-                annotations=workloads.skip_annotations(checkov=secrets_as_env),
+                annotations=workloads.skip_annotations(checkov=secrets_as_env, images=[args.image]),
             ),
             spec={
                 "replicas": 1,

@@ -13,7 +13,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.images import ImageResolver, as_configured
-from components.namespaces import PLATFORM, SERVING
+from components.namespaces import PLATFORM, SERVING, Flow
 
 Workload = Literal["mlflow", "storage-initializer", "payload-collector", "drift-job"]
 WORKLOADS: tuple[Workload, ...] = ("mlflow", "storage-initializer", "payload-collector", "drift-job")
@@ -77,6 +77,8 @@ class Foundation:
     # Resources the in-cluster layer must be created after and destroyed before (node groups),
     # so `pulumi destroy` removes workloads while nodes still exist.
     cluster_ready: list[pulumi.Resource] = field(default_factory=list)
+    # Egress the cloud's workload identity needs from every default-deny namespace.
+    namespace_flows: tuple[Flow, ...] = ()
     # The reference the cluster pulls for a configured image (as configured, or from the stack's registry by digest).
     resolve_image: ImageResolver = as_configured
     outputs: dict[str, pulumi.Input[object]] = field(default_factory=dict)

@@ -265,7 +265,7 @@ class MlflowServer(pulumi.ComponentResource):
                 name=APP,
                 namespace=args.namespace,
                 labels=workloads.labels(APP, "tracking"),
-                annotations=workloads.skip_annotations(checkov={"CKV_K8S_35": SECRETS_AS_ENV_REASON}),
+                annotations=workloads.skip_annotations(checkov={"CKV_K8S_35": SECRETS_AS_ENV_REASON}, images=[args.image]),
             ),
             spec={
                 "replicas": args.replicas,

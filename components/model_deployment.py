@@ -113,7 +113,8 @@ class ModelDeployment(pulumi.ComponentResource):
                 namespace=args.namespace,
                 labels=drift_job_labels(model),
                 annotations=workloads.skip_annotations(
-                    checkov={"CKV_K8S_35": workloads.STATIC_S3_KEYS_REASON} if args.object_store.credentials_secret is not None else {}
+                    checkov={"CKV_K8S_35": workloads.STATIC_S3_KEYS_REASON} if args.object_store.credentials_secret is not None else {},
+                    images=[args.runtime_image],
                 ),
             ),
             spec=drift_cronjob_spec(

@@ -16,6 +16,7 @@ canary entry is named after the new version; promotion retargets, rollback drops
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Literal
 
@@ -38,6 +39,7 @@ MODEL_CONTAINER = "kserve-container"
 # A GPU model may wait for a node to scale up from zero and then pull a large image and model.
 READY_TIMEOUT_SECONDS = 1200
 PROMOTED_PERCENT = 100
+CANARY_GATES_ANNOTATION = "mlops.platform/canary-gates"
 
 DeploymentMode = Literal["Serverless", "RawDeployment"]
 
@@ -124,7 +126,7 @@ def inference_service_spec(
             "canaryTrafficPercent": canary.traffic_percent if canary is not None else PROMOTED_PERCENT,
         }
         return {"predictor": predictor}
-    if canary is None:
+    if canary is None or canary.traffic_percent == PROMOTED_PERCENT:
         stable = _pod(model, version, model.model.artifact_uri, account, collector_url, placement)
         return {"predictor": {"name": predictor_name(version), **stable, **_autoscaling(model)}}
     if canary.previous_artifact_uri is None or canary.previous_version is None:
@@ -152,6 +154,11 @@ def inference_service_metadata(model: ModelDeployment, mode: DeploymentMode, nam
     if mode == "Serverless":
         # latest-/prev- hosts let the canary and the stable revision be called directly.
         annotations[TAG_ROUTING_ANNOTATION] = "true"
+    if model.canary is not None:
+        # The declared rollout policy, on the object: what `mlops canary analyze` judges a new version by.
+        annotations[CANARY_GATES_ANNOTATION] = json.dumps(
+            model.canary.gates.model_dump(by_alias=True, mode="json"), sort_keys=True, separators=(",", ":")
+        )
     if model.retraining.webhook is not None:
         annotations[RETRAINING_WEBHOOK_ANNOTATION] = model.retraining.webhook
     if model.retraining.schedule is not None:

@@ -68,6 +68,14 @@ SERVING_FLOWS = (
 )
 
 
+# GKE Workload Identity: pods get their Google tokens from the node's metadata server, which
+# Dataplane V2 serves at 169.254.169.252:988 besides the classic 169.254.169.254:80.
+GKE_METADATA_FLOWS = (
+    Flow("gke-metadata-server", "Egress", ({"ipBlock": {"cidr": "169.254.169.254/32"}},), (80,)),
+    Flow("gke-metadata-server-dataplane-v2", "Egress", ({"ipBlock": {"cidr": "169.254.169.252/32"}},), (988,)),
+)
+
+
 @dataclass(frozen=True)
 class NamespaceSpec:
     name: str
@@ -89,6 +97,8 @@ class PlatformNamespacesArgs:
             NamespaceSpec(CERT_MANAGER, default_deny=False),
         ]
     )
+    # Flows the cloud adds to every default-deny namespace (GKE: its metadata server).
+    cloud_flows: tuple[Flow, ...] = ()
 
 
 class PlatformNamespaces(pulumi.ComponentResource):
@@ -117,7 +127,7 @@ class PlatformNamespaces(pulumi.ComponentResource):
             self.namespaces[spec.name] = namespace
             if spec.default_deny:
                 self._default_deny(name, spec.name, namespace)
-            for flow in spec.flows:
+            for flow in spec.flows + (args.cloud_flows if spec.default_deny else ()):
                 k8s.networking.v1.NetworkPolicy(
                     f"{name}-{spec.name}-allow-{flow.name}",
                     metadata=k8s.meta.v1.ObjectMetaArgs(name=f"allow-{flow.name}", namespace=namespace.metadata.name),

@@ -102,7 +102,7 @@ class InClusterObjectStore(pulumi.ComponentResource):
                 name=APP,
                 namespace=args.namespace,
                 labels=workloads.labels(APP, "storage"),
-                annotations=workloads.skip_annotations(checkov={"CKV_K8S_35": workloads.STATIC_S3_KEYS_REASON}),
+                annotations=workloads.skip_annotations(checkov={"CKV_K8S_35": workloads.STATIC_S3_KEYS_REASON}, images=[args.image]),
             ),
             spec={
                 "replicas": 1,
@@ -157,7 +157,7 @@ class InClusterObjectStore(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=f"{APP}-create-buckets",
                 namespace=args.namespace,
-                annotations=workloads.skip_annotations(checkov={"CKV_K8S_35": workloads.STATIC_S3_KEYS_REASON}),
+                annotations=workloads.skip_annotations(checkov={"CKV_K8S_35": workloads.STATIC_S3_KEYS_REASON}, images=[args.tools_image]),
             ),
             spec={
                 "backoffLimit": 10,

@@ -65,6 +65,7 @@ class InClusterPostgres(pulumi.ComponentResource):
                 annotations=workloads.skip_annotations(
                     checkov={"CKV_K8S_22": WRITABLE_ROOT_REASON},
                     policies={"container-read-only-root-filesystem": WRITABLE_ROOT_REASON},
+                    images=[args.image],
                 ),
             ),
             spec={

@@ -7,6 +7,8 @@ nothing to excuse.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
 # The user images/runtime.Dockerfile creates; also the UID given to third-party images that run
@@ -102,12 +104,30 @@ def namespace_pods(namespace: str, match_labels: dict[str, str] | None = None) -
 POLICY_EXEMPTION_PREFIX = "policy.mlops.platform/exempt-"
 
 
-def skip_annotations(checkov: dict[str, str] | None = None, policies: dict[str, str] | None = None) -> dict[str, str]:
+# Why checkov's digest checks are skipped on an object whose images carry tags only.
+TAG_PINNED_REASON = (
+    "image pinned by tag; the image-pinned policy decides (tags pass in dev, prod needs a digest or "
+    "mlops:images.source stackRegistry)"
+)
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+
+def skip_annotations(
+    checkov: dict[str, str] | None = None,
+    policies: dict[str, str] | None = None,
+    images: Sequence[Any] = (),
+) -> dict[str, str]:
     """Annotations recording, on the object itself, why a check does not apply to it.
 
     `checkov` maps check ids (CKV_K8S_35) to reasons, rendered as checkov's own
     `checkov.io/skip<N>: <id>=<reason>`; `policies` maps policy-pack rule names to reasons.
+    `images` are the object's container images: one named by tag only gets checkov's digest
+    checks (CKV_K8S_43, and CKV_K8S_15 which follows from it) skipped with TAG_PINNED_REASON;
+    images resolved from the stack registry are digests.
     """
-    annotations = {f"checkov.io/skip{n}": f"{check}={reason}" for n, (check, reason) in enumerate(sorted((checkov or {}).items()), 1)}
+    checks = dict(checkov or {})
+    if any(isinstance(image, str) and not DIGEST.search(image) for image in images):
+        checks.update({"CKV_K8S_43": TAG_PINNED_REASON, "CKV_K8S_15": TAG_PINNED_REASON})
+    annotations = {f"checkov.io/skip{n}": f"{check}={reason}" for n, (check, reason) in enumerate(sorted(checks.items()), 1)}
     annotations.update({POLICY_EXEMPTION_PREFIX + rule: reason for rule, reason in sorted((policies or {}).items())})
     return annotations

@@ -150,6 +150,8 @@ def verdict_of(canary: SideMetrics, gates: CanaryGates) -> tuple[Verdict, list[s
 def analyze(model: ModelDeployment, prometheus: Prometheus, namespace: str = SERVING_NAMESPACE) -> Analysis:
     if model.canary is None:
         raise ValueError(f"model {model.name!r} declares no canary; nothing to analyze")
+    if model.canary.traffic_percent == 100:
+        raise ValueError(f"model {model.name!r} is promoted (canary at 100%); nothing to analyze until the next rollout")
     gates = model.canary.gates
     version = model.model.deployed_version
     base = f'namespace="{namespace}", model="{model.name}"'
@@ -218,18 +220,23 @@ def next_traffic(current: int, steps: list[int], requested: int | None) -> int:
 
 
 def promoted(declaration: dict[str, Any], steps: list[int], requested: int | None) -> tuple[dict[str, Any], int, int]:
-    """The declaration one step further, and (old, new) percent; 100 drops the canary (promotion)."""
+    """The declaration one step further, and (old, new) percent. At 100 the new version is promoted:
+    the stable side it replaced is dropped, the canary settings (gates, steps) stay for the next rollout."""
     canary = declaration.get("canary")
     if not canary:
         raise ValueError(f"model {declaration.get('name')!r} has no canary to promote")
     current = int(canary["trafficPercent"])
+    if current == 100:
+        raise ValueError(
+            f"model {declaration.get('name')!r} is promoted already (canary at 100%); start the next rollout with "
+            "`mlops models resolve --canary PERCENT`"
+        )
     target = next_traffic(current, steps, requested)
     updated = json.loads(json.dumps(declaration))
+    updated["canary"]["trafficPercent"] = target
     if target == 100:
-        # Promotion: the resolved artifactUri stays, the stable side it replaced is no longer served.
-        del updated["canary"]
-    else:
-        updated["canary"]["trafficPercent"] = target
+        updated["canary"].pop("previousArtifactUri", None)
+        updated["canary"].pop("previousVersion", None)
     return updated, current, target
 
 
@@ -245,7 +252,7 @@ def command_promote(args: argparse.Namespace) -> int:
         print(f"mlops canary promote: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     stack_models.write(models)
-    change = "promoted to 100% (canary removed)" if target == 100 else f"canary {current}% -> {target}%"
+    change = "promoted to 100% (stable side removed)" if target == 100 else f"canary {current}% -> {target}%"
     print(f"{args.model}: {change} in {stack_models.path.name}; apply with `pulumi up --stack {args.stack}`")
     return EXIT_OK
 
@@ -267,7 +274,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     analyze_parser.set_defaults(func=command_analyze)
 
     promote_parser = commands.add_parser(
-        "promote", help="move the canary to its next traffic step, or to 100% (removing it), in Pulumi.<stack>.yaml"
+        "promote", help="move the canary to its next traffic step, or to 100% (promoted: the stable side is dropped), in Pulumi.<stack>.yaml"
     )
     promote_parser.add_argument("model", help="model deployment name (mlops:models[].name)")
     promote_parser.add_argument("--stack", required=True, help="stack name: edits Pulumi.<stack>.yaml")

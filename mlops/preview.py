@@ -35,7 +35,7 @@ class StackPreview:
 
     @property
     def blocking(self) -> bool:
-        return any(f.blocking for f in self.findings) or bool(self.scan and self.scan.blocking)
+        return any(f.blocking for f in self.findings) or bool(self.scan and self.scan.failed)
 
     def to_markdown(self) -> str:
         verdict = ":no_entry: blocked" if self.blocking else ":white_check_mark: passes"

@@ -23,13 +23,6 @@ import yaml
 
 from mlops.render import Rendering
 
-# checkov checks that a policy-pack guardrail already judges, per environment: their failures
-# are reported, and the guardrail's level decides (tag-pinned images pass in dev, fail in prod).
-GUARDRAIL_TWINS = {
-    "CKV_K8S_43": "image-pinned",  # image by digest
-    "CKV_K8S_15": "image-pinned",  # imagePullPolicy Always unless pinned by digest
-}
-
 CHECKOV_ENV = "MLOPS_CHECKOV"
 CHECKOV_VENV = ".venv-checkov"
 
@@ -57,23 +50,9 @@ class ScanResult:
     skipped: list[CheckResult] = field(default_factory=list)
     checkov_version: str = ""
 
-    @property
-    def blocking(self) -> list[CheckResult]:
-        """Failed checks no guardrail speaks for."""
-        return [c for c in self.failed if c.check_id not in GUARDRAIL_TWINS]
-
-    @property
-    def deferred(self) -> list[CheckResult]:
-        """Failed checks whose verdict is the twin guardrail's."""
-        return [c for c in self.failed if c.check_id in GUARDRAIL_TWINS]
-
     def to_markdown(self) -> str:
-        lines = [
-            f"checkov {self.checkov_version}: {self.passed} passed, {len(self.failed)} failed "
-            f"({len(self.deferred)} judged by a guardrail), {len(self.skipped)} skipped with a reason"
-        ]
-        lines += [f"- :x: `{c.check_id}` {c.resource}: {c.check_name}" for c in self.blocking]
-        lines += [f"- :memo: `{c.check_id}` {c.resource}: {c.check_name} (judged by `{GUARDRAIL_TWINS[c.check_id]}`)" for c in self.deferred]
+        lines = [f"checkov {self.checkov_version}: {self.passed} passed, {len(self.failed)} failed, {len(self.skipped)} skipped with a reason"]
+        lines += [f"- :x: `{c.check_id}` {c.resource}: {c.check_name}" for c in self.failed]
         return "\n".join(lines) + "\n"
 
 

@@ -33,6 +33,7 @@ from components.aws.identity import (
 from components.aws.network import Network, NetworkArgs
 from components.aws.node_groups import GPU_PRESENT_LABEL, GPU_TOLERATION, NodeGroups, NodeGroupsArgs, node_group_spec
 from components.aws.registry import ImageRegistries, ImageRegistriesArgs
+from components.aws.storage_class import DefaultStorageClass, DefaultStorageClassArgs
 from components.aws.storage import Buckets, BucketsArgs
 from components.images import as_configured, repository_names
 from components.model_observability import DRIFT_REPORT_PREFIX
@@ -151,7 +152,15 @@ def build_aws_foundation(config: StackConfig) -> Foundation:
         "registries", ImageRegistriesArgs(repositories=repository_names(config.platform_images), immutable_tags=config.is_prod), on_aws
     )
     provider = k8s.Provider("eks-cluster", k8s.ProviderArgs(kubeconfig=cluster.kubeconfig))
-    cluster_ready: list[pulumi.Resource] = [*node_groups.node_groups.values(), *workload_addons.addons, *cluster.access_ready]
+    storage_class = DefaultStorageClass(
+        "default-storage-class", DefaultStorageClassArgs(wait_for=workload_addons.addons), pulumi.ResourceOptions(provider=provider)
+    )
+    cluster_ready: list[pulumi.Resource] = [
+        *node_groups.node_groups.values(),
+        *workload_addons.addons,
+        *cluster.access_ready,
+        storage_class.storage_class,
+    ]
     if node_groups.gpu_placements:
         gpu_groups = [node_groups.node_groups[pool] for pool in sorted(node_groups.gpu_placements)]
         device_plugin = NvidiaDevicePlugin(

@@ -28,6 +28,7 @@ from components.gcp.node_pools import NodePools, NodePoolsArgs, NodePoolSpec, no
 from components.gcp.registry import ImageRegistry, ImageRegistryArgs
 from components.gcp.storage import Buckets, BucketsArgs
 from components.images import as_configured, repository_names
+from components.namespaces import GKE_METADATA_FLOWS
 from components.interfaces import WORKLOAD_SERVICE_ACCOUNTS, WORKLOADS, Foundation, ObjectStore
 from stacks.config import ConfigError, Problem, StackConfig
 from stacks.config.catalog import CatalogError
@@ -156,6 +157,7 @@ def build_gcp_foundation(config: StackConfig) -> Foundation:
         gpu_placements=node_pools.gpu_placements,
         # Pods need nodes to run on and their identity binding to reach the buckets.
         cluster_ready=[*node_pools.node_pools.values(), *identity.bindings],
+        namespace_flows=GKE_METADATA_FLOWS,
         resolve_image=registry.resolve if config.images.source == "stackRegistry" else as_configured,
         outputs={
             "clusterName": cluster.name,

@@ -30,7 +30,7 @@ def build_foundation(config: StackConfig) -> tuple[Foundation, PlatformNamespace
     foundation = build_cloud_foundation(config)
     namespaces = PlatformNamespaces(
         "namespaces",
-        PlatformNamespacesArgs(),
+        PlatformNamespacesArgs(cloud_flows=foundation.namespace_flows),
         pulumi.ResourceOptions(provider=foundation.provider, depends_on=foundation.cluster_ready),
     )
     return foundation, namespaces

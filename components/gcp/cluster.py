@@ -97,6 +97,9 @@ class GkeClusterArgs:
     network_ready: Sequence[pulumi.Resource] = ()
 
 
+WEBHOOK_PORTS = (8443, 9443)
+
+
 class GkeCluster(pulumi.ComponentResource):
     cluster: gcp.container.Cluster
     name: pulumi.Output[str]
@@ -165,6 +168,17 @@ class GkeCluster(pulumi.ComponentResource):
             pulumi.Output.all(self.cluster.name, self.endpoint, self.certificate_authority).apply(
                 lambda values: json.dumps(kubeconfig_document(values[0], values[1], values[2]), sort_keys=True)
             )
+        )
+        # A private cluster's control plane reaches nodes only on 443 and 10250 by default; the
+        # KServe and webhook servers the platform installs listen on 9443 and 8443.
+        gcp.compute.Firewall(
+            f"{name}-control-plane-webhooks",
+            network=args.network_id,
+            direction="INGRESS",
+            source_ranges=[args.control_plane_cidr],
+            allows=[gcp.compute.FirewallAllowArgs(protocol="tcp", ports=[str(port) for port in WEBHOOK_PORTS])],
+            description="GKE control plane to admission webhooks on the nodes",
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"name": self.name, "endpoint": self.endpoint, "kubeconfig": self.kubeconfig})
 

@@ -1,9 +1,10 @@
 """model-has-rollback-path: every served model can be rolled back in one step.
 
-Either the InferenceService runs a canary (KServe keeps the previous revision: set the canary
-percent to 0 to roll back) or it serves an immutable, versioned artifact labelled with its
+Either the InferenceService is running a canary (below 100 %: the previous version still serves,
+set the percent to 0 to roll back) or it serves an immutable, versioned artifact labelled with its
 version, so restoring the previous stack config (`mlops rollback`) redeploys exactly the previous
-model. A moving reference (`models:/name@alias`, `.../latest`) has no "previous" to return to.
+model. A promoted model (100 %) needs the latter. A moving reference (`models:/name@alias`,
+`.../latest`) has no "previous" to return to.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pulumi_policy import ResourceValidationArgs
 
 from .common.guardrail import ADVISORY, MANDATORY, Report, RuleText, resource_guardrail, violation
 from .common.kubernetes import INFERENCE_SERVICE, MODEL_VERSION_LABEL, describe, dig
-from .common.models import canary_percent, raw_canaries, storage_uri
+from .common.models import canary_in_progress, storage_uri
 
 MOVING_REFERENCE = re.compile(r"(^models:/)|(/latest/?$)|(@[A-Za-z][\w-]*$)")
 
@@ -29,7 +30,7 @@ TEXT = RuleText(
 def validate(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type != INFERENCE_SERVICE:
         return
-    if canary_percent(args.props) is not None or raw_canaries(args.props):
+    if canary_in_progress(args.props):
         return
     where = describe(args.resource_type, args.props, args.name)
     version = (dig(args.props, "spec", "predictor", "labels") or {}).get(MODEL_VERSION_LABEL)

@@ -167,7 +167,8 @@ def _canary_fits_serving_mode(config: StackConfig) -> list[Problem]:
     for index, model in enumerate(config.models):
         path = f"mlops:models[{index}]"
         canary = model.canary
-        if canary is not None:
+        # At 100 % the model is promoted: one predictor, no stable side to name.
+        if canary is not None and canary.traffic_percent < 100:
             for key, value in (("previousArtifactUri", canary.previous_artifact_uri), ("previousVersion", canary.previous_version)):
                 if value is None:
                     problems.append(
@@ -209,7 +210,8 @@ def _canary_fits_serving_mode(config: StackConfig) -> list[Problem]:
 def canary_replicas(model: ModelDeployment) -> int:
     """Replicas the canary may run next to stable: its traffic share of maxReplicas, at least one
     and at least minReplicas (each Knative revision keeps its own minimum)."""
-    if model.canary is None:
+    if model.canary is None or model.canary.traffic_percent == 100:
+        # Promoted: one revision serves everything.
         return 0
     share = math.ceil(model.autoscaling.max_replicas * model.canary.traffic_percent / 100)
     return max(1, model.autoscaling.min_replicas, share)
@@ -268,6 +270,16 @@ def _prod_safety(config: StackConfig) -> list[Problem]:
                 "prod clusters may not open the API to 0.0.0.0/0; list your office/VPN CIDRs",
             )
         )
+    for index, model in enumerate(config.models):
+        if model.canary is None:
+            problems.append(
+                Problem(
+                    f"mlops:models[{index}].canary",
+                    None,
+                    "prod models roll out behind a canary: declare canary (gates, steps; trafficPercent 100 while "
+                    "no new version is being rolled out)",
+                )
+            )
     if config.cloud == "aws" and len(config.aws.zones) < 3:
         problems.append(Problem("mlops:aws.zones", config.aws.zones, "prod spans 3 availability zones"))
     return problems

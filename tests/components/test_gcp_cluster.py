@@ -136,3 +136,29 @@ def test_kubeconfig_authenticates_through_the_gke_auth_plugin_and_holds_no_token
     assert user["user"]["exec"]["apiVersion"] == "client.authentication.k8s.io/v1beta1"
     assert "token" not in json.dumps(document)
     assert document["current-context"] == "mlops-prod"
+
+
+def test_control_plane_reaches_the_admission_webhooks_and_pods_reach_the_metadata_server():
+    """Private GKE opens only 443/10250 from the control plane; Workload Identity tokens come from
+    the node's metadata server, which the default-deny namespaces must let pods reach."""
+    rendering = render(PROJECT_DIR, "prod", {"mlops:cloud": "gcp"})
+    (firewall,) = rendering.by_type("gcp:compute/firewall:Firewall")
+    (cluster,) = rendering.by_type("gcp:container/cluster:Cluster")
+    assert firewall.inputs["direction"] == "INGRESS"
+    assert firewall.inputs["sourceRanges"] == [cluster.inputs["privateClusterConfig"]["masterIpv4CidrBlock"]]
+    assert firewall.inputs["allows"] == [{"protocol": "tcp", "ports": ["8443", "9443"]}]
+    egress = {
+        (r.inputs["metadata"]["namespace"], peer["ipBlock"]["cidr"], port["port"])
+        for r in rendering.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+        if r.inputs["metadata"]["name"].startswith("allow-gke-metadata-server")
+        for rule in r.inputs["spec"]["egress"]
+        for peer in rule["to"]
+        for port in rule["ports"]
+    }
+    assert egress == {
+        (namespace, cidr, port)
+        for namespace in ("mlops-platform", "mlops-serving")
+        for cidr, port in (("169.254.169.254/32", 80), ("169.254.169.252/32", 988))
+    }
+    aws = render(PROJECT_DIR, "prod")
+    assert not [r for r in aws.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy") if "gke-metadata" in r.name]

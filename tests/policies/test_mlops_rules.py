@@ -103,6 +103,16 @@ def test_moving_model_reference_without_canary_fails():
     assert "not an immutable artifact" in finding.message
 
 
+def test_a_promoted_model_needs_a_versioned_artifact_like_one_without_canary():
+    """At canaryTrafficPercent 100 only the new revision serves: the percent is no way back."""
+    isvc = inference_service(canary=100)
+    isvc["spec"]["predictor"]["model"]["storageUri"] = "models:/fraud-detector@champion"
+    [finding] = verdicts("model-has-rollback-path", model_stack(isvc))
+    assert "not an immutable artifact" in finding.message
+    isvc["spec"]["predictor"]["canaryTrafficPercent"] = 10
+    assert verdicts("model-has-rollback-path", model_stack(isvc)) == []
+
+
 # --- model-has-retraining-strategy -----------------------------------------------------------
 
 
@@ -125,6 +135,21 @@ def test_canary_required_in_prod_only():
     assert verdicts("model-canary-in-prod", no_canary, "dev") == []
     [finding] = verdicts("model-canary-in-prod", no_canary, "prod")
     assert "declares no canary in prod" in finding.message
+
+
+def test_a_promoted_prod_model_keeps_its_canary_policy():
+    """canaryTrafficPercent 100 is no canary: prod wants the declared gates on the object."""
+    promoted = inference_service(canary=100)
+    [finding] = verdicts("model-canary-in-prod", model_stack(promoted), "prod")
+    assert "declares no canary in prod" in finding.message
+    promoted["metadata"]["annotations"]["mlops.platform/canary-gates"] = '{"maxErrorRate":0.01}'
+    assert verdicts("model-canary-in-prod", model_stack(promoted), "prod") == []
+
+
+def test_rendered_prod_models_carry_their_gates(prod_rendering):
+    """What the platform renders for prod satisfies the rule through the declared gates."""
+    services = prod_rendering.by_type("kubernetes:serving.kserve.io/v1beta1:InferenceService")
+    assert services and all("mlops.platform/canary-gates" in s.inputs["metadata"]["annotations"] for s in services)
 
 
 def test_canary_percent_in_raw_deployment_mode_fails_everywhere():

@@ -27,11 +27,17 @@ def test_step_must_move_forward(requested):
         next_traffic(10, [10, 25, 50], requested)
 
 
-def test_promotion_drops_the_canary_and_keeps_the_new_artifact():
-    """At 100 % the canary section goes; artifactUri (the new version) stays."""
-    declaration = {"name": "m", "model": {"artifactUri": "s3://new"}, "canary": {"trafficPercent": 50, "previousArtifactUri": "s3://old"}}
+def test_promotion_drops_the_stable_side_and_keeps_the_rollout_policy():
+    """At 100 % the previous artifact goes; artifactUri (the new version) and the gates stay for the next rollout."""
+    gates = {"maxErrorRate": 0.01}
+    declaration = {
+        "name": "m",
+        "model": {"artifactUri": "s3://new"},
+        "canary": {"trafficPercent": 50, "previousArtifactUri": "s3://old", "previousVersion": "6", "gates": gates},
+    }
     updated, current, target = promoted(declaration, [10, 25, 50], None)
-    assert (current, target) == (50, 100) and updated == {"name": "m", "model": {"artifactUri": "s3://new"}}
+    assert (current, target) == (50, 100)
+    assert updated == {"name": "m", "model": {"artifactUri": "s3://new"}, "canary": {"trafficPercent": 100, "gates": gates}}
     assert declaration["canary"]["trafficPercent"] == 50
 
 
@@ -51,11 +57,11 @@ def test_promote_edits_the_stack_file(tmp_path: Path, capsys):
     assert after == before
 
 
-def test_promote_without_a_canary_is_refused(tmp_path: Path, capsys):
-    """image-embedder runs no canary: exit 2 with the reason."""
+def test_promoting_a_promoted_model_is_refused(tmp_path: Path, capsys):
+    """image-embedder is at 100 %: exit 2 with the way to start its next rollout."""
     for name in ("Pulumi.yaml", "Pulumi.prod.yaml"):
         shutil.copy(PROJECT_DIR / name, tmp_path / name)
     parser = argparse.ArgumentParser()
     canary.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["canary", "promote", "image-embedder", "--stack", "prod", "--project-dir", str(tmp_path)])
-    assert args.func(args) == 2 and "has no canary to promote" in capsys.readouterr().err
+    assert args.func(args) == 2 and "is promoted already" in capsys.readouterr().err

@@ -39,3 +39,13 @@ def test_unknown_stack_exits_2(capsys):
     code = main(["render", "--stack", "staging", "--project-dir", str(PROJECT_DIR)])
     assert code == EXIT_BAD_INPUT
     assert "stack 'staging' has no Pulumi.staging.yaml; stacks here: dev, prod" in capsys.readouterr().err
+
+
+def test_drift_takes_its_options_through_the_mlops_command(tmp_path, capsys):
+    """`mlops drift --reference A --current B` reaches the drift engine with its own options."""
+    (tmp_path / "reference.csv").write_text("x\n" + "\n".join(str(n % 7) for n in range(200)) + "\n")
+    (tmp_path / "current.csv").write_text("x\n" + "\n".join(str(n % 7 + 40) for n in range(200)) + "\n")
+    code = main(["drift", "--reference", str(tmp_path / "reference.csv"), "--current", str(tmp_path / "current.csv"), "--format", "json"])
+    assert code == EXIT_OK
+    report = json.loads(capsys.readouterr().out)
+    assert report["dataset_drifted"] is True and report["columns"][0]["drifted"] is True

@@ -57,7 +57,7 @@ def test_finds_the_last_successful_update_where_the_model_differed(fixture):
     plan = plan_rollback(history(fixture), stack_models(), "fraud-detector")
     assert plan.from_update == 3
     assert plan.restored == recorded(3, "fraud-detector")
-    assert plan.restored["model"]["version"] == "6" and "canary" not in plan.restored
+    assert plan.restored["model"]["version"] == "6" and plan.restored["canary"] == {"trafficPercent": 100}
 
 
 def test_failed_in_progress_and_refresh_entries_are_never_targets():

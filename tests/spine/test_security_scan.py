@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.workloads import POLICY_EXEMPTION_PREFIX, skip_annotations
+from components.workloads import POLICY_EXEMPTION_PREFIX, TAG_PINNED_REASON, skip_annotations
 from mlops.security_scan import checkov_executable, parse_report, scan_manifests
 from policies.rules.common.guardrail import EXEMPTION_PREFIX
 from tests.conftest import PROJECT_DIR
@@ -42,3 +42,12 @@ def test_exemption_prefix_matches_the_policy_pack():
 def test_empty_report_parses_to_nothing():
     """checkov's report for a directory with no objects is an empty result."""
     assert parse_report({}).failed == [] and parse_report([]).passed == 0
+
+
+def test_tag_pinned_images_skip_the_digest_checks_on_their_object_with_the_reason():
+    """The image-pinned policy judges tags (dev) and digests (prod); checkov records why it defers."""
+    tagged = skip_annotations({"CKV_K8S_35": "env secrets"}, images=["docker.io/library/postgres:16.10-bookworm"])
+    assert sorted(tagged.values()) == sorted(
+        [f"CKV_K8S_15={TAG_PINNED_REASON}", "CKV_K8S_35=env secrets", f"CKV_K8S_43={TAG_PINNED_REASON}"]
+    )
+    assert skip_annotations(images=["ghcr.io/x/y:1@sha256:" + "a" * 64]) == {}

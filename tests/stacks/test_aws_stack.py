@@ -220,7 +220,7 @@ def test_gpu_placements_name_each_gpu_pool(foundation_fields):
     }
 
 
-def test_cluster_ready_holds_node_groups_pod_addons_admin_access_and_the_device_plugin(foundation_fields):
+def test_cluster_ready_holds_node_groups_pod_addons_admin_access_storage_class_and_the_device_plugin(foundation_fields):
     assert sorted(urn.rsplit("::", 1)[1] for urn in foundation_fields["clusterReady"]) == sorted(
         [
             "nodes-system",
@@ -230,6 +230,7 @@ def test_cluster_ready_holds_node_groups_pod_addons_admin_access_and_the_device_
             "workload-addons-aws-ebs-csi-driver",
             "eks-admin-platform-admins",
             "nvidia-device-plugin-chart",
+            "default-storage-class-class",
         ]
     )
     assert foundation_fields["objectStore"] == {"scheme": "s3", "region": "us-east-1"}

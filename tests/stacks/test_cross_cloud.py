@@ -101,9 +101,26 @@ def neutral_options(resource: RenderedResource, in_cluster: set[str]) -> dict[st
     return options
 
 
+# NetworkPolicies a cloud's workload identity needs in every default-deny namespace.
+CLOUD_FLOW_POLICIES = {"aws": set(), "gcp": {"allow-gke-metadata-server", "allow-gke-metadata-server-dataplane-v2"}}
+
+
+def is_cloud_flow(cloud: str, resource: RenderedResource) -> bool:
+    return resource.type.endswith(":NetworkPolicy") and resource.inputs["metadata"]["name"] in CLOUD_FLOW_POLICIES[cloud]
+
+
 @pytest.fixture(scope="module")
 def layers(renderings):
-    return {cloud: kubernetes_objects(r, owned_by_foundation=False) for cloud, r in renderings.items()}
+    return {
+        cloud: {urn: r for urn, r in kubernetes_objects(rendering, owned_by_foundation=False).items() if not is_cloud_flow(cloud, r)}
+        for cloud, rendering in renderings.items()
+    }
+
+
+def test_the_only_cloud_specific_in_cluster_objects_are_identity_flows(renderings):
+    for cloud, rendering in renderings.items():
+        flows = {r.inputs["metadata"]["name"] for r in kubernetes_objects(rendering, owned_by_foundation=False).values() if is_cloud_flow(cloud, r)}
+        assert flows == CLOUD_FLOW_POLICIES[cloud]
 
 
 @pytest.fixture(scope="module")
@@ -146,8 +163,12 @@ def test_in_cluster_objects_have_the_same_options_and_their_own_clouds_cluster_p
         assert other.options["provider"].endswith(CLUSTER_PROVIDERS["gcp"]), urn
 
 
-def test_only_aws_installs_a_gpu_device_plugin_in_its_foundation(renderings):
-    """GKE installs the NVIDIA driver and device plugin on GPU nodes itself; EKS needs the chart."""
+def test_only_aws_installs_a_gpu_device_plugin_and_a_default_storage_class_in_its_foundation(renderings):
+    """GKE installs the NVIDIA driver and device plugin on GPU nodes itself and has a default
+    StorageClass; EKS needs the chart, and has had no default class since 1.30."""
     assert kubernetes_objects(renderings["gcp"], owned_by_foundation=True) == {}
     aws = kubernetes_objects(renderings["aws"], owned_by_foundation=True).values()
-    assert [(r.type, r.inputs["chart"]) for r in aws] == [("kubernetes:helm.sh/v4:Chart", "nvidia-device-plugin")]
+    assert sorted((r.type, r.inputs.get("chart") or r.inputs["metadata"]["name"]) for r in aws) == [
+        ("kubernetes:helm.sh/v4:Chart", "nvidia-device-plugin"),
+        ("kubernetes:storage.k8s.io/v1:StorageClass", "gp3-encrypted"),
+    ]

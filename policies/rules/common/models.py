@@ -8,6 +8,8 @@ from typing import Any
 from .kubernetes import MODEL_LABEL, dig
 
 DEPLOYMENT_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
+# The declared rollout policy (canary gates) of the model, JSON.
+CANARY_GATES_ANNOTATION = "mlops.platform/canary-gates"
 # Modes in which KServe ignores `canaryTrafficPercent` (kserve #5335, #4074).
 RAW_MODES = ("RawDeployment", "Standard")
 
@@ -44,3 +46,18 @@ def canary_percent(props: Mapping[str, Any]) -> Any:
 def raw_canaries(props: Mapping[str, Any]) -> list[Any]:
     """KServe >= 0.20 `spec.canary` entries (the RawDeployment/Standard canary API)."""
     return list(dig(props, "spec", "canary") or [])
+
+
+def canary_in_progress(props: Mapping[str, Any]) -> bool:
+    """A new version is taking part of the traffic while the previous one still serves the rest.
+
+    `canaryTrafficPercent: 100` is a promoted model: one revision, nothing to roll back to in-cluster.
+    """
+    percent = canary_percent(props)
+    if isinstance(percent, (int, float)) and 0 <= percent < 100:
+        return True
+    return bool(raw_canaries(props))
+
+
+def declares_canary_policy(props: Mapping[str, Any]) -> bool:
+    return CANARY_GATES_ANNOTATION in (dig(props, "metadata", "annotations") or {})
