@@ -23,7 +23,7 @@ dev: $(IAC_VENV)/.installed $(CHECKOV_VENV)/.installed
 ## Build both virtualenvs, install the test servers, run every test (server-backed ones included).
 test: test-iac test-runtime
 
-test-iac: $(IAC_VENV)/.installed $(CHECKOV_VENV)/.installed
+test-iac: $(IAC_VENV)/.installed $(CHECKOV_VENV)/.installed servers
 	$(IAC_VENV)/bin/python -m pytest $(IAC_TESTS)
 
 test-runtime: $(RUNTIME_VENV)/.installed servers

@@ -109,7 +109,8 @@ def prometheus_rule_spec(model: ModelDeployment, namespace: str) -> dict[str, An
             },
         }
     )
-    if model.canary is not None:
+    # Gate alerts while a new version shares the traffic; a promoted model (100 %) has no stable side.
+    if model.canary is not None and model.canary.traffic_percent < 100:
         rules += _canary_rules(model, namespace, labels)
     rules.append(_drift_rule(model, labels))
     return {"groups": [{"name": f"mlops-model-{model.name}", "rules": rules}]}
@@ -272,6 +273,8 @@ def drift_job_args(
     ]
     if monitoring.feature_drift_threshold is not None:
         args += ["--feature-threshold", f"{monitoring.feature_drift_threshold:g}"]
+    if monitoring.labels_uri is not None and monitoring.task is not None:
+        args += ["--labels", monitoring.labels_uri, "--task", monitoring.task]
     # A scheduled retraining is not triggered by drift: the job only reports.
     policy = "never" if retraining.policy == "scheduled" else retraining.policy
     if retraining.webhook is not None and policy != "never":

@@ -187,6 +187,18 @@ def updated_declaration(
     return updated
 
 
+def refuse_unguarded_rollout(
+    declaration: dict[str, Any], resolved: ResolvedModel, canary_percent: int | None, environment: str
+) -> None:
+    """In prod a new artifact reaches users only behind a canary (issue: canary required in prod)."""
+    deployed = (declaration.get("model") or {}).get("artifactUri")
+    if environment == "prod" and canary_percent is None and deployed not in (None, resolved.artifact_uri):
+        raise RegistryError(
+            f"prod rolls out a new version behind a canary: {declaration.get('name')!r} serves {deployed!r}; "
+            f"add --canary PERCENT to send part of the traffic to {resolved.artifact_uri!r}"
+        )
+
+
 def command_resolve(args: argparse.Namespace) -> int:
     tracking_uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     if not tracking_uri:
@@ -199,6 +211,7 @@ def command_resolve(args: argparse.Namespace) -> int:
     registered = (declaration.get("model") or {}).get("registeredModel") or args.name
     try:
         resolved = resolve(MlflowRegistry(tracking_uri), registered, args.version, args.alias, args.artifacts_destination)
+        refuse_unguarded_rollout(declaration, resolved, args.canary, stack_models.environment())
         models[index] = updated_declaration(declaration, resolved, args.alias, args.canary)
     except RegistryError as error:
         print(f"mlops models resolve: {error}", file=sys.stderr)

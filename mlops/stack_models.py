@@ -41,6 +41,9 @@ class StackModels:
             raise StackFileError(f"{self.path.name}: {MODELS_KEY} must be a list of model declarations")
         return models
 
+    def environment(self) -> str:
+        return str(self.files.raw_stack_config(self.stack).get("mlops:environment") or "dev")
+
     def index_of(self, name: str, models: list[dict[str, Any]] | None = None) -> int:
         models = self.declarations() if models is None else models
         for index, model in enumerate(models):

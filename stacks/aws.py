@@ -64,7 +64,7 @@ def build_aws_foundation(config: StackConfig) -> Foundation:
             region=config.aws.region,
             vpc_cidr=config.aws.vpc_cidr,
             zones=list(config.aws.zones),
-            nat_gateways=config.aws.nat_gateways,
+            nat_gateways=config.aws.nat_gateways or ("perZone" if config.is_prod else "single"),
         ),
         on_aws,
     )

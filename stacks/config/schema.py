@@ -50,8 +50,10 @@ class AwsSettings(Section):
         description="Availability zones the VPC and node groups span (3 in prod, 2 allowed in dev).",
     )
     vpc_cidr: str = Field("10.40.0.0/16", description="CIDR of the VPC.")
-    nat_gateways: Literal["single", "perZone"] = Field(
-        "perZone", description="One NAT gateway shared by all zones (cheap) or one per zone (zone-resilient)."
+    nat_gateways: Literal["single", "perZone"] | None = Field(
+        None,
+        description="One NAT gateway shared by all zones (cheap) or one per zone (zone-resilient); "
+        "default: single in dev, perZone in prod.",
     )
     admin_role_arns: list[str] = Field(
         default_factory=list, description="IAM role ARNs given cluster-admin through EKS access entries."
@@ -361,6 +363,21 @@ class ModelMonitoring(Section):
     feature_drift_threshold: float | None = Field(None, gt=0, description="Override of the per-feature threshold.")
     drift_share_threshold: float = Field(0.5, gt=0, le=1, description="Share of drifted features = dataset drift.")
     reference_data_uri: str = Field(min_length=1, description="Reference (training) sample the drift job compares to.")
+    labels_uri: str | None = Field(
+        None,
+        min_length=1,
+        description="Ground-truth labels (Parquet/CSV with request_id, label) joined to the payloads: turns on "
+        "performance drift (MlopsPerformanceDrop). Needs task.",
+    )
+    task: Literal["classification", "regression"] | None = Field(
+        None, description="The model's task, which picks the performance metrics; required with labelsUri."
+    )
+
+    @model_validator(mode="after")
+    def _labels_need_a_task(self) -> "ModelMonitoring":
+        if self.labels_uri is not None and self.task is None:
+            raise ValueError("labelsUri needs task (classification or regression) to choose the performance metrics")
+        return self
 
 
 class Retraining(Section):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,20 @@ def test_endpoint_security_group_admits_only_https_from_the_vpc(prod):
     (rule,) = group.inputs["ingress"]
     assert (rule["protocol"], rule["fromPort"], rule["toPort"]) == ("tcp", 443, 443)
     assert rule["cidrBlocks"] == ["10.40.0.0/16"]
+
+
+@pytest.mark.parametrize(("environment", "nat_count"), [("dev", 1), ("prod", 3)])
+def test_nat_gateways_default_to_one_in_dev_and_one_per_zone_in_prod(environment, nat_count):
+    """Without mlops:aws.natGateways, dev shares one NAT gateway and prod has one per zone."""
+    aws = {"region": "us-east-1", "zones": ["us-east-1a", "us-east-1b", "us-east-1c"], "adminRoleArns": []}
+    rendering = render(
+        PROJECT_DIR,
+        "prod",
+        {
+            "mlops:environment": environment,
+            "mlops:aws": json.dumps(aws),
+            "mlops:database.highAvailability": "false",
+            "mlops:database.deletionProtection": "false",
+        },
+    )
+    assert len(rendering.by_type("aws:ec2/natGateway:NatGateway")) == nat_count

@@ -255,6 +255,22 @@ def test_drift_job_arguments_are_accepted_by_the_drift_job():
     assert (config.retrain_policy, config.retrain_webhook) == (RetrainPolicy.ON_DATASET_DRIFT, "https://ci.example.com/retrain")
 
 
+def test_declared_labels_turn_on_performance_drift_in_the_drift_job():
+    """monitoring.labelsUri and task reach the drift job, which then computes performance drift."""
+    model = declaration(
+        monitoring={"referenceDataUri": "s3://a/ref.parquet", "labelsUri": "s3://a/labels.parquet", "task": "classification"}
+    )
+    config = load_config(drift_job_args(model, "s3://payloads", "s3://reports", "http://pushgateway:9091"), {})  # type: ignore[arg-type]
+    assert (config.labels, str(config.task)) == ("s3://a/labels.parquet", "classification")
+    without = load_config(drift_job_args(declaration(), "s3://payloads", "s3://reports", "http://pushgateway:9091"), {})  # type: ignore[arg-type]
+    assert without.labels is None
+
+
+def test_labels_without_a_task_are_refused():
+    with pytest.raises(ValueError, match="labelsUri needs task"):
+        declaration(monitoring={"referenceDataUri": "s3://a/ref.parquet", "labelsUri": "s3://a/labels.parquet"})
+
+
 def test_scheduled_retraining_makes_the_drift_job_report_only():
     """Scheduled retraining is not triggered by drift: the job runs with policy never and no webhook."""
     model = declaration(retraining={"schedule": "0 3 * * 0", "policy": "scheduled"})

@@ -1,5 +1,6 @@
-"""Issue 7's end-to-end test: inference events -> collector -> S3 -> drift job -> Pushgateway ->
-Prometheus -> the feature drift alert fires (and does not for a model whose traffic did not shift).
+"""Issue 7's end-to-end test: inference events -> collector -> S3 (and a local path) -> drift job ->
+Pushgateway -> Prometheus -> the feature drift alert fires (and does not for a model whose traffic
+did not shift).
 
 Everything is real and local: moto's S3 server, the payload collector (`python -m serving.collector`),
 the drift job (`python -m monitoring.drift_job`, configured by DRIFT_* variables like its CronJob),
@@ -49,6 +50,7 @@ PAYLOAD_ROOT = f"s3://{PAYLOAD_BUCKET}/store"
 REFERENCE_URI = f"s3://{REFERENCE_BUCKET}/fraud/reference.parquet"
 DRIFTED_MODEL = "fraud"
 STABLE_MODEL = "steady"
+LOCAL_MODEL = "fraud-on-disk"
 ROWS_PER_MODEL = 300
 INSTANCES_PER_EVENT = 50
 ALERT_TIMEOUT_SECONDS = 30
@@ -110,14 +112,14 @@ def _post_window(collector_url: str, service: str, frame: pd.DataFrame, sent_at:
                 assert response.status_code == 200, response.text
 
 
-def _collect(stack: Stack, windows: dict[str, pd.DataFrame]) -> None:
-    """Run the real collector on S3, post every window through it, and stop it with SIGTERM so it
-    drains every accepted row to the store."""
+def _collect(stack: Stack, windows: dict[str, pd.DataFrame], payload_root: str = PAYLOAD_ROOT) -> None:
+    """Run the real collector on `payload_root` (S3 unless a path is given), post every window
+    through it, and stop it with SIGTERM so it drains every accepted row to the store."""
     port = free_port()
     env = stack.aws_env()
     env.update(
-        COLLECTOR_STORE_URI=PAYLOAD_ROOT,
-        COLLECTOR_SPOOL_DIR=str(stack.workdir / "spool"),
+        COLLECTOR_STORE_URI=payload_root,
+        COLLECTOR_SPOOL_DIR=str(stack.workdir / f"spool-{uuid.uuid4().hex[:8]}"),
         COLLECTOR_S3_ENDPOINT_URL=stack.moto.url,
         COLLECTOR_HOST="127.0.0.1",
         COLLECTOR_PORT=str(port),
@@ -137,13 +139,15 @@ def _collect(stack: Stack, windows: dict[str, pd.DataFrame]) -> None:
         assert collector.wait(timeout=60) in (0, -signal.SIGTERM), log_path.read_text()
 
 
-def _run_drift_job(stack: Stack, model: str) -> subprocess.CompletedProcess[str]:
+def _run_drift_job(
+    stack: Stack, model: str, payload_root: str = PAYLOAD_ROOT, reference: str = REFERENCE_URI
+) -> subprocess.CompletedProcess[str]:
     env = stack.aws_env()
     env.update(
         DRIFT_MODEL=model,
         DRIFT_MODEL_VERSION="v1",
-        DRIFT_REFERENCE=REFERENCE_URI,
-        DRIFT_PAYLOAD_ROOT=PAYLOAD_ROOT,
+        DRIFT_REFERENCE=reference,
+        DRIFT_PAYLOAD_ROOT=payload_root,
         DRIFT_WINDOW_HOURS="1",
         DRIFT_PUSHGATEWAY=stack.gateway.url,
     )
@@ -228,3 +232,22 @@ def test_no_alert_for_a_model_whose_traffic_did_not_shift(stack: Stack, drift_ru
         seen_at = _last_rule_evaluation(stack)
         wait_for("a rule evaluation after the verdicts arrived", lambda: _last_rule_evaluation(stack) != seen_at, timeout=10)
     assert _alerts_for(stack, STABLE_MODEL) == []
+
+
+def test_the_same_chain_on_a_local_payload_path_fires_the_alert(stack: Stack):
+    """The collector and the drift job on a filesystem path (the local target's other store)."""
+    root = stack.workdir / "local-store"
+    reference = stack.workdir / "local-reference.parquet"
+    reference_frame().to_parquet(reference, index=False)
+    _collect(stack, {LOCAL_MODEL: window_frame(ROWS_PER_MODEL, datetime.now(timezone.utc), seed=13, shifted=True)}, str(root))
+    assert list(root.glob(f"{LOCAL_MODEL}/v1/date=*/hour=*/*.parquet"))
+    run = _run_drift_job(stack, LOCAL_MODEL, str(root), str(reference))
+    assert run.returncode == 0, run.stderr
+    assert sorted(p.suffix for p in root.glob(f"{LOCAL_MODEL}/v1/reports/*")) == [".html", ".json"]
+    wait_for(
+        "MlopsFeatureDrift to fire for the on-disk model",
+        lambda: any(
+            a["labels"]["alertname"] == "MlopsFeatureDrift" and a["state"] == "firing" for a in _alerts_for(stack, LOCAL_MODEL)
+        ),
+        timeout=ALERT_TIMEOUT_SECONDS,
+    )

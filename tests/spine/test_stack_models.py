@@ -68,3 +68,19 @@ def test_unknown_model_names_the_declared_ones(project):
     """Asking for an undeclared model lists what the stack declares."""
     with pytest.raises(ModelNotDeclared, match="no model 'nope'.*declared: churn-classifier"):
         StackModels(project, "dev").declaration("nope")
+
+
+def test_prod_takes_a_new_artifact_only_behind_a_canary():
+    """`mlops models resolve` refuses to switch a prod model's artifact outright; dev may."""
+    from mlops.models_cli import RegistryError, ResolvedModel, refuse_unguarded_rollout
+
+    project = PROJECT_DIR
+    declaration = StackModels(project, "prod").declaration("fraud-detector")
+    newer = ResolvedModel("fraud-detector", "8", "s3://mlops-prod-artifacts/12/new/artifacts/model", None)
+    assert StackModels(project, "prod").environment() == "prod"
+    with pytest.raises(RegistryError, match="add --canary PERCENT"):
+        refuse_unguarded_rollout(declaration, newer, None, "prod")
+    refuse_unguarded_rollout(declaration, newer, 10, "prod")
+    refuse_unguarded_rollout(declaration, newer, None, "dev")
+    same = ResolvedModel("fraud-detector", "7", declaration["model"]["artifactUri"], None)
+    refuse_unguarded_rollout(declaration, same, None, "prod")
