@@ -1,7 +1,8 @@
 """The offline pull-request preview: one Markdown comment for every stack a change touches.
 
 Per stack: render the base (a git ref) and the head (the working tree), then report the
-structural diff (`mlops.diff`), the policy verdicts on the head (`mlops.policy_runner`), the
+structural diff (`mlops.diff`), the schema checks of `mlops validate` on the head (when the
+reference CRDs and chart defaults are at hand), the policy verdicts (`mlops.policy_runner`), the
 checkov scan of the head's manifests (`mlops.security_scan`) and the monthly cost change
 (`mlops.cost`). Needs no cloud credentials, so it runs for pull requests from forks.
 """
@@ -16,9 +17,10 @@ from pathlib import Path
 from mlops.cost import CostDelta, PriceTable, cost_delta
 from mlops.diff import RenderDiff, diff_renderings
 from mlops.policy_runner import PolicyFinding, run_policies
-from mlops.render import render
+from mlops.render import Rendering, render
 from mlops.security_scan import ScanResult, scan_rendering
 from mlops.stackfiles import ProjectFiles
+from mlops.validate import ReferenceData, validate_rendering
 
 COMMENT_MARKER = "<!-- mlops-offline-preview -->"
 LEVEL_ICONS = {"mandatory": ":no_entry:", "advisory": ":warning:", "exempt": ":memo:"}
@@ -32,18 +34,30 @@ class StackPreview:
     findings: list[PolicyFinding]
     scan: ScanResult | None
     cost: CostDelta
+    # Schema findings of `mlops validate`; None when no reference data was found (see `schemas_note`).
+    schema_findings: list[str] | None = None
+    schemas_note: str = ""
 
     @property
     def blocking(self) -> bool:
-        return any(f.blocking for f in self.findings) or bool(self.scan and self.scan.failed)
+        return any(f.blocking for f in self.findings) or bool(self.scan and self.scan.failed) or bool(self.schema_findings)
 
     def to_markdown(self) -> str:
         verdict = ":no_entry: blocked" if self.blocking else ":white_check_mark: passes"
         sections = [f"## Stack `{self.stack}` ({self.environment}): {verdict}", "", "### Changes", "", self.diff.to_markdown().strip(), ""]
+        sections += ["### Schemas", "", self._schemas_markdown(), ""]
         sections += ["### Policy verdicts", "", _findings_markdown(self.findings), ""]
         sections += ["### Security scan", "", self.scan.to_markdown() if self.scan else "Skipped (--no-scan).\n", ""]
         sections += ["### Cost", "", self.cost.to_markdown(), self.cost.head.to_markdown()]
         return "\n".join(sections)
+
+
+    def _schemas_markdown(self) -> str:
+        if self.schema_findings is None:
+            return f"Skipped: {self.schemas_note}\n"
+        if not self.schema_findings:
+            return f"{self.schemas_note}: no findings.\n"
+        return f"{self.schemas_note}: {len(self.schema_findings)} finding(s)\n" + "".join(f"- :x: {f}\n" for f in self.schema_findings)
 
 
 def _findings_markdown(findings: list[PolicyFinding]) -> str:
@@ -58,6 +72,19 @@ def _findings_markdown(findings: list[PolicyFinding]) -> str:
     return "\n".join(rows) + f"\n\n{counts['mandatory']} mandatory, {counts['advisory']} advisory, {counts['exempt']} exempt with a reason.\n"
 
 
+def schema_check(project_dir: Path, rendering: Rendering) -> tuple[list[str] | None, str]:
+    """`mlops validate`'s schema findings on `rendering`, or None with the reason it could not run."""
+    from mlops.cli import _kubernetes_version, default_reference_dir
+
+    reference_dir = default_reference_dir(project_dir)
+    if not reference_dir.is_dir():
+        return None, f"no reference CRDs and chart defaults at {reference_dir} (set MLOPS_REFERENCE_DIR)"
+    version = _kubernetes_version(rendering)
+    findings = validate_rendering(rendering, ReferenceData(reference_dir, cache_dir=project_dir / "build" / "cache"), version)
+    objects = sum(1 for r in rendering.resources if r.is_manifest)
+    return [str(f) for f in findings], f"{objects} Kubernetes objects checked against Kubernetes {version}, the reference CRDs and chart defaults"
+
+
 def preview_stack(project_dir: Path, stack: str, base_ref: str, prices: PriceTable, *, scan: bool = True) -> StackPreview:
     from mlops.cli import render_at_ref
 
@@ -65,6 +92,7 @@ def preview_stack(project_dir: Path, stack: str, base_ref: str, prices: PriceTab
     head = render(project_dir, stack)
     environment = head.outputs.get("environment") or head.config.get("mlops:environment", "dev")
     head_document = head.document()
+    schema_findings, schemas_note = schema_check(project_dir, head)
     return StackPreview(
         stack=stack,
         environment=str(environment),
@@ -72,6 +100,8 @@ def preview_stack(project_dir: Path, stack: str, base_ref: str, prices: PriceTab
         findings=run_policies(head, str(environment)),
         scan=scan_rendering(head, project_dir) if scan else None,
         cost=cost_delta(base, head_document, prices),
+        schema_findings=schema_findings,
+        schemas_note=schemas_note,
     )
 
 

@@ -11,7 +11,7 @@ import yaml
 
 from mlops import preview
 from mlops.security_scan import CHECKOV_ENV, checkov_executable
-from tests.conftest import PROJECT_DIR
+from tests.conftest import PROJECT_DIR, REFERENCE_DIR
 
 PROJECT_CONTENT = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "pyproject.toml",
                    "stacks", "components", "mlops", "policies", "monitoring", "serving")
@@ -65,8 +65,10 @@ def run_preview(repo, out) -> int:
     return args.func(args)
 
 
-def test_preview_of_a_pr_adding_a_gpu_model(project_repo, tmp_path):
-    """One comment shows the new GPU node group, the changed pool size, verdicts, the checkov count and a positive cost delta."""
+def test_preview_of_a_pr_adding_a_gpu_model(project_repo, tmp_path, monkeypatch):
+    """One comment shows the new GPU node group, the changed pool size, the schema checks, verdicts,
+    the checkov count and a positive cost delta."""
+    monkeypatch.setenv("MLOPS_REFERENCE_DIR", str(REFERENCE_DIR))
     add_gpu_model(project_repo)
     out = tmp_path / "comment.md"
     code = run_preview(project_repo, out)
@@ -76,6 +78,8 @@ def test_preview_of_a_pr_adding_a_gpu_model(project_repo, tmp_path):
     changes = text.split("### Changes")[1].split("### Policy verdicts")[0]
     assert "nodes-gpu-t4" in changes and "create" in changes
     assert "scalingConfig.maxSize" in changes
+    schemas = text.split("### Schemas")[1].split("### Policy verdicts")[0]
+    assert "Kubernetes objects checked against Kubernetes 1.33, the reference CRDs and chart defaults: no findings." in schemas
     verdicts = text.split("### Policy verdicts")[1].split("### Security scan")[0]
     assert "All guardrails pass." in verdicts or "mandatory," in verdicts
     assert "### Security scan" in text and "failed" in text.split("### Security scan")[1]
@@ -86,9 +90,12 @@ def test_preview_of_a_pr_adding_a_gpu_model(project_repo, tmp_path):
     assert (code == 1) == ("blocked by" in text.splitlines()[1])
 
 
-def test_preview_without_changes_reports_no_resource_changes(project_repo, tmp_path):
+def test_preview_without_changes_reports_no_resource_changes(project_repo, tmp_path, monkeypatch):
     """Previewing the base against itself shows no changes and a zero cost delta."""
+    monkeypatch.delenv("MLOPS_REFERENCE_DIR", raising=False)
     out = tmp_path / "comment.md"
     run_preview(project_repo, out)
     text = out.read_text()
     assert "+0.00 $/month** at minimum scale, **+0.00 $/month** at maximum scale" in text
+    # Without reference data (none beside this copy, no MLOPS_REFERENCE_DIR) the schema checks say so.
+    assert "Skipped: no reference CRDs and chart defaults at" in text.split("### Schemas")[1].split("### Policy verdicts")[0]
