@@ -4,8 +4,8 @@ account model servers (and their storage initializer) run under.
 - Charts `kserve-crd` then `kserve-resources`, pinned to the reference version. The chart's
   deployment modes are named `Knative` and `Standard` since KServe 0.16 (`Serverless` and
   `RawDeployment` are the deprecated aliases the stack config keeps).
-- Serverless mode needs Knative Serving and its networking layer in the cluster; this component
-  does not install them.
+- Serverless mode runs on Knative Serving with Kourier (`components.knative`): the controller
+  waits for it, and creates no Istio VirtualServices (there is no Istio to read them).
 - Since 0.16 the `kserve-resources` chart installs no ClusterServingRuntimes (they moved to the
   `kserve-runtime-configs` chart), so the platform declares its own, named `mlops-*` so that
   installing the upstream runtimes later cannot collide with them.
@@ -70,13 +70,15 @@ def parse_s3_endpoint(url: str) -> S3Endpoint:
 
 def controller_values(deployment_mode: DeploymentMode, s3_endpoint: pulumi.Input[str] | None) -> dict[str, Any]:
     """Values of the kserve-resources chart."""
-    kserve: dict[str, Any] = {
-        "controller": {
-            "deploymentMode": chart_deployment_mode(deployment_mode),
-            "resources": workloads.resources("100m", "300Mi", cpu_limit="500m"),
-            "rbacProxy": {"resources": workloads.resources("50m", "64Mi", cpu_limit="100m")},
-        },
+    controller: dict[str, Any] = {
+        "deploymentMode": chart_deployment_mode(deployment_mode),
+        "resources": workloads.resources("100m", "300Mi", cpu_limit="500m"),
+        "rbacProxy": {"resources": workloads.resources("50m", "64Mi", cpu_limit="100m")},
     }
+    if deployment_mode == "Serverless":
+        # Kourier serves Knative's routes; an Istio VirtualService would fail to reconcile.
+        controller["gateway"] = {"disableIstioVirtualHost": True}
+    kserve: dict[str, Any] = {"controller": controller}
     if s3_endpoint is not None:
         endpoint = pulumi.Output.from_input(s3_endpoint).apply(parse_s3_endpoint)
         kserve["storage"] = {
@@ -175,6 +177,8 @@ class KServeArgs:
     storage_identity: dict[str, pulumi.Input[str]] = field(default_factory=dict)
     # cert-manager must issue the webhook certificate before the controller starts.
     cert_manager: Sequence[pulumi.Resource] = ()
+    # Serverless: the controller reconciles into Knative Services, so Knative comes first.
+    knative: Sequence[pulumi.Resource] = ()
     namespace: str = KSERVE
     serving_namespace: str = SERVING
 
@@ -204,7 +208,7 @@ class KServe(pulumi.ComponentResource):
             version=CHART_VERSION,
             namespace=args.namespace,
             values=controller_values(args.deployment_mode, store.endpoint),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.crd_chart, *args.cert_manager]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.crd_chart, *args.cert_manager, *args.knative]),
         )
         runtimes = serving_runtimes(args.mlserver_image, args.sklearn_image, args.xgboost_image)
         for runtime in runtimes.values():

@@ -20,9 +20,10 @@ MONITORING = "mlops-monitoring"
 SERVING = "mlops-serving"
 KSERVE = "kserve"
 CERT_MANAGER = "cert-manager"
-# Knative's activator and the ingress gateway forward requests to model pods (Serverless mode).
+# Knative's activator and the Kourier gateway forward requests to model pods (Serverless mode),
+# and Knative's autoscaler scrapes their queue-proxies.
 KNATIVE_SERVING = "knative-serving"
-ISTIO_SYSTEM = "istio-system"
+KOURIER_SYSTEM = "kourier-system"
 ANYWHERE = {"ipBlock": {"cidr": "0.0.0.0/0"}}
 HTTPS = 443
 POSTGRES = 5432
@@ -31,6 +32,7 @@ HTTP_PORT = 8080  # payload collector, retraining hooks, model servers
 OBJECT_STORE_PORT = 9000
 PUSHGATEWAY_PORT = 9091
 QUEUE_PROXY_PORT = 8012
+QUEUE_PROXY_AUTOSCALER_PORT = 9090
 QUEUE_PROXY_METRICS_PORT = 9091
 
 
@@ -63,7 +65,12 @@ SERVING_FLOWS = (
     Flow("cloud-apis", "Egress", (ANYWHERE,), (HTTPS,)),
     Flow("platform-services", "Egress", (_namespace(PLATFORM),), (MLFLOW_PORT, HTTP_PORT, OBJECT_STORE_PORT)),
     Flow("pushgateway", "Egress", (_namespace(MONITORING),), (PUSHGATEWAY_PORT,)),
-    Flow("serving-gateways", "Ingress", (_namespace(KNATIVE_SERVING), _namespace(ISTIO_SYSTEM)), (QUEUE_PROXY_PORT, HTTP_PORT)),
+    Flow(
+        "serving-gateways",
+        "Ingress",
+        (_namespace(KNATIVE_SERVING), _namespace(KOURIER_SYSTEM)),
+        (QUEUE_PROXY_PORT, QUEUE_PROXY_AUTOSCALER_PORT, HTTP_PORT),
+    ),
     Flow("prometheus", "Ingress", (_namespace(MONITORING),), (QUEUE_PROXY_METRICS_PORT, HTTP_PORT)),
 )
 

@@ -45,6 +45,10 @@ COMPUTED: dict[str, Callable[[pulumi.runtime.MockResourceArgs], dict[str, Any]]]
         "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.us-east-1.amazonaws.com/id/{_digest(a.name, 32).upper()}"}]}],
         "clusterId": _digest(a.name),
     },
+    # EKS names a managed node group's Auto Scaling group `eks-<node group>-<uuid>`.
+    "aws:eks/nodeGroup:NodeGroup": lambda a: {
+        "resources": [{"autoscalingGroups": [{"name": f"eks-{a.name}-{_digest(a.name, 32)}"}], "remoteAccessSecurityGroupId": ""}],
+    },
     "aws:rds/instance:Instance": lambda a: {
         "address": f"{a.name}.{_digest(a.name, 12)}.us-east-1.rds.amazonaws.com",
         "endpoint": f"{a.name}.{_digest(a.name, 12)}.us-east-1.rds.amazonaws.com:5432",

@@ -115,6 +115,8 @@ def _record(request: Any, urn: str) -> RenderedResource:
         "dependsOn": sorted(set(request.dependencies)),
         "provider": _provider_urn(request.provider),
         "ignoreChanges": sorted(request.ignoreChanges),
+        # Transforms run inside the engine; a rendering can only show that they are attached.
+        "transforms": len(request.transforms),
     }
     return RenderedResource(
         urn=urn,

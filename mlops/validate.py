@@ -7,6 +7,8 @@
   lists its properties accepts no others.
 - Helm charts: every key path set in `values` must exist in the chart's default values (or be
   allowed by its values.schema.json), and the chart version must be the pinned reference one.
+- Manifests applied from a URL (Knative's release files): fetched over HTTPS from a path that
+  names an exact release, so that the same declaration always applies the same objects.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import jsonschema
 import referencing
@@ -30,6 +33,9 @@ from mlops.render import RenderedResource, Rendering, manifest_of
 # libyaml's loader: the KServe CRD alone is megabytes of YAML.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 HELM_CHART_TYPES = ("kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v3:Chart")
+MANIFEST_FILE_TYPES = ("kubernetes:yaml/v2:ConfigFile", "kubernetes:yaml:ConfigFile")
+EXACT_RELEASE = re.compile(r"(^|[-_])v?\d+\.\d+\.\d+$")
+MOVING_REFERENCES = frozenset({"latest", "main", "master", "HEAD", "nightly", "stable"})
 
 
 @dataclass(frozen=True)
@@ -140,7 +146,26 @@ def validate_rendering(rendering: Rendering, reference: ReferenceData, kubernete
             findings += validate_manifest(resource, manifest_of(resource), reference, kubernetes_version)
         elif resource.type in HELM_CHART_TYPES:
             findings += validate_chart(resource, reference)
+        elif resource.type in MANIFEST_FILE_TYPES:
+            findings += validate_manifest_source(resource)
     return findings
+
+
+def validate_manifest_source(resource: RenderedResource) -> list[Finding]:
+    """A manifest file from the web must come over HTTPS from an exact, immutable release."""
+    location = str(resource.inputs.get("file", ""))
+    parsed = urlparse(location)
+    if not parsed.scheme:
+        return []
+    label = f"manifest file {location} ({resource.name})"
+    segments = [s for s in parsed.path.split("/") if s]
+    if parsed.scheme != "https":
+        return [Finding(label, "manifest-source", "file", f"fetched over {parsed.scheme}, not https")]
+    moving = sorted(MOVING_REFERENCES.intersection(segments))
+    if moving or not any(EXACT_RELEASE.search(s) for s in segments[:-1]):
+        found = f"it follows {moving[0]!r}" if moving else "no path segment names a version"
+        return [Finding(label, "manifest-source", "file", f"not pinned to an exact release ({found}, e.g. .../download/v1.2.3/...)")]
+    return []
 
 
 def validate_manifest(

@@ -1,8 +1,9 @@
 """The AWS foundation: network, EKS and its node groups, buckets, database, identities, registries.
 
 Composition only: each piece is a component under `components/aws`. Dependencies are declared so
-that one `pulumi destroy` removes in-cluster objects, then node groups, then the control plane,
-then the network (nothing is left holding an ENI or a load balancer in a deleted subnet).
+that one `pulumi destroy` removes in-cluster objects (the cluster autoscaler among them), then node
+groups, then the control plane, then the network (nothing is left holding an ENI or a load
+balancer in a deleted subnet).
 """
 
 from __future__ import annotations
@@ -20,18 +21,31 @@ from components.aws.addons import (
     addon_versions,
 )
 from components.aws.cluster import EksCluster, EksClusterArgs
+from components.aws.cluster_autoscaler import (
+    ClusterAutoscaler,
+    ClusterAutoscalerArgs,
+    cluster_autoscaler_image,
+    cluster_autoscaler_policy,
+)
 from components.aws.database import PostgresDatabase, PostgresDatabaseArgs
 from components.aws.device_plugin import NvidiaDevicePlugin, NvidiaDevicePluginArgs
 from components.aws.identity import (
-    ROLE_ARN_ANNOTATION,
     BucketGrant,
     ServiceAccountRole,
     WorkloadIdentity,
     WorkloadIdentityArgs,
     bucket_access_policy,
+    service_account_annotations,
 )
 from components.aws.network import Network, NetworkArgs
-from components.aws.node_groups import GPU_PRESENT_LABEL, GPU_TOLERATION, NodeGroups, NodeGroupsArgs, node_group_spec
+from components.aws.node_groups import (
+    GPU_PRESENT_LABEL,
+    GPU_TOLERATION,
+    ROLE_LABEL,
+    NodeGroups,
+    NodeGroupsArgs,
+    node_group_spec,
+)
 from components.aws.registry import ImageRegistries, ImageRegistriesArgs
 from components.aws.storage_class import DefaultStorageClass, DefaultStorageClassArgs
 from components.aws.storage import Buckets, BucketsArgs
@@ -45,7 +59,7 @@ EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
 
 
 def build_aws_foundation(config: StackConfig) -> Foundation:
-    versions = _pinned_addon_versions(config)
+    versions, autoscaler_image = _pinned_versions(config)
     keep = config.is_prod
     cluster_name = f"{pulumi.get_project()}-{pulumi.get_stack()}"
     aws_provider = aws.Provider(
@@ -114,7 +128,7 @@ def build_aws_foundation(config: StackConfig) -> Foundation:
         WorkloadIdentityArgs(
             oidc_provider_arn=cluster.oidc_provider_arn,
             oidc_issuer_url=cluster.oidc_issuer_url,
-            roles=[*_platform_roles(buckets), *_addon_roles()],
+            roles=[*_platform_roles(buckets), *_addon_roles(cluster_name)],
         ),
         on_aws,
     )
@@ -149,9 +163,24 @@ def build_aws_foundation(config: StackConfig) -> Foundation:
         pulumi.ResourceOptions(provider=aws_provider, depends_on=list(node_groups.node_groups.values())),
     )
     registries = ImageRegistries(
-        "registries", ImageRegistriesArgs(repositories=repository_names(config.platform_images), immutable_tags=config.is_prod), on_aws
+        "registries",
+        ImageRegistriesArgs(repositories=repository_names([*config.platform_images, autoscaler_image]), immutable_tags=config.is_prod),
+        on_aws,
     )
+    resolve_image = registries.resolve if config.images.source == "stackRegistry" else as_configured
     provider = k8s.Provider("eks-cluster", k8s.ProviderArgs(kubeconfig=cluster.kubeconfig))
+    autoscaler = ClusterAutoscaler(
+        "cluster-autoscaler",
+        ClusterAutoscalerArgs(
+            cluster_name=cluster_name,
+            region=config.aws.region,
+            image=resolve_image(autoscaler_image),
+            role_arn=identity.role_arns["cluster-autoscaler"],
+            node_selector={ROLE_LABEL: "system"},
+            wait_for=list(node_groups.node_groups.values()),
+        ),
+        pulumi.ResourceOptions(provider=provider),
+    )
     storage_class = DefaultStorageClass(
         "default-storage-class", DefaultStorageClassArgs(wait_for=workload_addons.addons), pulumi.ResourceOptions(provider=provider)
     )
@@ -160,6 +189,7 @@ def build_aws_foundation(config: StackConfig) -> Foundation:
         *workload_addons.addons,
         *cluster.access_ready,
         storage_class.storage_class,
+        autoscaler.deployment,
     ]
     if node_groups.gpu_placements:
         gpu_groups = [node_groups.node_groups[pool] for pool in sorted(node_groups.gpu_placements)]
@@ -178,17 +208,10 @@ def build_aws_foundation(config: StackConfig) -> Foundation:
             scheme="s3", artifact_bucket=buckets.artifact_bucket, payload_bucket=buckets.payload_bucket, region=config.aws.region
         ),
         database=database.database,
-        identity_annotations={
-            workload: {
-                ROLE_ARN_ANNOTATION: identity.role_arns[workload],
-                # Token exchanges go to the regional STS (reached through the VPC endpoint).
-                "eks.amazonaws.com/sts-regional-endpoints": "true",
-            }
-            for workload in WORKLOADS
-        },
+        identity_annotations={workload: service_account_annotations(identity.role_arns[workload]) for workload in WORKLOADS},
         gpu_placements=node_groups.gpu_placements,
         cluster_ready=cluster_ready,
-        resolve_image=registries.resolve if config.images.source == "stackRegistry" else as_configured,
+        resolve_image=resolve_image,
         outputs={
             "clusterName": cluster.name,
             "kubeconfig": cluster.kubeconfig,
@@ -203,9 +226,10 @@ def build_aws_foundation(config: StackConfig) -> Foundation:
     )
 
 
-def _pinned_addon_versions(config: StackConfig) -> dict[str, str]:
+def _pinned_versions(config: StackConfig) -> tuple[dict[str, str], str]:
+    """EKS add-on versions and the cluster autoscaler image pinned for the cluster's minor."""
     try:
-        return addon_versions(config.cluster.kubernetes_version)
+        return addon_versions(config.cluster.kubernetes_version), cluster_autoscaler_image(config.cluster.kubernetes_version)
     except UnsupportedKubernetesVersion as error:
         raise ConfigError([Problem("mlops:cluster.kubernetesVersion", config.cluster.kubernetes_version, str(error))]) from error
 
@@ -230,8 +254,11 @@ def _platform_roles(buckets: Buckets) -> list[ServiceAccountRole]:
     ]
 
 
-def _addon_roles() -> list[ServiceAccountRole]:
+def _addon_roles(cluster_name: str) -> list[ServiceAccountRole]:
     return [
         ServiceAccountRole("vpc-cni", "kube-system", "aws-node", managed_policy_arns=(VPC_CNI_POLICY,)),
         ServiceAccountRole("ebs-csi", "kube-system", "ebs-csi-controller-sa", managed_policy_arns=(EBS_CSI_POLICY,)),
+        ServiceAccountRole(
+            "cluster-autoscaler", "kube-system", "cluster-autoscaler", policy=cluster_autoscaler_policy(cluster_name)
+        ),
     ]

@@ -7,6 +7,7 @@ import pulumi
 from components.cert_manager import CertManager, CertManagerArgs
 from components.collector import CollectorModel, PayloadCollector, PayloadCollectorArgs
 from components.interfaces import Foundation, PlatformServices
+from components.knative import KnativeServing, KnativeServingArgs
 from components.kserve import KServe, KServeArgs
 from components.mlflow import MlflowServer, MlflowServerArgs
 from components.monitoring import Monitoring, MonitoringArgs, sizing
@@ -31,6 +32,7 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
         opts,
     )
     cert_manager = CertManager("cert-manager", CertManagerArgs(), opts)
+    knative = KnativeServing("knative", KnativeServingArgs(), opts) if config.kserve.deployment_mode == "Serverless" else None
     kserve = KServe(
         "kserve",
         KServeArgs(
@@ -41,6 +43,7 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
             xgboost_image=images[config.kserve.xgboost_image],
             storage_identity=foundation.identity_annotations.get("storage-initializer", {}),
             cert_manager=[cert_manager.chart],
+            knative=knative.ready if knative else (),
         ),
         opts,
     )

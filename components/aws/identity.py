@@ -17,6 +17,7 @@ import pulumi_aws as aws
 
 STS_AUDIENCE = "sts.amazonaws.com"
 ROLE_ARN_ANNOTATION = "eks.amazonaws.com/role-arn"
+STS_REGIONAL_ENDPOINTS_ANNOTATION = "eks.amazonaws.com/sts-regional-endpoints"
 
 BucketAccess = Literal["read", "write", "read-write"]
 
@@ -45,6 +46,15 @@ def irsa_trust_policy(oidc_provider_arn: str, issuer_url: str, namespace: str, s
                 },
             }
         ],
+    }
+
+
+def service_account_annotations(role_arn: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
+    """What a service account carries to run its pods as `role_arn`."""
+    return {
+        ROLE_ARN_ANNOTATION: role_arn,
+        # Token exchanges go to the regional STS (reached through the VPC endpoint).
+        STS_REGIONAL_ENDPOINTS_ANNOTATION: "true",
     }
 
 

@@ -3,6 +3,10 @@
 GPU pools run the NVIDIA AL2023 AMI, carry the `nvidia.com/gpu` NoSchedule taint (only pods that
 tolerate it land there) and accelerator labels, and may scale from zero. Spot pools list several
 instance types so a single exhausted spot market does not leave the pool empty.
+
+A group that may shrink to zero nodes leaves the cluster autoscaler no node to learn its labels,
+taints and GPUs from, so its Auto Scaling group carries them as node-template tags (the AWS
+provider's `k8s.io/cluster-autoscaler/node-template/...` convention).
 """
 
 from __future__ import annotations
@@ -34,6 +38,14 @@ NODE_ROLE_POLICIES: tuple[str, ...] = (
     "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPullOnly",
 )
 GPU_TOLERATION: dict[str, str] = {"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
+GPU_RESOURCE = "nvidia.com/gpu"
+NODE_TEMPLATE_TAG_PREFIX = "k8s.io/cluster-autoscaler/node-template/"
+# EKS spells taint effects in its API's enum; node-template tags use the Kubernetes names.
+KUBERNETES_TAINT_EFFECTS: dict[str, str] = {
+    "NO_SCHEDULE": "NoSchedule",
+    "NO_EXECUTE": "NoExecute",
+    "PREFER_NO_SCHEDULE": "PreferNoSchedule",
+}
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,7 @@ class NodeGroupSpec:
     disk_gib: int
     labels: dict[str, str]
     taints: list[aws.eks.NodeGroupTaintArgs] = field(default_factory=list)
+    gpus_per_node: int = 0
 
 
 def instance_types(pool: NodePool, region: str) -> list[str]:
@@ -99,7 +112,18 @@ def node_group_spec(pool: NodePool, region: str) -> NodeGroupSpec:
         disk_gib=200,
         labels={**labels, ACCELERATOR_LABEL: pool.accelerator, AWS_ACCELERATOR_LABEL: pool.accelerator, GPU_PRESENT_LABEL: "true"},
         taints=[aws.eks.NodeGroupTaintArgs(key=GPU_TAINT_KEY, value="true", effect="NO_SCHEDULE")],
+        gpus_per_node=pool.accelerator_count,
     )
+
+
+def node_template_tags(spec: NodeGroupSpec) -> dict[str, str]:
+    """ASG tags telling the cluster autoscaler what a new node of this group would look like."""
+    tags = {f"{NODE_TEMPLATE_TAG_PREFIX}label/{key}": value for key, value in spec.labels.items()}
+    for taint in spec.taints:
+        tags[f"{NODE_TEMPLATE_TAG_PREFIX}taint/{taint.key}"] = f"{taint.value}:{KUBERNETES_TAINT_EFFECTS[taint.effect]}"
+    if spec.gpus_per_node:
+        tags[f"{NODE_TEMPLATE_TAG_PREFIX}resources/{GPU_RESOURCE}"] = str(spec.gpus_per_node)
+    return tags
 
 
 def gpu_placement(spec: NodeGroupSpec) -> GpuPlacement:
@@ -164,6 +188,20 @@ class NodeGroups(pulumi.ComponentResource):
                     ignore_changes=["scalingConfig.desiredSize"],
                 ),
             )
+            if spec.min_size == 0:
+                self._tag_for_scale_from_zero(name, spec, self.node_groups[spec.name])
             if spec.role == "gpu":
                 self.gpu_placements[spec.name] = gpu_placement(spec)
         self.register_outputs({"node_groups": sorted(self.node_groups)})
+
+    def _tag_for_scale_from_zero(self, name: str, spec: NodeGroupSpec, group: aws.eks.NodeGroup) -> None:
+        # EKS creates the group's Auto Scaling group; tags not propagated to instances describe
+        # the group to the autoscaler and nothing else.
+        asg_name = group.resources.apply(lambda resources: resources[0].autoscaling_groups[0].name)
+        for key, value in sorted(node_template_tags(spec).items()):
+            aws.autoscaling.Tag(
+                f"{name}-{spec.name}-{key.removeprefix(NODE_TEMPLATE_TAG_PREFIX)}",
+                autoscaling_group_name=asg_name,
+                tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
+                opts=pulumi.ResourceOptions(parent=self),
+            )

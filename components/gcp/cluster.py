@@ -170,7 +170,7 @@ class GkeCluster(pulumi.ComponentResource):
             )
         )
         # A private cluster's control plane reaches nodes only on 443 and 10250 by default; the
-        # KServe and webhook servers the platform installs listen on 9443 and 8443.
+        # admission webhooks the platform installs listen on 9443 (KServe) and 8443 (Knative).
         gcp.compute.Firewall(
             f"{name}-control-plane-webhooks",
             network=args.network_id,

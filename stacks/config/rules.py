@@ -36,6 +36,7 @@ def cross_section_problems(config: StackConfig) -> list[Problem]:
         *_gpu_canary_capacity(config),
         *_prod_safety(config),
         *_image_source(config),
+        *_system_pool_on_aws(config),
     ]
 
 
@@ -253,6 +254,19 @@ def _image_source(config: StackConfig) -> list[Problem]:
                 "mlops:images.source",
                 config.images.source,
                 "a local cluster has no stack registry; use 'reference' (images as configured)",
+            )
+        ]
+    return []
+
+
+def _system_pool_on_aws(config: StackConfig) -> list[Problem]:
+    """The foundation's own controllers (EKS: the cluster autoscaler) are pinned to the system pool."""
+    if config.cloud == "aws" and not any(pool.role == "system" for pool in config.node_pools):
+        return [
+            Problem(
+                "mlops:nodePools",
+                [pool.name for pool in config.node_pools],
+                "an aws stack needs a pool with role 'system': the cluster autoscaler runs there",
             )
         ]
     return []

@@ -19,11 +19,6 @@ PUBLIC_ENDPOINT = {
 }
 
 
-@pytest.fixture(scope="module")
-def prod() -> Rendering:
-    return render(PROJECT_DIR, "prod")
-
-
 def one(rendering: Rendering, type_token: str, name: str) -> RenderedResource:
     (resource,) = [r for r in rendering.by_type(type_token) if r.name == name]
     return resource

@@ -12,11 +12,6 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def prod() -> Rendering:
-    return render(PROJECT_DIR, "prod")
-
-
-@pytest.fixture(scope="module")
 def dev() -> Rendering:
     return render(
         PROJECT_DIR,

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from components.aws.identity import BucketGrant, bucket_access_policy, irsa_trust_policy
-from mlops.render import RenderedResource, Rendering, render
+from mlops.render import RenderedResource, Rendering
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 SERVICE_ACCOUNTS = {
     "mlflow": "system:serviceaccount:mlops-platform:mlflow",
     "payload-collector": "system:serviceaccount:mlops-platform:payload-collector",
@@ -19,15 +17,11 @@ SERVICE_ACCOUNTS = {
     "drift-job": "system:serviceaccount:mlops-serving:drift-job",
     "vpc-cni": "system:serviceaccount:kube-system:aws-node",
     "ebs-csi": "system:serviceaccount:kube-system:ebs-csi-controller-sa",
+    "cluster-autoscaler": "system:serviceaccount:kube-system:cluster-autoscaler",
 }
 READ = {"s3:GetObject", "s3:GetObjectVersion"}
 LIST = {"s3:GetBucketLocation", "s3:ListBucket"}
 WRITE = {"s3:PutObject", "s3:AbortMultipartUpload"}
-
-
-@pytest.fixture(scope="module")
-def prod() -> Rendering:
-    return render(PROJECT_DIR, "prod")
 
 
 def role(rendering: Rendering, workload: str) -> RenderedResource:
@@ -128,7 +122,7 @@ def test_addon_roles_get_only_their_aws_managed_policies(prod):
         "irsa-ebs-csi-AmazonEBSCSIDriverPolicy": "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy",
     }
     inline = {p.name for p in prod.by_type("aws:iam/rolePolicy:RolePolicy") if p.name.startswith("irsa-")}
-    assert inline == {"irsa-mlflow", "irsa-storage-initializer", "irsa-payload-collector", "irsa-drift-job"}
+    assert inline == {"irsa-mlflow", "irsa-storage-initializer", "irsa-payload-collector", "irsa-drift-job", "irsa-cluster-autoscaler"}
 
 
 def test_no_static_access_keys_or_iam_users_exist(prod):

@@ -21,11 +21,6 @@ DEV_ON_AWS = {
 
 
 @pytest.fixture(scope="module")
-def prod() -> Rendering:
-    return render(PROJECT_DIR, "prod")
-
-
-@pytest.fixture(scope="module")
 def dev() -> Rendering:
     return render(PROJECT_DIR, "prod", DEV_ON_AWS)
 

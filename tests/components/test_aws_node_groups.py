@@ -17,11 +17,6 @@ REFERENCE_DIR = PROJECT_DIR / ".." / "shared" / "reference"
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
 
 
-@pytest.fixture(scope="module")
-def prod() -> Rendering:
-    return render(PROJECT_DIR, "prod")
-
-
 def groups(rendering: Rendering) -> dict[str, RenderedResource]:
     return {g.name.removeprefix("nodes-"): g for g in rendering.by_type("aws:eks/nodeGroup:NodeGroup")}
 

@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import pytest
-
-from mlops.render import Rendering, render
-
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def prod() -> Rendering:
-    return render(PROJECT_DIR, "prod")
+from mlops.render import render
+from tests.conftest import PROJECT_DIR
 
 
 def test_one_repository_per_platform_image_scanned_on_push(prod):
     repositories = {r.inputs["name"]: r for r in prod.by_type("aws:ecr/repository:Repository")}
-    assert sorted(repositories) == ["mlops/mlflow", "mlops/mlops-runtime", "mlops/mlserver", "mlops/sklearnserver", "mlops/xgbserver"]
+    assert sorted(repositories) == [
+        "mlops/cluster-autoscaler",
+        "mlops/mlflow",
+        "mlops/mlops-runtime",
+        "mlops/mlserver",
+        "mlops/sklearnserver",
+        "mlops/xgbserver",
+    ]
     for repository in repositories.values():
         assert repository.inputs["imageScanningConfiguration"] == {"scanOnPush": True}
         assert repository.inputs["encryptionConfigurations"] == [{"encryptionType": "KMS"}]

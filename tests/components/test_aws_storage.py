@@ -14,11 +14,6 @@ BUCKETS = ("buckets-artifacts", "buckets-payloads")
 
 
 @pytest.fixture(scope="module")
-def prod() -> Rendering:
-    return render(PROJECT_DIR, "prod")
-
-
-@pytest.fixture(scope="module")
 def dev() -> Rendering:
     return render(PROJECT_DIR, "prod", {"mlops:environment": "dev", "mlops:storage.customerManagedKey": "false"})
 

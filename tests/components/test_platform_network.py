@@ -10,11 +10,6 @@ from tests.conftest import PROJECT_DIR
 POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 
 
-@pytest.fixture(scope="module")
-def dev() -> Rendering:
-    return render(PROJECT_DIR, "dev")
-
-
 def policies(rendering: Rendering) -> dict[tuple[str, str], dict]:
     return {(r.inputs["metadata"]["namespace"], r.inputs["metadata"]["name"]): r.inputs["spec"] for r in rendering.by_type(POLICY)}
 
@@ -67,7 +62,7 @@ def test_exactly_these_policies_exist(dev):
         ("mlops-serving", "allow-cloud-apis", "egress", ["0.0.0.0/0"], {443}),
         ("mlops-serving", "allow-platform-services", "egress", ["ns=mlops-platform"], {5000, 8080, 9000}),
         ("mlops-serving", "allow-pushgateway", "egress", ["ns=mlops-monitoring"], {9091}),
-        ("mlops-serving", "allow-serving-gateways", "ingress", ["ns=istio-system", "ns=knative-serving"], {8012, 8080}),
+        ("mlops-serving", "allow-serving-gateways", "ingress", ["ns=knative-serving", "ns=kourier-system"], {8012, 8080, 9090}),
         ("mlops-serving", "allow-prometheus", "ingress", ["ns=mlops-monitoring"], {8080, 9091}),
     ],
 )

@@ -17,16 +17,6 @@ DASHBOARDS = sorted((PROJECT_DIR / "monitoring" / "dashboards").glob("*.json"))
 RULE_FILES = sorted((PROJECT_DIR / "monitoring" / "rules").glob("*.yaml"))
 
 
-@pytest.fixture(scope="module")
-def dev() -> Rendering:
-    return render(PROJECT_DIR, "dev")
-
-
-@pytest.fixture(scope="module")
-def prod() -> Rendering:
-    return render(PROJECT_DIR, "prod")
-
-
 def named(rendering: Rendering, type_token: str, name: str) -> RenderedResource:
     matches = [r for r in rendering.by_type(type_token) if r.name == name]
     assert len(matches) == 1, sorted(r.name for r in rendering.by_type(type_token))

@@ -28,11 +28,6 @@ def rendering(request) -> Rendering:
     return render(PROJECT_DIR, stack, overrides)
 
 
-@pytest.fixture(scope="module")
-def dev() -> Rendering:
-    return render(PROJECT_DIR, "dev")
-
-
 def one(rendering: Rendering, type_token: str, name: str) -> RenderedResource:
     matches = [r for r in rendering.by_type(type_token) if r.name == name]
     assert len(matches) == 1, sorted(r.name for r in rendering.by_type(type_token))

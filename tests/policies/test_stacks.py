@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from components.aws.cluster_autoscaler import cluster_autoscaler_image
 from mlops.policy_runner import blocking, run_policies
 from mlops.render import render
 from stacks.config import load_stack_config
@@ -29,12 +30,14 @@ def test_prod_on_gcp_has_no_unjustified_failures():
 
 
 def test_prod_pulling_images_as_configured_blocks_on_each_tag_pinned_image():
-    """Without the stack registry, prod refuses every platform image that has no digest."""
+    """Without the stack registry, prod refuses every platform image that has no digest (the
+    cluster autoscaler's too)."""
     rendering = render(PROJECT_DIR, "prod", {"mlops:images.source": "reference"})
     findings = blocking(run_policies(rendering, "prod"))
     assert {f.policy for f in findings} == {"image-pinned"}
     refused = {f.message.split(" image '", 1)[1].split("'", 1)[0] for f in findings}
-    assert refused == set(load_stack_config(rendering.config).platform_images)
+    config = load_stack_config(rendering.config)
+    assert refused == {*config.platform_images, cluster_autoscaler_image(config.cluster.kubernetes_version)}
 
 
 def test_dev_has_no_mandatory_failures(dev_rendering):

@@ -1,5 +1,5 @@
-"""After `pulumi up`: MLflow answers and registers a model, KServe is ready, Prometheus scrapes the
-platform's targets, Grafana has the dashboards."""
+"""After `pulumi up`: MLflow answers and registers a model, KServe (and, in Serverless mode, Knative
+with Kourier) is ready, Prometheus scrapes the platform's targets, Grafana has the dashboards."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import uuid
 
 import httpx
+import pytest
 
 from tests.conftest import PROJECT_DIR
 
@@ -18,6 +19,25 @@ EXPECTED_JOBS = {"mlflow", "payload-collector", "prometheus-pushgateway", "kserv
 def test_kserve_controller_is_rolled_out(host):
     result = host.run("kubectl -n kserve rollout status deployment/kserve-controller-manager --timeout=120s")
     assert result.rc == 0, result.stderr
+
+
+KNATIVE_DEPLOYMENTS = {
+    "knative-serving": ("activator", "autoscaler", "controller", "webhook", "net-kourier-controller"),
+    "kourier-system": ("3scale-kourier-gateway",),
+}
+
+
+def test_knative_and_kourier_are_rolled_out_in_serverless_mode(host):
+    deploy = host.run("kubectl -n kserve get configmap inferenceservice-config -o jsonpath={.data.deploy}")
+    assert deploy.rc == 0, deploy.stderr
+    if json.loads(deploy.stdout).get("defaultDeploymentMode") not in ("Serverless", "Knative"):
+        pytest.skip("KServe runs in RawDeployment mode, which needs no Knative")
+    for namespace, deployments in KNATIVE_DEPLOYMENTS.items():
+        for deployment in deployments:
+            result = host.run("kubectl -n %s rollout status deployment/%s --timeout=120s", namespace, deployment)
+            assert result.rc == 0, result.stderr
+    gateway = host.run("kubectl -n kourier-system get service kourier -o jsonpath={.spec.type}")
+    assert gateway.stdout == "ClusterIP", "the Kourier gateway must not have a cloud load balancer"
 
 
 def test_serving_runtimes_are_installed(host):

@@ -127,6 +127,14 @@ def test_gpu_model_must_name_an_existing_gpu_pool():
     assert problem == "mlops:models[0].resources.gpuPool: no GPU pool of that name; GPU pools: gpu-t4 (got 'gpu-a100')"
 
 
+def test_an_aws_stack_without_a_system_pool_is_refused():
+    """The cluster autoscaler is pinned to the system pool: without one it would never schedule."""
+    pools = [{"name": "cpu", "role": "cpu", "minSize": 1, "maxSize": 3}]
+    (problem,) = problems_of({"mlops:cloud": "aws", "mlops:nodePools": pools})
+    assert problem == "mlops:nodePools: an aws stack needs a pool with role 'system': the cluster autoscaler runs there (got ['cpu'])"
+    assert load_stack_config({"mlops:cloud": "gcp", "mlops:nodePools": json.dumps(pools)}).cloud == "gcp"
+
+
 def test_every_problem_is_reported_at_once():
     """Two independent mistakes give two lines, so a user fixes both in one go."""
     problems = problems_of({"mlops:cloud": "azure", "mlops:environment": "staging"})

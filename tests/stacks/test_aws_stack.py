@@ -128,6 +128,13 @@ def test_destroy_removes_cluster_objects_then_node_groups_then_the_cluster_then_
         assert groups <= after[resource.urn], resource.name
     for group in groups:
         assert cluster.urn in after[group]
+    # The autoscaler stops before any group it scales goes, and a group's ASG tags go before it.
+    autoscaler = [r for r in objects if r.parent.endswith("mlops:aws:ClusterAutoscaler::cluster-autoscaler")]
+    assert {r.type.rsplit(":", 1)[1] for r in autoscaler} >= {"Deployment", "ClusterRoleBinding", "ServiceAccount"}
+    for resource in autoscaler:
+        assert groups <= after[resource.urn], resource.name
+    tags = prod.by_type("aws:autoscaling/tag:Tag")
+    assert tags and all(after[tag.urn] & gpu_groups for tag in tags)
     assert len(network) > 30
     assert network <= after[cluster.urn]
     for urn in network:
@@ -231,6 +238,7 @@ def test_cluster_ready_holds_node_groups_pod_addons_admin_access_storage_class_a
             "eks-admin-platform-admins",
             "nvidia-device-plugin-chart",
             "default-storage-class-class",
+            "cluster-autoscaler-deployment",
         ]
     )
     assert foundation_fields["objectStore"] == {"scheme": "s3", "region": "us-east-1"}

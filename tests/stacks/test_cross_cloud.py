@@ -163,12 +163,19 @@ def test_in_cluster_objects_have_the_same_options_and_their_own_clouds_cluster_p
         assert other.options["provider"].endswith(CLUSTER_PROVIDERS["gcp"]), urn
 
 
-def test_only_aws_installs_a_gpu_device_plugin_and_a_default_storage_class_in_its_foundation(renderings):
-    """GKE installs the NVIDIA driver and device plugin on GPU nodes itself and has a default
-    StorageClass; EKS needs the chart, and has had no default class since 1.30."""
+def test_only_aws_installs_a_device_plugin_an_autoscaler_and_a_default_storage_class_in_its_foundation(renderings):
+    """GKE installs the NVIDIA driver and device plugin on GPU nodes itself, autoscales its node
+    pools and has a default StorageClass; EKS needs the chart, the Cluster Autoscaler, and has had
+    no default class since 1.30."""
     assert kubernetes_objects(renderings["gcp"], owned_by_foundation=True) == {}
     aws = kubernetes_objects(renderings["aws"], owned_by_foundation=True).values()
     assert sorted((r.type, r.inputs.get("chart") or r.inputs["metadata"]["name"]) for r in aws) == [
+        ("kubernetes:apps/v1:Deployment", "cluster-autoscaler"),
+        ("kubernetes:core/v1:ServiceAccount", "cluster-autoscaler"),
         ("kubernetes:helm.sh/v4:Chart", "nvidia-device-plugin"),
+        ("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", "cluster-autoscaler"),
+        ("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", "cluster-autoscaler"),
+        ("kubernetes:rbac.authorization.k8s.io/v1:Role", "cluster-autoscaler"),
+        ("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "cluster-autoscaler"),
         ("kubernetes:storage.k8s.io/v1:StorageClass", "gp3-encrypted"),
     ]
