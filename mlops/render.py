@@ -115,9 +115,10 @@ def _record(request: Any, urn: str) -> RenderedResource:
         "dependsOn": sorted(set(request.dependencies)),
         "provider": _provider_urn(request.provider),
         "ignoreChanges": sorted(request.ignoreChanges),
-        # Transforms run inside the engine; a rendering can only show that they are attached.
-        "transforms": len(request.transforms),
     }
+    if request.transforms:
+        # Transforms run inside the engine; a rendering can only show that they are attached.
+        options["transforms"] = len(request.transforms)
     return RenderedResource(
         urn=urn,
         type=request.type,
