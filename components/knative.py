@@ -46,7 +46,8 @@ POD_FIELD_FLAGS: dict[str, str] = {
     "priorityClassName": "kubernetes.podspec-priorityclassname",
     "runtimeClassName": "kubernetes.podspec-runtimeclassname",
     "initContainers": "kubernetes.podspec-init-containers",
-    # Any pod-level securityContext field but seccompProfile.
+    # Any pod-level securityContext field (seccompProfile alone also passes with
+    # `secure-pod-defaults`, which the platform leaves at its default, off).
     "securityContext": "kubernetes.podspec-securitycontext",
 }
 POD_FEATURES: dict[str, str] = {

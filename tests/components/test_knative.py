@@ -85,13 +85,7 @@ def gated_pod_fields(isvc: RenderedResource) -> set[str]:
     pods = [spec["predictor"], *(entry["predictor"] for entry in spec.get("canary", []))]
     used = set()
     for pod in pods:
-        for field in POD_FIELD_FLAGS:
-            value = pod.get(field)
-            # seccompProfile is the one pod securityContext field Knative always accepts.
-            if field == "securityContext" and value is not None:
-                value = {k: v for k, v in value.items() if k != "seccompProfile"}
-            if value:
-                used.add(field)
+        used.update(field for field in POD_FIELD_FLAGS if pod.get(field))
     return used
 
 
