@@ -12,21 +12,18 @@
   `pulumi destroy` of the network it sits in). Exposing models is a deliberate later step.
 - Knative rejects pod fields it has not been told to allow; `POD_FEATURES` enables the ones the
   platform's InferenceServices set (`components.model_serving`).
-- `DEPLOYMENT_SETTINGS`: Knative fails a revision that is not ready within its progress deadline,
+- `config-deployment`: Knative fails a revision that is not ready within its progress deadline,
   which must be as long as Pulumi waits for the InferenceService (a GPU model may first wait for a
-  node to scale up from zero); and the queue-proxy it adds to every model pod gets limits as well
-  as requests, like every other container of the platform.
+  node to scale up from zero; the composition passes that wait in); and the queue-proxy it adds to
+  every model pod gets limits as well as requests, like every other container of the platform.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
-
-from components.model_serving import READY_TIMEOUT_SECONDS
 
 SERVING_VERSION = "knative-v1.21.3"
 KOURIER_VERSION = "knative-v1.21.1"
@@ -57,8 +54,7 @@ POD_FEATURES: dict[str, str] = {
     # `runAsNonRoot` at pod level, which the serving namespace's `restricted` admission requires.
     POD_FIELD_FLAGS["securityContext"]: "enabled",
 }
-DEPLOYMENT_SETTINGS: dict[str, str] = {
-    "progress-deadline": f"{READY_TIMEOUT_SECONDS}s",
+QUEUE_PROXY_RESOURCES: dict[str, str] = {
     "queue-sidecar-cpu-request": "25m",
     "queue-sidecar-cpu-limit": "1000m",
     "queue-sidecar-memory-request": "128Mi",
@@ -66,15 +62,12 @@ DEPLOYMENT_SETTINGS: dict[str, str] = {
 }
 # Pulumi owns these keys although the ConfigMaps belong to the release manifests.
 PATCH_FORCE = {"pulumi.com/patchForce": "true"}
-
-
-def release_manifests() -> dict[str, str]:
-    """The upstream manifests, by role, in the order they are applied."""
-    return {
-        "crds": f"{SERVING_RELEASE}/serving-crds.yaml",
-        "core": f"{SERVING_RELEASE}/serving-core.yaml",
-        "kourier": f"{KOURIER_RELEASE}/kourier.yaml",
-    }
+# The upstream manifests, by role, in the order they are applied.
+RELEASE_MANIFESTS: dict[str, str] = {
+    "crds": f"{SERVING_RELEASE}/serving-crds.yaml",
+    "core": f"{SERVING_RELEASE}/serving-core.yaml",
+    "kourier": f"{KOURIER_RELEASE}/kourier.yaml",
+}
 
 
 def cluster_internal_gateway(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
@@ -90,8 +83,8 @@ def cluster_internal_gateway(args: pulumi.ResourceTransformArgs) -> pulumi.Resou
 
 @dataclass(frozen=True)
 class KnativeServingArgs:
-    # Objects Knative's controllers need first (cert-manager is not among them).
-    wait_for: Sequence[pulumi.Resource] = ()
+    # How long Pulumi waits for an InferenceService to become Ready.
+    progress_deadline_seconds: int
 
 
 class KnativeServing(pulumi.ComponentResource):
@@ -100,25 +93,22 @@ class KnativeServing(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: KnativeServingArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:platform:KnativeServing", name, None, opts)
-        manifests = release_manifests()
-        crds = k8s.yaml.v2.ConfigFile(
-            f"{name}-crds",
-            file=manifests["crds"],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.wait_for)),
-        )
+        crds = k8s.yaml.v2.ConfigFile(f"{name}-crds", file=RELEASE_MANIFESTS["crds"], opts=pulumi.ResourceOptions(parent=self))
         core = k8s.yaml.v2.ConfigFile(
-            f"{name}-core", file=manifests["core"], opts=pulumi.ResourceOptions(parent=self, depends_on=[crds])
+            f"{name}-core", file=RELEASE_MANIFESTS["core"], opts=pulumi.ResourceOptions(parent=self, depends_on=[crds])
         )
         # Kourier's controller registers with Knative's networking CRDs and ConfigMaps.
         gateway = k8s.yaml.v2.ConfigFile(
             f"{name}-kourier",
-            file=manifests["kourier"],
+            file=RELEASE_MANIFESTS["kourier"],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[core], transforms=[cluster_internal_gateway]),
         )
         settings = [
             self._patch(name, "config-network", {"ingress-class": INGRESS_CLASS}, core),
             self._patch(name, "config-features", dict(POD_FEATURES), core),
-            self._patch(name, "config-deployment", dict(DEPLOYMENT_SETTINGS), core),
+            self._patch(
+                name, "config-deployment", {"progress-deadline": f"{args.progress_deadline_seconds}s", **QUEUE_PROXY_RESOURCES}, core
+            ),
         ]
         self.ready = [crds, core, gateway, *settings]
         self.register_outputs(

@@ -10,6 +10,7 @@ from components.interfaces import Foundation, PlatformServices
 from components.knative import KnativeServing, KnativeServingArgs
 from components.kserve import KServe, KServeArgs
 from components.mlflow import MlflowServer, MlflowServerArgs
+from components.model_serving import READY_TIMEOUT_SECONDS
 from components.monitoring import Monitoring, MonitoringArgs, sizing
 from components.namespaces import MONITORING, PLATFORM, SERVING, PlatformNamespaces
 from stacks.config import StackConfig
@@ -32,7 +33,11 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
         opts,
     )
     cert_manager = CertManager("cert-manager", CertManagerArgs(), opts)
-    knative = KnativeServing("knative", KnativeServingArgs(), opts) if config.kserve.deployment_mode == "Serverless" else None
+    knative = (
+        KnativeServing("knative", KnativeServingArgs(progress_deadline_seconds=READY_TIMEOUT_SECONDS), opts)
+        if config.kserve.deployment_mode == "Serverless"
+        else None
+    )
     kserve = KServe(
         "kserve",
         KServeArgs(

@@ -7,12 +7,12 @@ import pulumi
 import pytest
 
 from components.knative import (
-    DEPLOYMENT_SETTINGS,
     GATEWAY_NAMESPACE,
     GATEWAY_SERVICE,
     INGRESS_CLASS,
     POD_FEATURES,
     POD_FIELD_FLAGS,
+    QUEUE_PROXY_RESOURCES,
     cluster_internal_gateway,
 )
 from mlops.render import RenderedResource, Rendering, render
@@ -116,7 +116,7 @@ def quantity(value: str) -> float:
 
 def test_the_queue_proxy_in_every_model_pod_has_requests_within_limits(prod):
     data = by_name(prod, CONFIG_MAP_PATCH)["knative-config-deployment"].inputs["data"]
-    assert data == DEPLOYMENT_SETTINGS
+    assert {key: data[key] for key in QUEUE_PROXY_RESOURCES} == QUEUE_PROXY_RESOURCES
     for resource in ("cpu", "memory"):
         assert 0 < quantity(data[f"queue-sidecar-{resource}-request"]) <= quantity(data[f"queue-sidecar-{resource}-limit"])
 
