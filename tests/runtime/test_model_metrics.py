@@ -137,12 +137,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     rules.write_text(yaml.safe_dump({"groups": [rule_group(FRAUD), rule_group(CHURN)]}, sort_keys=False))
     started: list = []
     try:
-        fraud_v1 = MLServer.start(workdir, "fraud", mlflow_dir, "v1")
+        fraud_v1 = MLServer.launch(workdir, "fraud", mlflow_dir, "v1")
         started.append(fraud_v1)
-        fraud_v2 = MLServer.start(workdir, "fraud", mlflow_dir, "v2")
+        fraud_v2 = MLServer.launch(workdir, "fraud", mlflow_dir, "v2")
         started.append(fraud_v2)
-        churn = KServeSklearnServer.start(workdir, "churn", joblib_dir)
+        churn = KServeSklearnServer.launch(workdir, "churn", joblib_dir)
         started.append(churn)
+        for server in (fraud_v1, fraud_v2, churn):
+            server.wait_ready()
         revisions = [
             Revision("fraud", "v1", fraud_v1, QueueProxyStandIn(fraud_v1.url)),
             Revision("fraud", "v2", fraud_v2, QueueProxyStandIn(fraud_v2.url)),
