@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mlops.project import EPILOG, EXIT_BAD_INPUT
+from mlops.project import EPILOG, EXIT_BAD_INPUT, garbage_collection_paused
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(arguments)
     try:
-        return args.func(args)
+        with garbage_collection_paused():
+            return args.func(args)
     except ConfigError as error:
         print(f"mlops: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
