@@ -175,7 +175,7 @@ def format_timeline(name: str, rows: list[dict[str, Any]]) -> str:
     header = ("UPDATE", "TIME", "RESULT", "COMMIT", "VERSION", "CANARY", "ARTIFACT", "MESSAGE")
     table = [header]
     for row in rows:
-        served = "-" if not row["declared"] else (f"{row['alias']}->{row['version']}" if row["alias"] else str(row["version"] or "-"))
+        served = "-" if not row["declared"] else (row["alias"] or "") + ("->" if row["alias"] and row["version"] else "") + (row["version"] or "")
         result = row["result"] if row["kind"] == "update" else f"{row['kind']} {row['result']}"
         canary = "-" if row["canaryPercent"] is None else f"{row['canaryPercent']}%"
         artifact = row["artifact"] or ("(not declared)" if not row["declared"] else "-")

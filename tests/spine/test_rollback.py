@@ -184,7 +184,8 @@ def test_bad_history_files_are_one_line_and_exit_2(project, pulumi, capsys, cont
 
 
 def test_pending_changes_to_other_models_and_keys_stop_the_rollback(project, pulumi, capsys):
-    """The file changes image-embedder and mlflow replicas since update 6: both are listed, nothing runs."""
+    """The file changes image-embedder and mlflow replicas since update 6: both are listed, nothing runs;
+    --include-pending goes ahead, still targeting fraud-detector's resources only."""
     path = project / "Pulumi.prod.yaml"
     before = path.read_text().replace("      maxReplicas: 2\n", "      maxReplicas: 1\n").replace("{replicas: 2}", "{replicas: 3}")
     path.write_text(before)
@@ -195,6 +196,11 @@ def test_pending_changes_to_other_models_and_keys_stop_the_rollback(project, pul
     assert "mlops:models image-embedder: alias champion now, alias champion in update 6" in err
     assert [argv[:2] for argv in pulumi.commands()] == [["stack", "history"]]
     assert path.read_text() == before
+
+    code, _, err = run(project, "fraud-detector", "--include-pending", "--dry-run", capsys=capsys)
+    assert code == 0, err
+    (preview,) = [argv for argv in pulumi.commands() if argv[0] == "preview"]
+    assert all("model-fraud-detector" in urn for urn in targets_of(preview))
 
 
 # Applying
