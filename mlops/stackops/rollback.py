@@ -103,14 +103,25 @@ def plan_rollback(
             # Removed for a while and declared again later: an older declaration may still exist.
             absent_in.append(update.version)
             continue
-        if _normalized(declaration) != _normalized(current):
+        if _without_traffic(declaration) != _without_traffic(current):
             return _plan(name, update.version, current, declaration, current_models)
     if absent_in and len(absent_in) == len(succeeded):
         raise RollbackError(f"model {name!r} has no earlier version: no successful update declared it")
     without = f"; updates {', '.join(map(str, absent_in))} ran without it" if absent_in else ""
     raise RollbackError(
-        f"model {name!r} has no earlier version: every successful update that declared it declared it as it is now{without}"
+        f"model {name!r} has no earlier version: every successful update that declared it declared it as it is now, "
+        f"up to the canary's traffic percent (pick one with --to){without}"
     )
+
+
+def _without_traffic(declaration: dict[str, Any] | None) -> Any:
+    """A declaration with its canary's traffic percent left out. Updates that differ from today only in
+    that percent are steps of the same rollout: rolling back to one would send more traffic to the
+    version being rolled back (after `--traffic` set it to 0, to the very state that was aborted)."""
+    normalized = _normalized(declaration)
+    if isinstance(normalized, dict) and isinstance(normalized.get("canary"), dict):
+        normalized["canary"] = {k: v for k, v in normalized["canary"].items() if k not in ("traffic_percent", "trafficPercent")}
+    return normalized
 
 
 def plan_traffic_abort(current_models: list[dict[str, Any]], name: str) -> RollbackPlan:
@@ -267,7 +278,7 @@ def command_rollback(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     targets = model_targets(project_dir, args.stack, args.model, [current_models, plan.models])
     report = Report(plan, args.stack, targets, dry_run=args.dry_run)
-    code = _dry_run(args, stack_models, edited, report) if args.dry_run else _apply(args, stack_models, report)
+    code = _dry_run(args, stack_models, edited, report) if args.dry_run else _apply(args, stack_models, edited, report)
     print(json.dumps(report.as_json(), indent=2, sort_keys=True) if args.format == "json" else report.as_text())
     return code
 
@@ -276,10 +287,10 @@ def _dry_run(args: argparse.Namespace, stack_models: StackModels, edited: str, r
     """`pulumi preview` reads the stack file, so the edit is there only while the preview runs."""
     previous = stack_models.text()
     try:
-        stack_models.restore(edited)
+        stack_models.write_text(edited)
         outcome = pulumi_cli.preview(Path(args.project_dir), args.stack, report.targets, as_json=args.format == "json")
     finally:
-        stack_models.restore(previous)
+        stack_models.write_text(previous)
     report.result = "succeeded" if outcome.ok else "failed"
     if outcome.stdout:
         try:
@@ -289,10 +300,11 @@ def _dry_run(args: argparse.Namespace, stack_models: StackModels, edited: str, r
     return EXIT_OK if outcome.ok else EXIT_FAILED
 
 
-def _apply(args: argparse.Namespace, stack_models: StackModels, report: Report) -> int:
+def _apply(args: argparse.Namespace, stack_models: StackModels, edited: str, report: Report) -> int:
     project_dir, plan = Path(args.project_dir), report.plan
     before = _latest_version(project_dir, args.stack)
-    previous = stack_models.write(plan.models)
+    previous = stack_models.text()
+    stack_models.write_text(edited)
     message = f"mlops rollback {plan.model}: {plan.summary}" + (f": {args.reason}" if args.reason else "")
     outcome = pulumi_cli.up(project_dir, args.stack, report.targets, message)
     report.applied = outcome.ok
@@ -301,7 +313,7 @@ def _apply(args: argparse.Namespace, stack_models: StackModels, report: Report) 
     report.update = after if after is not None and (before is None or after > before) else None
     notes: list[str] = []
     if not outcome.ok:
-        stack_models.restore(previous)
+        stack_models.write_text(previous)
         report.file_restored = True
         notes.append(f"{stack_models.path.name} is restored to its state before the command")
         report.notes = notes

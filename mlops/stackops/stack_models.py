@@ -80,14 +80,12 @@ class StackModels:
         load_stack_config(config_strings(written))
         return edited
 
-    def write(self, models: list[dict[str, Any]]) -> str:
-        """Write `models` into the stack file; returns the text it replaced (see `restore`)."""
-        previous = self.text()
-        write_atomically(self.path, self.edited_text(models))
-        return previous
+    def write(self, models: list[dict[str, Any]]) -> None:
+        self.write_text(self.edited_text(models))
 
-    def restore(self, previous: str) -> None:
-        write_atomically(self.path, previous)
+    def write_text(self, text: str) -> None:
+        """Replace the file with `text` (from `edited_text`, or a copy of `text()` taken earlier) atomically."""
+        write_atomically(self.path, text)
 
 
 def _plain(value: Any) -> Any:

@@ -127,6 +127,17 @@ def test_a_model_removed_and_declared_again_rolls_back_past_the_gap():
     assert (plan.from_update, plan.restored) == (3, recorded(3, "fraud-detector"))
 
 
+def test_after_a_traffic_abort_the_rollback_goes_to_the_earlier_version():
+    """Update 10 set the canary to 0 % (`--traffic`); updates 6 and 5 differ from it only in that percent,
+    so the full rollback restores update 3 (version 6), never the aborted 10 % split."""
+    aborted = json.loads(json.dumps(next(e for e in entries() if e["version"] == 6)))
+    aborted["config"]["mlops:models"]["objectValue"][0]["canary"]["trafficPercent"] = 0
+    current = stack_models()
+    current[0]["canary"]["trafficPercent"] = 0
+    plan = plan_rollback(parse_history([{**aborted, "version": 10}, *entries()]), current, "fraud-detector")
+    assert (plan.from_update, plan.restored["model"]["version"]) == (3, "6")
+
+
 def test_a_model_with_no_earlier_version_is_a_clear_error():
     """Declared as now in every update that declared it: nothing to go back to, and the message says so."""
     updates = [u for u in history("prod.json") if u.version in (6, 2)]
@@ -300,6 +311,15 @@ def test_commit_needs_a_reason(project, pulumi, capsys):
     """--commit without --reason: exit 2 before anything runs."""
     code, _, err = run(project, "fraud-detector", "--commit", capsys=capsys)
     assert code == 2 and "--commit needs --reason" in err and pulumi.commands() == []
+
+
+def test_without_the_pulumi_cli_nothing_is_written(project, capsys, monkeypatch):
+    """--history given but no pulumi to apply with: exit 2 before the file is touched."""
+    monkeypatch.setenv("PATH", str(project))
+    before = (project / "Pulumi.prod.yaml").read_bytes()
+    code, _, err = run(project, "fraud-detector", "--history", str(project / "history.json"), capsys=capsys)
+    assert code == 2 and "the pulumi CLI is not on PATH" in err
+    assert (project / "Pulumi.prod.yaml").read_bytes() == before
 
 
 def test_missing_history_source_is_a_clear_error(project, capsys, monkeypatch):
