@@ -185,9 +185,16 @@ def _model_changes(deployed: list[dict[str, Any]], declared: list[dict[str, Any]
 
 
 def _history_value(entry: dict[str, Any]) -> Any:
+    """Objects as objects: `objectValue`, or (from CLIs that record only `value`) the JSON text in `value`."""
     if entry.get("objectValue") is not None:
         return json.loads(json.dumps(entry["objectValue"], sort_keys=True))
-    return entry.get("value")
+    value = entry.get("value")
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(json.dumps(json.loads(value), sort_keys=True))
+        except json.JSONDecodeError:
+            return value
+    return value
 
 
 def _file_value(value: Any) -> Any:

@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 from mlops.stackops import rollback
-from mlops.stackops.history import HistoryError, Update, parse_history
-from mlops.stackops.rollback import RollbackError, plan_rollback
+from mlops.stackops.history import HistoryError, Update, last_succeeded, parse_history
+from mlops.stackops.rollback import RollbackError, pending_changes, plan_rollback
 from tests.conftest import PROJECT_DIR
 from tests.spine import fake_pulumi
 
@@ -192,6 +192,13 @@ def test_bad_history_files_are_one_line_and_exit_2(project, pulumi, capsys, cont
 
 
 # Scope
+
+
+@pytest.mark.parametrize("fixture", ["prod.json", "prod-text-values.json"])
+def test_the_handwritten_file_is_what_update_6_deployed(fixture):
+    """Objects recorded as objectValue or only as JSON text compare equal to the file's flow and block mappings."""
+    config = yaml.safe_load(HANDWRITTEN.read_text())["config"]
+    assert pending_changes(last_succeeded(history(fixture)), config, "fraud-detector") == []
 
 
 def test_pending_changes_to_other_models_and_keys_stop_the_rollback(project, pulumi, capsys):
