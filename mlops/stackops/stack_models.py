@@ -33,6 +33,8 @@ class StackModels:
         self.path = self.files.stack_file(stack)
 
     def text(self) -> str:
+        if not self.path.is_file():
+            raise StackFileError(f"stack {self.stack!r} has no {self.path.name}; stacks here: {', '.join(self.files.stack_names())}")
         try:
             return self.path.read_bytes().decode("utf-8")
         except UnicodeDecodeError as error:
@@ -42,13 +44,13 @@ class StackModels:
         return parse_stack_text(self.text(), self.path.name)
 
     def declarations(self) -> list[dict[str, Any]]:
-        models = self.files.raw_stack_config(self.stack).get(MODELS_KEY) or []
+        models = self.config().get(MODELS_KEY) or []
         if not isinstance(models, list) or not all(isinstance(m, dict) for m in models):
             raise StackFileError(f"{self.path.name}: {MODELS_KEY} must be a list of model declarations (mappings)")
         return models
 
     def environment(self) -> str:
-        return str(self.files.raw_stack_config(self.stack).get("mlops:environment") or "dev")
+        return str(self.config().get("mlops:environment") or "dev")
 
     def index_of(self, name: str, models: list[dict[str, Any]] | None = None) -> int:
         models = self.declarations() if models is None else models

@@ -221,6 +221,20 @@ def test_pending_changes_to_other_models_and_keys_stop_the_rollback(project, pul
     assert all("model-fraud-detector" in urn for urn in targets_of(preview))
 
 
+def test_a_declaration_todays_schema_refuses_is_never_applied(project, pulumi, capsys):
+    """Update 3's declaration without monitoring (an older shape the schema now refuses): exit 2 naming the
+    problem, the file untouched, no update."""
+    document = json.loads((project / "history.json").read_text())
+    old = next(e for e in document if e["version"] == 3)["config"]["mlops:models"]["objectValue"][0]
+    del old["monitoring"]
+    (project / "history.json").write_text(json.dumps(document))
+    before = (project / "Pulumi.prod.yaml").read_bytes()
+    code, out, err = run(project, "fraud-detector", capsys=capsys)
+    assert (code, out) == (2, "") and "without observability" in err
+    assert (project / "Pulumi.prod.yaml").read_bytes() == before
+    assert [argv[:2] for argv in pulumi.commands()] == [["stack", "history"]]
+
+
 # Applying
 
 
