@@ -73,8 +73,7 @@ def preview(project_dir: Path, stack: str, targets: list[str], as_json: bool) ->
 
 def _passed_through(argv: list[str], project_dir: Path) -> int:
     with subprocess.Popen(argv, cwd=project_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
-        assert process.stdout is not None
-        for line in process.stdout:
+        for line in process.stdout or ():
             sys.stderr.write(line)
             sys.stderr.flush()
         return process.wait()
