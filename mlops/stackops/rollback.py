@@ -263,8 +263,8 @@ def command_rollback(args: argparse.Namespace) -> int:
     project_dir = Path(args.project_dir)
     stack_models = StackModels(project_dir, args.stack)
     try:
-        if args.commit and not args.reason:
-            raise RollbackError("--commit needs --reason TEXT: the commit message says why the model was rolled back")
+        if args.commit:
+            _check_committable(project_dir, stack_models.path, args.reason)
         history = read_history(args.history, project_dir, args.stack)
         current_models = stack_models.declarations()
         if args.traffic:
@@ -348,6 +348,15 @@ def _latest_version(project_dir: Path, stack: str) -> int | None:
         return max((int(entry["version"]) for entry in entries), default=None)
     except (pulumi_cli.PulumiError, KeyError, TypeError, ValueError):
         return None
+
+
+def _check_committable(project_dir: Path, path: Path, reason: str | None) -> None:
+    """--commit is refused up front, not after the update, when it could not work."""
+    if not reason:
+        raise RollbackError("--commit needs --reason TEXT: the commit message says why the model was rolled back")
+    inside = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=project_dir, capture_output=True, text=True)
+    if inside.returncode != 0 or inside.stdout.strip() != "true":
+        raise RollbackError(f"--commit: {project_dir} is not inside a git work tree, so {path.name} cannot be committed")
 
 
 def _commit(project_dir: Path, path: Path, message: str) -> str | None:

@@ -328,10 +328,13 @@ def test_traffic_needs_a_model_in_canary(project, pulumi, capsys):
     assert code == 2 and "has its canary at 100%" in err
 
 
-def test_commit_needs_a_reason(project, pulumi, capsys):
-    """--commit without --reason: exit 2 before anything runs."""
+def test_commit_needs_a_reason_and_a_repository(project, pulumi, capsys):
+    """--commit without --reason, or outside a git work tree: exit 2 before anything runs."""
     code, _, err = run(project, "fraud-detector", "--commit", capsys=capsys)
-    assert code == 2 and "--commit needs --reason" in err and pulumi.commands() == []
+    assert code == 2 and "--commit needs --reason" in err
+    code, _, err = run(project, "fraud-detector", "--commit", "--reason", "INC-42", capsys=capsys)
+    assert code == 2 and "is not inside a git work tree" in err
+    assert pulumi.commands() == []
 
 
 def test_without_the_pulumi_cli_nothing_is_written(project, capsys, monkeypatch):
