@@ -180,7 +180,8 @@ def _model_changes(deployed: list[dict[str, Any]], declared: list[dict[str, Any]
         elif now is None:
             changes.append(f"{MODELS_KEY} {name}: removed since update {version}")
         elif _normalized(before) != _normalized(now):
-            changes.append(f"{MODELS_KEY} {name}: {version_label(now)} now, {version_label(before)} in update {version}")
+            fields = sorted(k for k in set(before) | set(now) if _file_value(before.get(k)) != _file_value(now.get(k)))
+            changes.append(f"{MODELS_KEY} {name}: {', '.join(fields)} changed since update {version}")
     return changes
 
 

@@ -211,7 +211,7 @@ def test_pending_changes_to_other_models_and_keys_stop_the_rollback(project, pul
     assert code == 2 and out == ""
     assert "differs from the last successful update (6)" in err and "--include-pending" in err
     assert "mlops:mlflow: {'replicas': 3} now, {'replicas': 2} in update 6" in err
-    assert "mlops:models image-embedder: alias champion now, alias champion in update 6" in err
+    assert "mlops:models image-embedder: autoscaling changed since update 6" in err
     assert [argv[:2] for argv in pulumi.commands()] == [["stack", "history"]]
     assert path.read_text() == before
 
