@@ -1,5 +1,8 @@
 """The few `pulumi` CLI calls day-2 commands make, with Pulumi's own output kept off stdout.
 
+Flags as pulumi's Automation API passes them (pulumi 3.272, pulumi/automation/_stack.py):
+`up --yes --skip-preview`, `--target URN` per resource and `--target-dependents`.
+
 A command's stdout is its result (one JSON document with `--format json`), so everything the CLI
 prints while it works is passed through to stderr, line by line as it comes.
 """
@@ -42,7 +45,9 @@ def stack_history(project_dir: Path, stack: str, page_size: int | None = None) -
     """`pulumi stack history --json` as parsed JSON (newest first)."""
     argv = [executable(), "stack", "history", "--json", "--stack", stack]
     if page_size is not None:
-        argv += ["--page-size", str(page_size)]
+        # The newest page; pulumi's own Automation API passes --page with --page-size the same way
+        # (pulumi 3.272, pulumi/automation/_stack.py `Stack.history`).
+        argv += ["--page-size", str(page_size), "--page", "1"]
     completed = subprocess.run(argv, cwd=project_dir, capture_output=True, text=True)
     if completed.returncode != 0:
         raise PulumiError(f"pulumi stack history failed: {completed.stderr.strip()[-500:]}")

@@ -290,6 +290,9 @@ def test_a_failed_update_restores_the_file_and_exits_1(project, capsys, monkeypa
     document = json.loads(out)
     assert (document["applied"], document["result"], document["update"], document["fileRestored"]) == (False, "failed", 10, True)
     assert fake.history()[0]["result"] == "failed" and "error: up failed" in err
+    newest = ["stack", "history", "--json", "--stack", "prod", "--page-size", "1", "--page", "1"]
+    commands = fake.commands()
+    assert [commands[0], commands[1], commands[3]] == [newest[:5], newest, newest] and commands[2][0] == "up"
     assert (project / "Pulumi.prod.yaml").read_bytes() == before
 
 
