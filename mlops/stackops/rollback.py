@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from mlops.project import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from mlops.stackfiles import StackFileError
 from mlops.stackops import pulumi_cli
+from mlops.stackops.apply import apply_model_change
 from mlops.stackops.history import (
     HistoryError,
     Update,
@@ -310,45 +311,27 @@ def _dry_run(args: argparse.Namespace, stack_models: StackModels, edited: str, r
 
 def _apply(args: argparse.Namespace, stack_models: StackModels, edited: str, report: Report) -> int:
     project_dir, plan = Path(args.project_dir), report.plan
-    before = _latest_version(project_dir, args.stack)
-    previous = stack_models.text()
-    stack_models.write_text(edited)
     message = f"mlops rollback {plan.model}: {plan.summary}" + (f": {args.reason}" if args.reason else "")
-    outcome = pulumi_cli.up(project_dir, args.stack, report.targets, message)
-    report.applied = outcome.ok
-    report.result = "succeeded" if outcome.ok else "failed"
-    after = _latest_version(project_dir, args.stack)
-    report.update = after if after is not None and (before is None or after > before) else None
+    applied = apply_model_change(project_dir, stack_models, edited, report.targets, message)
+    report.applied, report.result, report.update = applied.succeeded, applied.result, applied.update
+    report.file_restored = applied.file_restored
     notes: list[str] = []
-    if not outcome.ok:
-        stack_models.write_text(previous)
-        report.file_restored = True
+    report.notes = notes
+    if not applied.succeeded:
         notes.append(f"{stack_models.path.name} is restored to its state before the command")
-        report.notes = notes
         return EXIT_FAILED
-    if args.commit:
-        error = _commit(project_dir, stack_models.path, f"rollback {plan.model}: {plan.summary}\n\n{args.reason}\n")
-        report.committed = error is None
-        if error is not None:
-            notes.append(f"the update succeeded but committing {stack_models.path.name} failed: {error}; commit it by hand")
-            report.notes = notes
-            return EXIT_FAILED
-    else:
+    if not args.commit:
         notes.append(
             f"{stack_models.path.name} is changed but not committed: the next `pulumi up` from main would undo this "
             "rollback; commit it (or run with --commit --reason TEXT)"
         )
-    report.notes = notes
+        return EXIT_OK
+    error = _commit(project_dir, stack_models.path, f"rollback {plan.model}: {plan.summary}\n\n{args.reason}\n")
+    report.committed = error is None
+    if error is not None:
+        notes.append(f"the update succeeded but committing {stack_models.path.name} failed: {error}; commit it by hand")
+        return EXIT_FAILED
     return EXIT_OK
-
-
-def _latest_version(project_dir: Path, stack: str) -> int | None:
-    """The newest update's number, or None if history cannot be read (the outcome is then reported without it)."""
-    try:
-        entries = pulumi_cli.stack_history(project_dir, stack, page_size=1)
-        return max((int(entry["version"]) for entry in entries), default=None)
-    except (pulumi_cli.PulumiError, KeyError, TypeError, ValueError):
-        return None
 
 
 def _check_committable(project_dir: Path, path: Path, reason: str | None) -> None:
