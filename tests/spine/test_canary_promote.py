@@ -14,6 +14,7 @@ from mlops.stackops import canary
 from mlops.stackops.canary import next_traffic, promoted
 from stacks.config import load_stack_config
 from tests.conftest import PROJECT_DIR
+from tests.spine import fake_pulumi
 
 HANDWRITTEN = PROJECT_DIR / "tests" / "fixtures" / "stackfiles" / "Pulumi.prod.yaml"
 
@@ -68,3 +69,23 @@ def test_promoting_a_promoted_model_is_refused(tmp_path: Path, capsys):
     canary.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["canary", "promote", "image-embedder", "--stack", "prod", "--project-dir", str(tmp_path)])
     assert args.func(args) == 2 and "is promoted already" in capsys.readouterr().err
+
+
+def test_promote_apply_runs_a_targeted_update(tmp_path: Path, capsys, monkeypatch):
+    """--apply: the step is written, then `pulumi up` targets fraud-detector's resources only and sees 25 %."""
+    shutil.copy(PROJECT_DIR / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copy(HANDWRITTEN, tmp_path / "Pulumi.prod.yaml")
+    shutil.copy(PROJECT_DIR / "tests" / "fixtures" / "history" / "prod.json", tmp_path / "history.json")
+    fake = fake_pulumi.install(tmp_path / "bin", tmp_path / "history.json")
+    monkeypatch.setenv("PATH", str(fake.bin_dir))
+    parser = argparse.ArgumentParser()
+    canary.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["canary", "promote", "fraud-detector", "--stack", "prod", "--apply", "--project-dir", str(tmp_path)])
+    assert args.func(args) == 0
+    out, err = capsys.readouterr()
+    assert "canary 10% -> 25%; update 10 succeeded" in out and "Updating (prod)" in err
+    (up,) = [call for call in fake.calls() if call["argv"][0] == "up"]
+    targets = [up["argv"][i + 1] for i, arg in enumerate(up["argv"]) if arg == "--target"]
+    assert targets and all("model-fraud-detector" in urn for urn in targets) and up["argv"][-1] == "--target-dependents"
+    assert up["stackFile"] == (tmp_path / "Pulumi.prod.yaml").read_text()
+    assert "trafficPercent: 25   #" in up["stackFile"]
