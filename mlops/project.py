@@ -15,7 +15,8 @@ EXIT_BAD_INPUT = 2  # invalid stack config, unknown stack, bad arguments, unread
 
 EPILOG = """exit codes:
   0  success (validate: no failures; diff: computed)
-  1  validate found failures (schemas, mandatory policies, checkov); diff --exit-code found changes
+  1  validate found failures (schemas, mandatory policies, checkov); diff --exit-code found changes;
+     rollback: the update (or its preview) failed, and the stack file is back as it was
   2  bad input: invalid stack config (one line per problem), unknown stack, bad --config, bad git ref
 """
 
