@@ -32,6 +32,7 @@ import numpy as np
 import pytest
 import yaml
 from mlflow.models import infer_signature
+from prometheus_client.parser import text_string_to_metric_families
 from sklearn.linear_model import LogisticRegression
 
 from monitoring import catalog
@@ -76,7 +77,7 @@ class Revision:
     @property
     def labels(self) -> dict[str, str]:
         """What the platform's PodMonitor relabelling puts on every series scraped from the pod."""
-        return {"namespace": NAMESPACE, "model": self.model, "model_version": self.version, "revision": f"{self.model}-predictor-{self.version}"}
+        return dict(zip(catalog.SERVING_LABELS, (NAMESPACE, self.model, self.version, f"{self.model}-predictor-{self.version}"), strict=True))
 
 
 def train(workdir: Path) -> tuple[Path, Path]:
@@ -254,6 +255,18 @@ ACTIVE = {
     MLFLOW_MODEL.model: {"MlopsModelSloBurnRateFast", "MlopsModelSloBurnRateSlow", "MlopsModelCanaryErrorGate", "MlopsModelDriftAboveThreshold"},
     SKLEARN_MODEL.model: {"MlopsModelSloBurnRateFast", "MlopsModelSloBurnRateSlow"},
 }
+
+
+@pytest.mark.parametrize("server", sorted(catalog.MODEL_SERVER_FAMILIES))
+def test_model_servers_export_the_catalog_families_with_their_labels(stack, server):
+    """Each catalog family of a model server is in the server's own /metrics, with exactly the labels
+    the catalog lists (histogram `le` aside)."""
+    (revision, *_) = [r for r in stack.revisions if isinstance(r.server, MLServer) == (server == "mlserver")]
+    text = httpx.get(f"http://{revision.server.metrics_address}/metrics", timeout=10.0).text
+    samples = [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+    for family in catalog.MODEL_SERVER_FAMILIES[server]:
+        labels = {frozenset(s.labels) - {"le"} for s in samples if s.name in family.series}
+        assert labels == {frozenset(family.labels)}, (family.name, labels)
 
 
 def test_model_rules_evaluate_and_fire_where_the_traffic_says(stack):
