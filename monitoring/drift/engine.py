@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from monitoring.drift.columns import COLUMN_TYPES, NUMERIC, ColumnType, infer_column_type, value_kind
+from monitoring.drift.columns import COLUMN_TYPES, NUMERIC, TEXT, ColumnType, infer_column_type, value_kind
 from monitoring.drift.errors import DriftInputError, EmptyWindowError, SchemaMismatchError
 from monitoring.drift.performance import performance_drift
 from monitoring.drift.report import ColumnDrift, DriftReport, SkippedColumn
@@ -159,7 +159,7 @@ def _plan_columns(
                     f"column '{column}' cannot be compared: {inferred.reason}; "
                     f"declare its type in column_types as one of {list(COLUMN_TYPES)}"
                 )
-            skipped.append(SkippedColumn(column, inferred.reason))
+            skipped.append(SkippedColumn(column, inferred.reason, inferred.code))
             continue
         plans.append(_ColumnPlan(column, column_type, stattests.get(column), threshold))
     return plans, skipped
@@ -170,6 +170,10 @@ def _column_drift(plan: _ColumnPlan, reference: pd.Series, current: pd.Series) -
         reference_values = _sorted_numeric_values(reference, plan.column, "reference")
         current_values = _sorted_numeric_values(current, plan.column, "current")
         distinct = _distinct_values_capped(reference_values, current_values)
+    elif plan.column_type == TEXT:
+        reference_values = _texts(reference, plan.column, "reference")
+        current_values = _texts(current, plan.column, "current")
+        distinct = 0  # the text tests do not depend on it
     else:
         reference_values, current_values, distinct = _category_codes(reference, current, plan.column)
     if plan.stattest is None:
@@ -191,12 +195,21 @@ def _column_drift(plan: _ColumnPlan, reference: pd.Series, current: pd.Series) -
 
 
 def _sorted_numeric_values(values: pd.Series, column: str, dataset: str) -> np.ndarray:
-    """Finite values as sorted float64: sorted once here, reused by whichever test runs."""
+    """Finite values, sorted once here and reused by whichever test runs.
+
+    Integers stay integers: as float64, integers beyond 2**53 would merge with their neighbours,
+    change the count of distinct values and so the test chosen (Evidently counts them exactly).
+    """
     if not ptypes.is_numeric_dtype(values.dtype):
         raise DriftInputError(
             f"column '{column}' is compared as numeric but its {dataset} values are of dtype {values.dtype}; "
             "declare it 'cat' in column_types or fix the data"
         )
+    if ptypes.is_integer_dtype(values.dtype) and not ptypes.is_bool_dtype(values.dtype):
+        present = values.dropna()
+        if present.empty:
+            raise EmptyWindowError(dataset, column)
+        return np.sort(present.to_numpy(dtype=getattr(values.dtype, "numpy_dtype", values.dtype)))
     array = values.to_numpy(dtype=np.float64, na_value=np.nan)
     finite = np.isfinite(array)
     if not finite.all():
@@ -204,6 +217,13 @@ def _sorted_numeric_values(values: pd.Series, column: str, dataset: str) -> np.n
     if array.size == 0:
         raise EmptyWindowError(dataset, column)
     return np.sort(array)
+
+
+def _texts(values: pd.Series, column: str, dataset: str) -> np.ndarray:
+    present = values.dropna()
+    if present.empty:
+        raise EmptyWindowError(dataset, column)
+    return present.astype(str).to_numpy(dtype=object)
 
 
 def _distinct_values_capped(reference: np.ndarray, current: np.ndarray) -> int:

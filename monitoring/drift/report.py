@@ -29,10 +29,12 @@ class ColumnDrift:
 
 @dataclass(frozen=True)
 class SkippedColumn:
-    """A column left out of the comparison because its type could not be inferred."""
+    """A column left out of the comparison because its type could not be inferred: ``reason`` says
+    why in words, ``code`` in a short label (``datetime``, ``unsigned_integer``, ...)."""
 
     column: str
     reason: str
+    code: str = ""
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,9 @@ import numpy as np
 from scipy import stats
 from scipy.spatial import distance
 
-from monitoring.drift.columns import CATEGORICAL, NUMERIC, ColumnType
+from monitoring.drift.columns import CATEGORICAL, NUMERIC, TEXT, ColumnType
 from monitoring.drift.errors import StatTestColumnTypeError, UnknownStatTestError
+from monitoring.drift.text_drift import absolute_text_content_drift, percentile_text_content_drift
 
 StatTestFunction = Callable[[np.ndarray, np.ndarray, float], tuple[float, bool]]
 
@@ -41,6 +42,7 @@ class ScoreKind(enum.Enum):
 
     P_VALUE = "p_value"  # drift when the p-value falls below the threshold
     DISTANCE = "distance"  # drift when the distance reaches the threshold
+    CLASSIFIER_AUC = "classifier_auc"  # drift when a domain classifier's ROC AUC exceeds the threshold
 
 
 def kolmogorov_smirnov(reference: np.ndarray, current: np.ndarray, threshold: float) -> tuple[float, bool]:
@@ -56,6 +58,8 @@ def kolmogorov_smirnov(reference: np.ndarray, current: np.ndarray, threshold: fl
 def wasserstein_normed(reference: np.ndarray, current: np.ndarray, threshold: float) -> tuple[float, bool]:
     """First Wasserstein distance divided by the reference standard deviation; drift when >= threshold."""
     _require_values(reference, current)
+    # scipy's wasserstein_distance, which Evidently calls, works on the values as float64.
+    reference, current = reference.astype(np.float64, copy=False), current.astype(np.float64, copy=False)
     norm = max(float(np.std(reference)), WASSERSTEIN_MIN_NORM)
     score = _wasserstein_sorted(_sorted(reference), _sorted(current)) / norm
     return score, score >= threshold
@@ -157,6 +161,14 @@ STATTESTS: Mapping[str, StatTest] = {
         ),
         StatTest("chisquare", "chi-square p_value", ScoreKind.P_VALUE, 0.05, {CATEGORICAL: chi_squared}),
         StatTest("z", "Z-test p_value", ScoreKind.P_VALUE, 0.05, {CATEGORICAL: z_test}),
+        StatTest(
+            "abs_text_content_drift", "Absolute text content drift", ScoreKind.CLASSIFIER_AUC, 0.55,
+            {TEXT: absolute_text_content_drift},
+        ),
+        StatTest(
+            "perc_text_content_drift", "Percentile text content drift", ScoreKind.CLASSIFIER_AUC, 0.95,
+            {TEXT: percentile_text_content_drift},
+        ),
     )
 }
 

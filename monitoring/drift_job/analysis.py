@@ -16,7 +16,7 @@ from monitoring.drift.engine import compute_drift, performance_drift, prediction
 from monitoring.drift.errors import EmptyWindowError, SchemaMismatchError, StatTestColumnTypeError, UnknownStatTestError
 from monitoring.drift.report import ColumnDrift, DriftReport
 from monitoring.drift_job.config import ConfigError, DriftJobConfig
-from monitoring.drift_job.results import ColumnVerdict, DriftResult, Performance
+from monitoring.drift_job.results import ColumnVerdict, DriftResult, Performance, SkippedFeature
 from monitoring.drift_job.schema import INPUT_PREFIX, OUTPUT_PREFIX, check_schema
 from monitoring.drift_job.status import EmptyWindow, MissingData, SchemaMismatch
 from monitoring.drift_job.window import REQUEST_ID_COLUMN, Window
@@ -168,4 +168,5 @@ def analyse(
         prediction=prediction,
         performance=performance,
         notes=tuple(notes),
+        skipped=tuple(SkippedFeature(s.column, s.reason, s.code) for s in feature_report.skipped),
     )

@@ -22,6 +22,15 @@ class ColumnVerdict:
 
 
 @dataclass(frozen=True)
+class SkippedFeature:
+    """A feature left out of the comparison: `reason` in words, `code` as the metric label."""
+
+    name: str
+    reason: str
+    code: str
+
+
+@dataclass(frozen=True)
 class Performance:
     """Model quality on labelled rows of the window and on the labelled reference sample."""
 
@@ -44,6 +53,7 @@ class DriftResult:
     prediction: ColumnVerdict | None
     performance: Performance | None
     notes: tuple[str, ...] = ()
+    skipped: tuple[SkippedFeature, ...] = ()
 
     @property
     def drifted_features(self) -> list[str]:
@@ -59,6 +69,7 @@ class DriftResult:
             "datasetDrifted": self.dataset_drifted,
             "driftShare": self.drift_share,
             "driftedFeatures": self.drifted_features,
+            "skippedFeatures": {skipped.name: skipped.code for skipped in self.skipped},
             "predictionDrifted": bool(self.prediction and self.prediction.drifted),
             "performance": self.performance.current if self.performance else None,
             "performanceReference": self.performance.reference if self.performance else None,
@@ -72,6 +83,7 @@ class DriftResult:
             "rows": {"reference": self.reference_rows, "current": self.current_rows},
             "summary": self.summary(),
             "features": [_json_ready(f) for f in self.features],
+            "skipped": [asdict(skipped) for skipped in self.skipped],
             "prediction": _json_ready(self.prediction) if self.prediction else None,
             "performance": asdict(self.performance) if self.performance else None,
             "notes": list(self.notes),

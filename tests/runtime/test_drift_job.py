@@ -484,3 +484,24 @@ def test_module_entrypoint_runs_from_variables_only(payloads: Payloads):
     assert result.returncode == EXIT_OK, result.stderr
     assert payloads.value(catalog.DRIFT_DATASET_DRIFTED) == 1.0
     assert len(list((payloads.root / "reports" / payloads.model / "v1" / "reports").glob("*.json"))) == 1
+
+
+def test_features_left_out_are_named_with_their_reason_in_metrics_and_report(payloads: Payloads):
+    """A boolean feature that gained a missing value (stored by the collector as a nullable
+    Parquet bool, read back as objects) is skipped, as Evidently skips it, not a schema mismatch;
+    the pushed `mlops_drift_feature_skipped` and the report name it and say why."""
+    reference = reference_frame()
+    reference["input.flag"] = np.arange(len(reference)) % 3 == 0
+    reference.to_parquet(payloads.reference, index=False)
+    window = window_frame(300, NOW, shifted=True)
+    window["input.flag"] = pd.Series(np.arange(300) % 2 == 0, dtype=object).where(np.arange(300) % 7 != 0, None)
+    payloads.add_window(window)
+    assert payloads.run() == EXIT_OK
+    assert payloads.samples(catalog.DRIFT_FEATURE_SKIPPED) == {
+        frozenset({("feature", "flag"), ("reason", "boolean_with_missing")}): 1.0
+    }
+    report = payloads.report()
+    assert [s["name"] for s in report["skipped"]] == ["flag"]
+    assert report["skipped"][0]["reason"].startswith("booleans with missing values")
+    assert report["summary"]["skippedFeatures"] == {"flag": "boolean_with_missing"}
+    assert {f["name"] for f in report["features"]} == {"amount", "age", "country"}
