@@ -15,6 +15,7 @@ from typing import TextIO
 
 from monitoring.drift.engine import compute_drift
 from monitoring.drift.errors import DriftInputError
+from monitoring.drift.html import Panel, render_page
 from monitoring.drift.io import read_dataset
 from monitoring.drift.report import DriftReport
 from monitoring.drift.stattests import get_stattest
@@ -29,7 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``mlops drift``."""
     parser.add_argument("--reference", required=True, help="reference data: .parquet, .csv or a directory of Parquet")
     parser.add_argument("--current", required=True, help="current window: .parquet, .csv or a directory of Parquet")
-    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json", "html"),
+        default="text",
+        help="output format (default: text); html is one self-contained page with a picture per column",
+    )
     parser.add_argument(
         "--columns", type=_column_list, default=None, help="comma-separated columns to compare (default: all)"
     )
@@ -65,7 +71,11 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         reference = read_dataset(args.reference)
         current = read_dataset(args.current)
         report = compute_drift(
-            reference, current, columns=args.columns, drift_share_threshold=args.drift_share_threshold
+            reference,
+            current,
+            columns=args.columns,
+            drift_share_threshold=args.drift_share_threshold,
+            distributions=args.format == "html",
         )
     except (FileNotFoundError, DriftInputError) as error:
         print(f"mlops drift: error: {error}", file=err)
@@ -73,6 +83,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     if args.format == "json":
         document = {"reference": str(args.reference), "current": str(args.current), **report.to_dict()}
         print(json.dumps(document, indent=2, allow_nan=False), file=out)
+    elif args.format == "html":
+        print(format_html(report, args.reference, args.current), file=out, end="")
     else:
         print(format_text(report, args.reference, args.current), file=out)
     return EXIT_DRIFT if args.fail_on_drift and report.dataset_drifted else EXIT_OK
@@ -105,6 +117,31 @@ def format_text(report: DriftReport, reference: str, current: str) -> str:
         f"(share {report.drift_share:.3g} {comparison} threshold {report.drift_share_threshold:g})",
     ]
     return "\n".join(lines)
+
+
+def format_html(report: DriftReport, reference: str, current: str) -> str:
+    """One self-contained page: a picture per column beside its test, score and threshold."""
+    verdict = "DRIFT DETECTED" if report.dataset_drifted else "no drift"
+    summary = [
+        f"reference: {reference}",
+        f"current: {current}",
+        f"dataset: {verdict}: {len(report.drifted_columns)} of {len(report.columns)} columns drifted "
+        f"(share {report.drift_share:.3g}, threshold {report.drift_share_threshold:g})",
+    ]
+    panels = [
+        Panel(
+            column.column,
+            column.column_type,
+            f"{get_stattest(column.method).display_name} ({column.method})",
+            column.score,
+            column.threshold,
+            column.drifted,
+            column.distribution,
+        )
+        for column in report.columns
+    ]
+    skipped = [(column.column, column.reason) for column in report.skipped]
+    return render_page("Drift report", summary, panels, skipped)
 
 
 def _column_list(text: str) -> list[str]:

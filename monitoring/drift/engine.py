@@ -16,6 +16,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from monitoring.drift.columns import COLUMN_TYPES, NUMERIC, TEXT, ColumnType, infer_column_type, value_kind
+from monitoring.drift.distributions import Distribution, category_bars, histogram, text_lengths
 from monitoring.drift.errors import DriftInputError, EmptyWindowError, SchemaMismatchError
 from monitoring.drift.performance import performance_drift
 from monitoring.drift.report import ColumnDrift, DriftReport, SkippedColumn
@@ -49,15 +50,18 @@ def compute_drift(
     stattests: Mapping[str, str] | None = None,
     thresholds: Mapping[str, float] | None = None,
     drift_share_threshold: float = 0.5,
+    distributions: bool = False,
 ) -> DriftReport:
     """Compare ``current`` with ``reference`` column by column.
 
     ``columns`` limits the comparison (default: every column, and then both datasets must have the
-    same columns). ``column_types`` ('num' or 'cat'), ``stattests`` (registered names) and
-    ``thresholds`` override, per column, the inferred type, Evidently's default test and that
-    test's default threshold. Without ``columns``, columns whose type cannot be inferred (text,
-    datetime) are listed in ``DriftReport.skipped``; a column named in ``columns`` or given a
-    stattest must be comparable (a threshold alone applies only if the column is compared).
+    same columns). ``column_types`` ('num', 'cat' or 'text'), ``stattests`` (registered names)
+    and ``thresholds`` override, per column, the inferred type, Evidently's default test and that
+    test's default threshold. ``distributions`` adds to each column the reference and current
+    shares a report draws. Without ``columns``, columns whose type cannot be inferred (datetime,
+    unsigned or nullable dtypes, see columns.py) are listed in ``DriftReport.skipped``; a column
+    named in ``columns`` or given a stattest must be comparable (a threshold alone applies only if
+    the column is compared).
 
     Raises EmptyWindowError when a dataset (or a compared column) has no values,
     SchemaMismatchError when the datasets disagree on columns or on a column's kind of values, and
@@ -76,7 +80,9 @@ def compute_drift(
     if not plans:
         raise DriftInputError(f"no column can be compared: {[(s.column, s.reason) for s in skipped]}")
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, os.cpu_count() or 1, len(plans))) as pool:
-        results = tuple(pool.map(lambda plan: _column_drift(plan, reference[plan.column], current[plan.column]), plans))
+        results = tuple(
+            pool.map(lambda plan: _column_drift(plan, reference[plan.column], current[plan.column], distributions), plans)
+        )
     return DriftReport(columns=results, drift_share_threshold=drift_share_threshold, skipped=tuple(skipped))
 
 
@@ -88,6 +94,7 @@ def prediction_drift(
     column_type: str | None = None,
     stattest: str | None = None,
     threshold: float | None = None,
+    distributions: bool = False,
 ) -> ColumnDrift:
     """Drift of the model's output column, chosen and tested like any feature column."""
     report = compute_drift(
@@ -97,6 +104,7 @@ def prediction_drift(
         column_types=None if column_type is None else {column: column_type},
         stattests=None if stattest is None else {column: stattest},
         thresholds=None if threshold is None else {column: threshold},
+        distributions=distributions,
     )
     return report.columns[0]
 
@@ -165,17 +173,25 @@ def _plan_columns(
     return plans, skipped
 
 
-def _column_drift(plan: _ColumnPlan, reference: pd.Series, current: pd.Series) -> ColumnDrift:
+def _column_drift(plan: _ColumnPlan, reference: pd.Series, current: pd.Series, distributions: bool) -> ColumnDrift:
+    distribution: Distribution | None = None
     if plan.column_type == NUMERIC:
         reference_values = _sorted_numeric_values(reference, plan.column, "reference")
         current_values = _sorted_numeric_values(current, plan.column, "current")
         distinct = _distinct_values_capped(reference_values, current_values)
+        if distributions:
+            distribution = histogram(reference_values, current_values)
     elif plan.column_type == TEXT:
         reference_values = _texts(reference, plan.column, "reference")
         current_values = _texts(current, plan.column, "current")
         distinct = 0  # the text tests do not depend on it
+        if distributions:
+            distribution = text_lengths(reference_values, current_values)
     else:
-        reference_values, current_values, distinct = _category_codes(reference, current, plan.column)
+        reference_values, current_values, categories = _category_codes(reference, current, plan.column)
+        distinct = len(categories)
+        if distributions:
+            distribution = category_bars(reference_values, current_values, list(categories))
     if plan.stattest is None:
         choice = default_stattest(plan.column_type, reference_values.size, distinct)
     else:
@@ -191,6 +207,7 @@ def _column_drift(plan: _ColumnPlan, reference: pd.Series, current: pd.Series) -
         drifted=bool(drifted),
         reference_rows=int(reference_values.size),
         current_rows=int(current_values.size),
+        distribution=distribution,
     )
 
 
@@ -239,7 +256,7 @@ def _distinct_values_capped(reference: np.ndarray, current: np.ndarray) -> int:
     return min(np.union1d(*uniques).size, _DISTINCT_VALUES_CAP)
 
 
-def _category_codes(reference: pd.Series, current: pd.Series, column: str) -> tuple[np.ndarray, np.ndarray, int]:
+def _category_codes(reference: pd.Series, current: pd.Series, column: str) -> tuple[np.ndarray, np.ndarray, pd.Index]:
     """Each non-null value as the position of its category among those of both datasets, sorted
     when the categories can be ordered (the z-test contrasts the smallest one with the rest)."""
     reference_codes, reference_categories = pd.factorize(reference)
@@ -263,4 +280,4 @@ def _category_codes(reference: pd.Series, current: pd.Series, column: str) -> tu
             raise EmptyWindowError(dataset, column)
         positions = categories.get_indexer(pd.Index(np.asarray(own_categories, dtype=object)))
         coded.append(positions[present])
-    return coded[0], coded[1], len(categories)
+    return coded[0], coded[1], categories

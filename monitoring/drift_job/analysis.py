@@ -76,6 +76,7 @@ def _feature_drift(reference: pd.DataFrame, current: pd.DataFrame, features: lis
         stattests=stattests or None,
         thresholds=thresholds,
         drift_share_threshold=config.drift_share_threshold,
+        distributions=True,
     )
 
 
@@ -86,6 +87,7 @@ def _prediction_drift(reference: pd.DataFrame, current: pd.DataFrame, column: st
         current,
         column=column,
         stattest=_stattests_for([column], config.stattests).get(_bare(column)),
+        distributions=True,
     )
 
 
@@ -109,6 +111,7 @@ def _verdict(column: ColumnDrift, name: str) -> ColumnVerdict:
         score=column.score,
         threshold=column.threshold,
         drifted=column.drifted,
+        distribution=column.distribution,
     )
 
 

@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from monitoring.drift.distributions import Distribution
 from monitoring.drift_job.window import Window
 
 
@@ -19,6 +20,7 @@ class ColumnVerdict:
     score: float
     threshold: float
     drifted: bool
+    distribution: Distribution | None = None
 
 
 @dataclass(frozen=True)
@@ -92,5 +94,6 @@ class DriftResult:
 
 def _json_ready(verdict: ColumnVerdict) -> dict[str, Any]:
     # JSON has no NaN: a test that cannot score (e.g. one category on both sides) reports null.
-    fields = asdict(verdict)
-    return {**fields, "score": fields["score"] if math.isfinite(fields["score"]) else None}
+    # The distribution is drawn in the HTML report; the JSON keeps the verdicts.
+    fields = {key: value for key, value in asdict(verdict).items() if key != "distribution"}
+    return {**fields, "score": verdict.score if math.isfinite(verdict.score) else None}

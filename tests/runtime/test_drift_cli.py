@@ -162,7 +162,7 @@ def test_empty_window_and_unreadable_files_exit_2(files, tmp_path, capsys) -> No
 
 def test_bad_options_are_usage_errors(files, capsys) -> None:
     """argparse refuses a drift share outside (0, 1] and an unknown format with status 2."""
-    for extra in (["--drift-share-threshold", "0"], ["--format", "html"]):
+    for extra in (["--drift-share-threshold", "0"], ["--format", "pdf"]):
         with pytest.raises(SystemExit) as raised:
             run("--reference", files["reference.csv"], "--current", files["same.csv"], *extra)
         assert raised.value.code == 2

@@ -192,6 +192,9 @@ def test_shifted_window_pushes_every_drift_metric_and_writes_reports(payloads: P
         assert by_feature[dict(labels)["feature"]]["score"] == pytest.approx(score)
     html_report = next((payloads.store / payloads.model / "v1" / "reports").glob("*.html")).read_text()
     assert "Dataset drifted" in html_report and "amount" in html_report
+    # A picture per feature and one for the prediction, drifted features first.
+    assert html_report.count('<svg class="distribution"') == 4
+    assert html_report.index("<h3>amount</h3>") < html_report.index("<h3>age</h3>")
 
 
 def test_window_like_the_reference_reports_no_drift(payloads: Payloads):
