@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from monitoring.drift.columns import COLUMN_TYPES
 from monitoring.drift.engine import compute_drift
 from monitoring.drift.errors import DriftInputError
 from monitoring.drift.html import Panel, render_page
@@ -46,6 +47,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the dataset drifts when at least this share of columns drift (default: 0.5)",
     )
     parser.add_argument(
+        "--column-type",
+        type=_column_type,
+        action="append",
+        default=[],
+        metavar="COLUMN=TYPE",
+        help=f"compare COLUMN as TYPE ({', '.join(COLUMN_TYPES)}), e.g. for a column Evidently's inference leaves out",
+    )
+    parser.add_argument(
         "--fail-on-drift", action="store_true", help="exit with status 1 when the dataset drifts"
     )
 
@@ -74,6 +83,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
             reference,
             current,
             columns=args.columns,
+            column_types=dict(args.column_type) or None,
             drift_share_threshold=args.drift_share_threshold,
             distributions=args.format == "html",
         )
@@ -149,6 +159,13 @@ def _column_list(text: str) -> list[str]:
     if not columns:
         raise argparse.ArgumentTypeError(f"expected comma-separated column names, got {text!r}")
     return columns
+
+
+def _column_type(text: str) -> tuple[str, str]:
+    column, separator, column_type = (part.strip() for part in text.partition("="))
+    if not separator or not column or column_type not in COLUMN_TYPES:
+        raise argparse.ArgumentTypeError(f"expected COLUMN=TYPE with TYPE one of {', '.join(COLUMN_TYPES)}, got {text!r}")
+    return column, column_type
 
 
 def _share(text: str) -> float:

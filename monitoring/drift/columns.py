@@ -30,7 +30,7 @@ COLUMN_TYPES: tuple[ColumnType, ...] = (NUMERIC, CATEGORICAL, TEXT)
 
 INTEGER_CATEGORY_LIMIT = 10
 TEXT_DISTINCT_SHARE = 0.5
-_DECLARE = "declare its type to compare it"
+_DECLARE = "declare its type to compare it (column_types, --column-type)"
 
 
 @dataclass(frozen=True)

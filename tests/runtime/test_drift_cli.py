@@ -187,3 +187,16 @@ def test_module_runs_as_a_script(files) -> None:
     )
     assert completed.returncode == 1, completed.stderr
     assert "dataset: DRIFT DETECTED" in completed.stdout
+
+
+def test_column_type_option_compares_a_column_evidently_leaves_out(tmp_path, capsys) -> None:
+    """An unsigned column is skipped, with the option that compares it; --column-type compares it."""
+    frames = [window(300, shift, seed).assign(visits=lambda f: (f["age"] // 2).astype("uint16")) for shift, seed in ((0.0, 1), (1.0, 3))]
+    for name, frame in zip(("reference", "current"), frames):
+        frame.to_parquet(tmp_path / f"{name}.parquet", index=False)
+    argv = ["--reference", tmp_path / "reference.parquet", "--current", tmp_path / "current.parquet", "--format", "json"]
+    run(*argv)
+    assert json.loads(capsys.readouterr().out)["skipped"][0]["reason"].endswith("declare its type to compare it (column_types, --column-type)")
+    run(*argv, "--column-type", "visits=num")
+    visits = next(c for c in json.loads(capsys.readouterr().out)["columns"] if c["column"] == "visits")
+    assert (visits["column_type"], visits["method"], visits["drifted"]) == ("num", "ks", True)
