@@ -176,6 +176,23 @@ def test_spool_replays_only_lines_the_marker_does_not_list_as_stored(tmp_path: P
     assert [e.position for e in replayed] == [positions[1], positions[3]]
 
 
+def test_an_unreadable_marker_replays_the_whole_segment(tmp_path: Path) -> None:
+    """A marker cut short (power loss before the page cache reached disk) only means more is
+    resent, never less: every event of the segment comes back."""
+
+    async def first_run() -> None:
+        spool = Spool(tmp_path)
+        spool.replay()
+        positions = [await spool.append({"n": n}) for n in range(3)]
+        spool.release(positions[0])
+        spool.record_flushed()
+        spool.close()
+
+    asyncio.run(first_run())
+    Spool(tmp_path).marker_path(0).write_text("12x")
+    assert [e.document["n"] for e in Spool(tmp_path).replay()] == [0, 1, 2]
+
+
 def test_spool_deletes_a_segment_once_all_its_events_are_released(tmp_path: Path) -> None:
     """After every event is released the spool directory holds no segment."""
 
