@@ -5,5 +5,4 @@ from __future__ import annotations
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-SHARED_DIR = PROJECT_DIR.parent / "shared"
-REFERENCE_DIR = SHARED_DIR / "reference"
+REFERENCE_DIR = PROJECT_DIR / "reference"
