@@ -12,6 +12,8 @@ RUNTIME_LOCK := images/requirements-runtime.txt
 IAC_TESTS := tests/spine tests/components tests/stacks tests/policies
 RUNTIME_TESTS := tests/runtime tests/smoke
 SERVER_PACKAGES := prometheus prometheus-pushgateway postgresql
+# apt needs root: GitHub-hosted runners and most workstations run make as a user with sudo.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: dev test test-iac test-runtime servers clean
 
@@ -53,7 +55,7 @@ servers:
 	    && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 	  echo "test servers present"; \
 	else \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SERVER_PACKAGES); \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SERVER_PACKAGES); \
 	fi
 
 clean:
