@@ -15,7 +15,10 @@ SERVER_PACKAGES := prometheus prometheus-pushgateway postgresql
 # apt needs root: GitHub-hosted runners and most workstations run make as a user with sudo.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: dev test test-iac test-runtime servers clean
+LOCAL_PLATFORM := $(IAC_VENV)/bin/python scripts/local/local_platform.py
+CANARY_PERCENT ?= 10
+
+.PHONY: dev test test-iac test-runtime servers clean local-up local-canary local-down
 
 ## Render and validate the dev stack offline (no cloud, no cluster) and print a summary.
 dev: $(IAC_VENV)/.installed $(CHECKOV_VENV)/.installed
@@ -57,6 +60,18 @@ servers:
 	else \
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SERVER_PACKAGES); \
 	fi
+
+## The dev stack on a local kind cluster with a trained demo model (needs Docker and kubectl).
+local-up: $(IAC_VENV)/.installed $(RUNTIME_VENV)/.installed
+	$(LOCAL_PLATFORM) up
+
+## A second demo model version at CANARY_PERCENT % of the traffic (after local-up).
+local-canary: $(IAC_VENV)/.installed $(RUNTIME_VENV)/.installed
+	$(LOCAL_PLATFORM) canary --percent $(CANARY_PERCENT)
+
+## Delete the kind cluster and everything under build/local/.
+local-down: $(IAC_VENV)/.installed
+	$(LOCAL_PLATFORM) down
 
 clean:
 	rm -rf $(IAC_VENV) $(RUNTIME_VENV) $(CHECKOV_VENV) build .pytest_cache

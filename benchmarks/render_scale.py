@@ -35,7 +35,7 @@ def measure(stack: str, models: int) -> dict[str, float]:
     started = time.perf_counter()
     rendering = render(PROJECT_DIR, stack, {"mlops:models": json.dumps(copies)})
     rendered = time.perf_counter()
-    findings = validate_rendering(rendering, ReferenceData(PROJECT_DIR.parent / "shared" / "reference", PROJECT_DIR / "build" / "cache"), "1.33")
+    findings = validate_rendering(rendering, ReferenceData(PROJECT_DIR / "reference", PROJECT_DIR / "build" / "cache"), "1.33")
     validated = time.perf_counter()
     return {
         "models": models,

@@ -9,7 +9,9 @@ from raw.githubusercontent.com at that tag. Nothing is written unless every down
 
 from __future__ import annotations
 
+import argparse
 import hashlib
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
@@ -19,6 +21,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+
+from mlops.project import EXIT_FAILED, EXIT_OK, default_reference_dir, find_project_dir, progress
 
 MANIFEST_NAME = "manifest.yaml"
 # Files in reference/ that describe the data rather than being upstream data.
@@ -141,7 +145,7 @@ def chart_pin_problem(manifest: Manifest, chart: str, pinned: str) -> str | None
     """Why a chart version pinned in the code cannot be checked with this reference data, if so."""
     versions = manifest.chart_versions()
     if chart not in versions:
-        return None
+        return f"reference/{MANIFEST_NAME} pins no version of chart {chart!r}; add its upstream source there, then `mlops reference update`"
     reference_version, source = versions[chart]
     if str(pinned) == reference_version:
         return None
@@ -250,3 +254,43 @@ def _require_chart_file_version(name: str, content: bytes, source: Source) -> No
     version = str((yaml.safe_load(content) or {}).get("version"))
     if version != source.version:
         raise ReferenceError(f"{source.name} {source.version}: {name} at tag {source.tag} says chart version {version!r}")
+
+
+def command_check(args: argparse.Namespace) -> int:
+    root = _reference_root(args)
+    problems = check(root)
+    for problem in problems:
+        print(f"mlops reference check: {problem}", file=sys.stderr)
+    if problems:
+        return EXIT_FAILED
+    print(f"{len(Manifest.load(root).files)} reference files match {root / MANIFEST_NAME}")
+    return EXIT_OK
+
+
+def command_update(args: argparse.Namespace) -> int:
+    root = _reference_root(args)
+    pins = parse_pins(args.pins, Manifest.load(root))
+    updated = update(root, url_fetcher(args.upstream_base), pins, progress=progress)
+    for source in updated.sources.values():
+        print(f"{source.name} {source.version} ({source.repository} at {source.tag})")
+    print(f"rewrote {root / MANIFEST_NAME}; review with `git diff {root.name}/`")
+    return EXIT_OK
+
+
+def _reference_root(args: argparse.Namespace) -> Path:
+    return Path(args.reference) if args.reference else default_reference_dir(find_project_dir(Path(args.project_dir).resolve()))
+
+
+def register(subcommands: argparse._SubParsersAction) -> None:
+    parser = subcommands.add_parser("reference", help="verify (offline) or refresh (online) the upstream reference data in reference/")
+    actions = parser.add_subparsers(dest="reference_command", required=True)
+    check_parser = actions.add_parser("check", help="verify every reference file against the sha256 in reference/manifest.yaml")
+    update_parser = actions.add_parser("update", help="download every reference file at its pinned version and rewrite the manifest")
+    update_parser.add_argument("pins", nargs="*", metavar="SOURCE=VERSION", help="move a pin first, e.g. kube-prometheus-stack=88.6.0")
+    update_parser.add_argument(
+        "--upstream-base", help="fetch https://HOST/PATH from UPSTREAM_BASE/HOST/PATH instead (a mirror, or a test server)"
+    )
+    for action_parser, command in ((check_parser, command_check), (update_parser, command_update)):
+        action_parser.add_argument("--reference", help="reference data dir (default: the project's reference/ or $MLOPS_REFERENCE_DIR)")
+        action_parser.add_argument("--project-dir", default=".", help="project directory (default: the one containing Pulumi.yaml)")
+        action_parser.set_defaults(func=command)

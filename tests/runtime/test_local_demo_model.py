@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components.mlflow_server import ADMIN_USERNAME
+from components.platform.mlflow_server import ADMIN_USERNAME
 from monitoring.drift_job.schema import check_schema
 from tests.conftest import PROJECT_DIR
 from tests.runtime.servers import MotoServer

@@ -16,7 +16,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components.platform import cert_manager
+from mlops.cli import main
 from mlops.offline.reference import Manifest, ReferenceError, check, sha256_of, update, url_fetcher
+from mlops.offline.render import render
+from mlops.offline.validate import ReferenceData, validate_chart
+from mlops.project import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from tests.conftest import PROJECT_DIR, REFERENCE_DIR
 
 
@@ -27,8 +32,27 @@ def reference_copy(tmp_path: Path) -> Path:
     return copy
 
 
-def test_the_projects_reference_data_matches_its_manifest():
-    assert check(REFERENCE_DIR) == []
+def test_mlops_reference_check_passes_on_the_projects_reference_data(capsys):
+    assert main(["reference", "check", "--project-dir", str(PROJECT_DIR)]) == EXIT_OK
+    assert capsys.readouterr().out == f"20 reference files match {REFERENCE_DIR / 'manifest.yaml'}\n"
+
+
+def test_mlops_reference_check_exits_1_naming_an_edited_file(reference_copy: Path, capsys):
+    with (reference_copy / "chart-values" / "cert-manager.values.yaml").open("a") as values:
+        values.write("extra: true\n")
+    assert main(["reference", "check", "--reference", str(reference_copy)]) == EXIT_FAILED
+    assert capsys.readouterr().err.startswith("mlops reference check: chart-values/cert-manager.values.yaml: sha256 ")
+
+
+def test_a_chart_pin_moved_in_the_code_but_not_in_the_manifest_is_a_validate_error(monkeypatch):
+    """cert-manager ships no Chart.yaml in the reference data: only the manifest knows its version."""
+    monkeypatch.setattr(cert_manager, "CHART_VERSION", "v1.22.0")
+    [chart] = [r for r in render(PROJECT_DIR, "dev").resources if r.inputs.get("chart") == "cert-manager"]
+    findings = [f for f in validate_chart(chart, ReferenceData(REFERENCE_DIR)) if f.check == "chart-version"]
+    assert [f.message for f in findings] == [
+        "the code pins chart version 'v1.22.0' but reference/manifest.yaml has 'v1.21.0'; "
+        "refresh the reference data: `mlops reference update cert-manager=v1.22.0`"
+    ]
 
 
 def test_every_chart_the_manifest_pins_has_a_reference_chart_file_of_that_version():
@@ -112,15 +136,15 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def test_update_moves_a_pin_and_records_the_tag_commit_url_and_hash(reference_copy: Path, upstream):
+def test_update_moves_a_pin_and_records_the_tag_commit_url_and_hash(reference_copy: Path, upstream, capsys):
     root, base = upstream
-    before = Manifest.load(reference_copy)
-    _publish_upstream(root, before, {"kube-prometheus-stack": "88.6.0"})
+    _publish_upstream(root, Manifest.load(reference_copy), {"kube-prometheus-stack": "88.6.0"})
 
-    after = update(reference_copy, url_fetcher(base), {"kube-prometheus-stack": "88.6.0"}, progress=lambda _line: None)
+    code = main(["reference", "update", "kube-prometheus-stack=88.6.0", "--upstream-base", base, "--reference", str(reference_copy)])
 
+    assert code == EXIT_OK, capsys.readouterr().err
+    after = Manifest.load(reference_copy)
     assert after.sources["kube-prometheus-stack"].version == "88.6.0"
-    assert Manifest.load(reference_copy) == after
     chart = after.files["chart-values/kube-prometheus-stack.Chart.yaml"]
     assert chart.ref == "kube-prometheus-stack-88.6.0"
     assert chart.url == (
@@ -152,11 +176,15 @@ def test_update_fails_naming_the_pin_when_upstream_has_no_such_file_and_writes_n
     assert {name: sha256_of(reference_copy / name) for name in manifest.files} == hashes_before
 
 
-def test_update_fails_naming_the_pin_when_the_helm_repository_has_no_such_version(reference_copy: Path, upstream):
+def test_update_fails_naming_the_pin_when_the_helm_repository_has_no_such_version(reference_copy: Path, upstream, capsys):
     root, base = upstream
     _publish_upstream(root, Manifest.load(reference_copy), {})
-    with pytest.raises(ReferenceError, match=r"^prometheus-pushgateway 9\.9\.9: chart prometheus-pushgateway has no version 9\.9\.9 in "):
-        update(reference_copy, url_fetcher(base), {"prometheus-pushgateway": "9.9.9"}, progress=lambda _line: None)
+    code = main(["reference", "update", "prometheus-pushgateway=9.9.9", "--upstream-base", base, "--reference", str(reference_copy)])
+    assert code == EXIT_BAD_INPUT
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "mlops: prometheus-pushgateway 9.9.9: chart prometheus-pushgateway has no version 9.9.9 "
+        "in https://prometheus-community.github.io/helm-charts/index.yaml"
+    )
 
 
 def test_update_fails_naming_the_pin_when_the_repository_has_no_such_tag(reference_copy: Path, upstream):

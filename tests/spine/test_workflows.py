@@ -145,3 +145,19 @@ def test_make_installs_the_test_servers_with_sudo_when_not_root(tmp_path):
     assert "sudo apt-get update -qq && sudo env DEBIAN_FRONTEND=noninteractive apt-get install" in planned
     as_root = subprocess.run(["make", "-n", "servers", "SUDO="], cwd=PROJECT_DIR, capture_output=True, text=True, check=True).stdout
     assert "sudo" not in as_root
+
+
+def test_e2e_brings_the_local_platform_up_smoke_tests_it_runs_a_10_percent_canary_and_always_tears_down():
+    steps = workflow("e2e.yml")["jobs"]["local-platform"]["steps"]
+    runs = [step.get("run") for step in steps if step.get("run")]
+    assert [run for run in runs if run.startswith(("make local", "scripts/local"))] == [
+        "make local-up",
+        "scripts/local/smoke.sh",
+        "make local-canary CANARY_PERCENT=10",
+        "scripts/local/smoke.sh",
+        "make local-down",
+    ]
+    assert next(step for step in steps if step.get("run") == "make local-down")["if"] == "always()"
+    makefile = (PROJECT_DIR / "Makefile").read_text()
+    for target, command in (("local-up", "up"), ("local-canary", "canary --percent $(CANARY_PERCENT)"), ("local-down", "down")):
+        assert re.search(rf"^{target}:.*\n\t\$\(LOCAL_PLATFORM\) {re.escape(command)}$", makefile, re.M), target
