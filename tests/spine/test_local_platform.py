@@ -4,7 +4,6 @@ be one the platform's config schema accepts and which never touches the reposito
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -15,7 +14,7 @@ import pytest
 import yaml
 
 from stacks.config import load_stack_config
-from tests.conftest import PROJECT_DIR
+from tests.conftest import PROJECT_DIR, load_script
 
 SCRIPT = PROJECT_DIR / "scripts" / "local" / "local_platform.py"
 TRAINED_V1 = {
@@ -29,10 +28,7 @@ TRAINED_V2 = {**TRAINED_V1, "version": "2", "artifactUri": "s3://mlflow-artifact
 
 @pytest.fixture
 def local_platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    spec = importlib.util.spec_from_file_location("local_platform", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)  # its dataclasses look their module up
-    spec.loader.exec_module(module)
+    module = load_script("scripts/local/local_platform.py")
     monkeypatch.setattr(module, "PULUMI_PROJECT_DIR", tmp_path / "pulumi")
     return module
 
