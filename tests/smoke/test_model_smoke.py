@@ -18,6 +18,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import PROJECT_DIR, load_script
+from tests.runtime.servers import wait_for
 
 SERVING, PLATFORM, MONITORING = "mlops-serving", "mlops-platform", "mlops-monitoring"
 MODEL = yaml.safe_load((PROJECT_DIR / "Pulumi.dev.yaml").read_text())["config"]["mlops:models"][0]["name"]
@@ -33,17 +34,6 @@ def _v2_request() -> dict:
 
 def _metric_samples(text: str, name: str) -> list:
     return [sample for family in text_string_to_metric_families(text) for sample in family.samples if sample.name == name]
-
-
-def _poll(description: str, probe, timeout: float, interval: float = 3.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    pytest.fail(f"waited {timeout:.0f} s for {description}; last: {last!r}")
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +65,7 @@ def test_the_inference_reaches_the_payload_collector(inference, forward):
             if s.labels.get("model") == MODEL and s.labels.get("event_type") == "request"
         )
 
-    assert _poll(f"the collector to count a request event of {MODEL}", received, timeout=120) >= 1
+    assert wait_for(f"the collector to count a request event of {MODEL}", received, timeout=120) >= 1
 
 
 def test_a_drift_run_pushes_its_status_to_the_pushgateway(host, inference, forward):
@@ -91,7 +81,7 @@ def test_a_drift_run_pushes_its_status_to_the_pushgateway(host, inference, forwa
             statuses = [s for s in _metric_samples(text, "mlops_drift_job_status") if s.labels.get("model") == MODEL and s.value == 1]
             return statuses if any(s.value >= started for s in times) else []
 
-        [status] = _poll(f"the drift run of {MODEL} to push its status", pushed, timeout=600, interval=10)
+        [status] = wait_for(f"the drift run of {MODEL} to push its status", pushed, timeout=600, interval=10)
         assert status.labels["status"]
     finally:
         host.run("kubectl -n %s delete job %s --wait=false", SERVING, job)
@@ -103,4 +93,4 @@ def test_prometheus_scrapes_the_model(inference, forward):
             result = httpx.get(f"{url}/api/v1/query", params={"query": f'up{{namespace="{SERVING}"}} == 1'}, timeout=30).json()
         return result["data"]["result"]
 
-    assert _poll(f"Prometheus to scrape a target in {SERVING}", model_targets_up, timeout=180, interval=10)
+    assert wait_for(f"Prometheus to scrape a target in {SERVING}", model_targets_up, timeout=180, interval=10)
