@@ -70,8 +70,14 @@ class Postgres:
                 return cursor.fetchall()
 
 
+# PostgreSQL refuses to run as root: as root (this machine) it runs as the postgres user; as an
+# ordinary user (a GitHub-hosted runner, where runuser is not allowed) it runs as that user.
+RUNNING_AS_ROOT = os.geteuid() == 0
+
+
 def _as_postgres(*command: str) -> None:
-    subprocess.run(["runuser", "-u", "postgres", "--", *command], check=True, capture_output=True, timeout=120)
+    prefix = ["runuser", "-u", "postgres", "--"] if RUNNING_AS_ROOT else []
+    subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +86,8 @@ def postgres() -> Iterator[Postgres]:
     binaries = _postgres_bin()
     # Not pytest's tmp_path: its parents are private to root and postgres could not reach them.
     root = Path(tempfile.mkdtemp(prefix="mlops-pg-"))
-    shutil.chown(root, "postgres", "postgres")
+    if RUNNING_AS_ROOT:
+        shutil.chown(root, "postgres", "postgres")
     data, port, password = root / "data", free_port(), secrets.token_urlsafe(16)
     _as_postgres(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
     _as_postgres(
