@@ -14,7 +14,7 @@ from mlops.project import EPILOG, EXIT_BAD_INPUT, garbage_collection_paused
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mlops.offline import commands, policy_config, preview
+    from mlops.offline import commands, policy_config, preview, reference
     from mlops.stackops import canary, history, models, rollback
 
     parser = argparse.ArgumentParser(
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Listed for --help; `main` hands `mlops drift ...` to the drift engine's own parser, so that
     # numpy/scipy/pandas load only for that command.
     subcommands.add_parser("drift", help="drift report between a reference and a current Parquet/CSV file", add_help=False)
-    for module in (preview, policy_config, models, canary, history, rollback):
+    for module in (preview, policy_config, reference, models, canary, history, rollback):
         module.register(subcommands)
     return parser
 
@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         return drift_main(arguments[1:])
 
     from mlops.offline.gitref import GitRefError
+    from mlops.offline.reference import ReferenceError
     from mlops.offline.security_scan import ScannerUnavailable
     from mlops.stackfiles import StackFileError
     from stacks.config import ConfigError
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"mlops: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (StackFileError, GitRefError, FileNotFoundError, ScannerUnavailable) as error:
+    except (StackFileError, GitRefError, FileNotFoundError, ScannerUnavailable, ReferenceError) as error:
         print(f"mlops: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

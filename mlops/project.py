@@ -29,7 +29,8 @@ def find_project_dir(start: Path) -> Path:
 
 
 def default_reference_dir(project_dir: Path) -> Path:
-    return Path(os.environ.get("MLOPS_REFERENCE_DIR", project_dir.parent / "shared" / "reference"))
+    """The project's own reference/ (upstream CRDs and chart defaults), unless $MLOPS_REFERENCE_DIR says otherwise."""
+    return Path(os.environ.get("MLOPS_REFERENCE_DIR", project_dir / "reference"))
 
 
 def progress(message: str) -> None:

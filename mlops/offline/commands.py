@@ -157,7 +157,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _stack_arguments(validate_parser)
-    validate_parser.add_argument("--reference", help="reference data dir (default: ../shared/reference or $MLOPS_REFERENCE_DIR)")
+    validate_parser.add_argument("--reference", help="reference data dir (default: the project's reference/ or $MLOPS_REFERENCE_DIR)")
     validate_parser.add_argument("--no-scan", action="store_true", help="skip the checkov scan of the rendered manifests")
     validate_parser.set_defaults(func=command_validate)
 

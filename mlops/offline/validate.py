@@ -2,11 +2,12 @@
 
 - Core Kubernetes objects: the strict JSON schemas shipped by `kubernetes-validate` (unknown
   fields are errors), for the cluster's Kubernetes version.
-- CustomResources: the `openAPIV3Schema` of the upstream CRD in `shared/reference/crds`, made
+- CustomResources: the `openAPIV3Schema` of the upstream CRD in `reference/crds`, made
   strict the way the API server's pruning would make a typo vanish silently: an object that
   lists its properties accepts no others.
 - Helm charts: every key path set in `values` must exist in the chart's default values (or be
-  allowed by its values.schema.json), and the chart version must be the pinned reference one.
+  allowed by its values.schema.json), and the chart version must be the one reference/manifest.yaml
+  pins (the reference data was taken at that version).
 - Manifests applied from a URL (Knative's release files): fetched over HTTPS from a path that
   names an exact release, so that the same declaration always applies the same objects.
 """
@@ -28,6 +29,7 @@ import referencing
 import yaml
 from kubernetes_validate import utils as k8s_schemas
 
+from mlops.offline.reference import Manifest, chart_pin_problem
 from mlops.offline.render import RenderedResource, Rendering, manifest_of
 
 # libyaml's loader: the KServe CRD alone is megabytes of YAML.
@@ -53,7 +55,7 @@ class Finding:
 
 
 class ReferenceData:
-    """The upstream CRDs and chart defaults in shared/reference (see its README).
+    """The upstream CRDs and chart defaults in reference/ and their manifest (see reference/README.md).
 
     Parsing the KServe CRD takes about a second, so strict schemas are built only for the API
     groups a rendering uses and, given `cache_dir`, kept as JSON keyed by the CRD file's hash.
@@ -63,6 +65,7 @@ class ReferenceData:
         if not (root / "crds").is_dir():
             raise FileNotFoundError(f"reference data not found at {root} (expected crds/ and chart-values/)")
         self.root = root
+        self.manifest = Manifest.load(root)
         self.cache_dir = cache_dir
         self._schemas: dict[tuple[str, str], dict[str, Any]] = {}
         self._checks: dict[tuple[str, str], SchemaCheck] = {}
@@ -292,13 +295,10 @@ def validate_chart(resource: RenderedResource, reference: ReferenceData) -> list
     chart = reference.chart(chart_name)
     if chart is None:
         return [Finding(label, "chart-values", "", f"no reference values for chart {chart_name!r}; known: {', '.join(reference.chart_names())}")]
-    chart_meta, defaults, values_schema = chart
+    _chart_file, defaults, values_schema = chart
     findings = []
-    pinned = str(chart_meta.get("version", ""))
-    if pinned and str(inputs.get("version")) != pinned:
-        findings.append(
-            Finding(label, "chart-version", "version", f"chart version {inputs.get('version')!r} is not the pinned reference {pinned!r}")
-        )
+    if (pin_problem := chart_pin_problem(reference.manifest, chart_name, str(inputs.get("version")))) is not None:
+        findings.append(Finding(label, "chart-version", "version", pin_problem))
     values = inputs.get("values") or {}
     if values_schema is not None:
         for path, message in _schema_errors(values_schema, values):
