@@ -1,5 +1,6 @@
 """After `make local-up`: the dev stack's model answers a V2 inference through its route, the
-request reaches the payload collector, a drift run pushes its metrics, Prometheus scrapes the model.
+request reaches the payload collector, a drift run pushes its metrics, Prometheus scrapes the model:
+the queue-proxy's request histogram (config-observability turns it on) and MLServer's own counters.
 
 The request is built from the demo model's own table (scripts/local/demo_model.py), so its inputs
 are the model's signature; the output name is MLServer's for a NumPy prediction ("output-1",
@@ -17,6 +18,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from monitoring import catalog
 from tests.conftest import PROJECT_DIR, load_script
 from tests.runtime.servers import wait_for
 
@@ -94,3 +96,21 @@ def test_prometheus_scrapes_the_model(inference, forward):
         return result["data"]["result"]
 
     assert wait_for(f"Prometheus to scrape a target in {SERVING}", model_targets_up, timeout=180, interval=10)
+
+
+@pytest.mark.parametrize(
+    "series",
+    [f"{catalog.QUEUE_PROXY_REQUEST_DURATION.name}_count", catalog.MLSERVER_INFER_SUCCESS.name],
+    ids=["queue-proxy", "mlserver"],
+)
+def test_prometheus_counts_the_inference_from_both_sources(inference, forward, series):
+    """The answered request is counted by the queue-proxy (on 9091) and by MLServer (on 8082), each
+    series labelled with the model by its PodMonitor: the catalog's names, the ports reachable."""
+    query = f'sum({series}{{namespace="{SERVING}", model="{MODEL}"}})'
+
+    def counted() -> float:
+        with forward(MONITORING, "svc/kube-prometheus-stack-prometheus", 9090) as url:
+            result = httpx.get(f"{url}/api/v1/query", params={"query": query}, timeout=30).json()["data"]["result"]
+        return float(result[0]["value"][1]) if result else 0.0
+
+    assert wait_for(f"Prometheus to hold {query} >= 1", counted, timeout=180, interval=10) >= 1
