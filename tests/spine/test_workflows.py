@@ -98,7 +98,7 @@ def test_every_workflow_runs_the_python_of_the_runtime_image_and_of_requires_pyt
 
 
 def test_ci_runs_make_dev_and_make_test_in_a_clone_with_nothing_beside_it():
-    """The clone sits alone in a fresh directory; the three virtualenvs are cached on their inputs."""
+    """The clone sits alone in a fresh directory; the four virtualenvs are cached on their inputs."""
     steps = workflow("ci.yml")["jobs"]["test"]["steps"]
     [clone] = [step for step in steps if "git clone" in step.get("run", "")]
     isolated = "${{ runner.temp }}/isolated/mlops-platform"
@@ -108,8 +108,8 @@ def test_ci_runs_make_dev_and_make_test_in_a_clone_with_nothing_beside_it():
         "make test",
     ]
     [cache] = [step for step in steps if step.get("uses", "").startswith("actions/cache@")]
-    assert {line.rsplit("/", 1)[-1] for line in cache["with"]["path"].splitlines()} == {".venv", ".venv-runtime", ".venv-checkov"}
-    assert "hashFiles('pyproject.toml', 'images/requirements-runtime.txt', 'Makefile')" in cache["with"]["key"]
+    assert {line.rsplit("/", 1)[-1] for line in cache["with"]["path"].splitlines()} == {".venv", ".venv-runtime", ".venv-checkov", ".venv-mlserver"}
+    assert "hashFiles('pyproject.toml', 'images/requirements-runtime.txt', 'tests/runtime/requirements-mlserver.txt', 'Makefile')" in cache["with"]["key"]
 
 
 def test_image_workflow_builds_on_every_input_of_the_image_and_publishes_what_the_dev_stack_runs():
