@@ -31,6 +31,7 @@ from components.images import as_configured, repository_names
 from components.namespaces import GKE_METADATA_FLOWS
 from components.interfaces import WORKLOAD_SERVICE_ACCOUNTS, WORKLOADS, Foundation, ObjectStore
 from stacks.config import ConfigError, Problem, StackConfig
+from stacks.locations import StackStores, external_buckets, stack_stores
 from components.catalog import CatalogError
 
 
@@ -38,6 +39,7 @@ from components.catalog import CatalogError
 def build_gcp_foundation(config: StackConfig) -> Foundation:
     location, pool_zones = _cluster_placement(config)
     pools = _node_pool_specs(config, pool_zones)
+    stores = stack_stores(config)
     settings = config.gcp
     keep = config.is_prod
     cluster_name = f"{pulumi.get_project()}-{pulumi.get_stack()}"
@@ -100,6 +102,8 @@ def build_gcp_foundation(config: StackConfig) -> Foundation:
         BucketsArgs(
             project=settings.project,
             region=settings.region,
+            artifact_bucket_name=stores.artifact_bucket,
+            payload_bucket_name=stores.payload_bucket,
             payload_retention_days=config.storage.payload_retention_days,
             artifact_versioning=config.storage.artifact_versioning,
             customer_managed_key=config.storage.customer_managed_key,
@@ -128,7 +132,7 @@ def build_gcp_foundation(config: StackConfig) -> Foundation:
         WorkloadIdentityArgs(
             account_prefix=cluster_name,
             workload_pool=cluster.workload_pool,
-            accounts=_workload_accounts(buckets),
+            accounts=_workload_accounts(buckets, stores),
             wait_for=[cluster.cluster],
         ),
         on_gcp,
@@ -207,15 +211,22 @@ def _node_pool_specs(config: StackConfig, pool_zones: list[str]) -> list[NodePoo
     return specs
 
 
-def _workload_accounts(buckets: Buckets) -> list[WorkloadAccount]:
+def _workload_accounts(buckets: Buckets, stores: StackStores) -> list[WorkloadAccount]:
     artifacts = ("artifacts", buckets.artifact_bucket)
     payloads = ("payloads", buckets.payload_bucket)
+    # Declared external model locations: bucket-level viewer (GCS IAM grants whole buckets).
+    external = [((f"external-{bucket}", bucket), OBJECT_VIEWER) for bucket in dict.fromkeys(b for b, _ in external_buckets(stores))]
     grants = {
         "mlflow": [(artifacts, OBJECT_ADMIN)],
-        "storage-initializer": [(artifacts, OBJECT_VIEWER)],
+        "storage-initializer": [(artifacts, OBJECT_VIEWER), *external],
         "payload-collector": [(payloads, OBJECT_CREATOR)],
         # Reads payload windows; creates its reports under drift-reports/ in the same bucket.
-        "drift-job": [(artifacts, OBJECT_VIEWER), (payloads, OBJECT_VIEWER), (("payload-reports", buckets.payload_bucket), OBJECT_CREATOR)],
+        "drift-job": [
+            (artifacts, OBJECT_VIEWER),
+            (payloads, OBJECT_VIEWER),
+            (("payload-reports", buckets.payload_bucket), OBJECT_CREATOR),
+            *external,
+        ],
     }
     return [
         WorkloadAccount(

@@ -12,12 +12,14 @@ from components.model.deployment import ModelDeployment, ModelDeploymentArgs
 from components.model.serving_access import ModelServingAccess, ModelServingAccessArgs
 from components.namespaces import MONITORING, SERVING
 from stacks.config import ConfigError, Problem, StackConfig
+from stacks.locations import resolve_model_locations, stack_stores
 
 
 def build_models(config: StackConfig, foundation: Foundation, services: PlatformServices) -> dict[str, pulumi.Input[object]]:
     if not config.models:
         return {}
     _check_gpu_placements(config, foundation)
+    models = resolve_model_locations(config.models, stack_stores(config))
     opts = pulumi.ResourceOptions(provider=foundation.provider, depends_on=foundation.cluster_ready)
     access = ModelServingAccess(
         "model-serving",
@@ -50,7 +52,7 @@ def build_models(config: StackConfig, foundation: Foundation, services: Platform
             ),
             opts,
         )
-        for model in config.models
+        for model in models
     }
     return {
         "models": {

@@ -8,7 +8,7 @@ in `stacks.config.rules`, so each can report its own key path.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -135,6 +135,20 @@ class StorageSettings(Section):
     payload_retention_days: int = Field(30, ge=1, le=3650, description="Days inference payload logs are kept.")
     artifact_versioning: bool = Field(True, description="Keep object versions of model artifacts.")
     customer_managed_key: bool = Field(True, description="Encrypt buckets with a platform-managed KMS key (CMEK).")
+    bucket_prefix: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9-]{1,51}[a-z0-9]$",
+        description="Names the stack's buckets `<bucketPrefix>-artifacts` and `<bucketPrefix>-payloads` (exported as "
+        "artifactBucket / payloadBucket); bucket names are global, so pick one nobody else holds. "
+        "Default: `<project>-<stack>`.",
+    )
+    external_read_locations: list[
+        Annotated[str, Field(pattern=r"^(s3|gs)://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/([^\s]*/)?$")]
+    ] = Field(
+        default_factory=list,
+        description="URI prefixes outside the stack's buckets (ending in /) that model artifacts, reference data or "
+        "labels may come from; the storage initializer and the drift job are granted read on each. Cloud targets only.",
+    )
 
 
 class DatabaseSettings(Section):

@@ -17,13 +17,13 @@ PROJECT_CONTENT = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "pyproj
                    "stacks", "components", "mlops", "policies", "monitoring", "serving")
 GPU_MODEL = {
     "name": "text-ranker",
-    "model": {"registeredModel": "text-ranker", "version": "3", "artifactUri": "s3://mlops-prod-artifacts/40/abc/artifacts/model"},
+    "model": {"registeredModel": "text-ranker", "version": "3", "artifactUri": "40/abc/artifacts/model"},
     "format": "mlflow",
     "resources": {"cpu": "2", "memory": "8Gi", "gpus": 1, "gpuPool": "gpu-t4"},
     # One stable replica and one canary replica fill the two-GPU pool.
     "autoscaling": {"minReplicas": 1, "maxReplicas": 1},
     "canary": {"trafficPercent": 10},
-    "monitoring": {"referenceDataUri": "s3://mlops-prod-artifacts/reference/text-ranker/v3.parquet"},
+    "monitoring": {"referenceDataUri": "reference/text-ranker/v3.parquet"},
     "retraining": {"webhook": "https://ci.example.com/hooks/retrain/text-ranker", "policy": "on_dataset_drift"},
 }
 

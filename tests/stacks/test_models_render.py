@@ -14,6 +14,7 @@ from mlops.offline.render import RenderedResource, Rendering, manifest_of, rende
 from mlops.offline.validate import ReferenceData, validate_rendering
 from stacks.config import load_stack_config
 from mlops.stackfiles import ProjectFiles
+from components.foundation.local.object_store import LOCAL_BUCKETS
 from tests.conftest import PROJECT_DIR, REFERENCE_DIR
 
 TARGETS = {"local-dev": ("dev", {}), "aws-prod": ("prod", {}), "gcp-prod": ("prod", {"mlops:cloud": "gcp"})}
@@ -84,7 +85,10 @@ def test_inference_services_match_their_declarations(target):
         predictor = services[model.name]["spec"]["predictor"]
         expected_percent = model.canary.traffic_percent if model.canary else 100
         assert predictor["canaryTrafficPercent"] == expected_percent
-        assert predictor["model"]["storageUri"] == model.model.artifact_uri
+        # Declared store-relative; served from the stack's artifact bucket on its cloud.
+        bucket = rendering.outputs.get("artifactBucket", LOCAL_BUCKETS[0])
+        scheme = "gs" if rendering.outputs.get("project") else "s3"
+        assert predictor["model"]["storageUri"] == f"{scheme}://{bucket}/{model.model.artifact_uri}"
         assert predictor["labels"]["mlops.platform/model-version"] == model.model.deployed_version
         assert predictor["logger"]["url"] == collector_url and predictor["logger"]["mode"] == "all"
         scaling = model.autoscaling

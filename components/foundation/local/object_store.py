@@ -19,6 +19,8 @@ from components.interfaces import ObjectStore
 APP = "object-store"
 PORT = 9000
 CREDENTIALS_SECRET = "object-store-credentials"
+# (artifacts, payloads): the in-cluster store's buckets, fixed names the stack's locations resolve against.
+LOCAL_BUCKETS: tuple[str, str] = ("mlflow-artifacts", "inference-payloads")
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class InClusterObjectStoreArgs:
     storage_class: str
     # An image with python and boto3 (the MLflow image) runs the bucket-creation Job.
     tools_image: str
-    buckets: tuple[str, ...] = ("mlflow-artifacts", "inference-payloads")
+    buckets: tuple[str, ...] = LOCAL_BUCKETS
     # Namespaces whose workloads read/write the buckets; each gets a copy of the credentials.
     client_namespaces: tuple[str, ...] = ()
 
