@@ -106,7 +106,7 @@ class LocalSettings(Section):
 
 
 class ClusterSettings(Section):
-    kubernetes_version: str = Field("1.33", pattern=r"^1\.[0-9]{2}$", description="Kubernetes minor version.")
+    kubernetes_version: str = Field("1.35", pattern=r"^1\.[0-9]{2}$", description="Kubernetes minor version.")
     private_endpoint: bool = Field(True, description="Serve the control-plane API on a private endpoint only.")
     public_access_cidrs: list[str] = Field(
         default_factory=list,

@@ -54,7 +54,7 @@ def test_dev_cluster_may_be_zonal_in_the_first_zone(dev):
 def test_release_channel_and_minimum_version_come_from_config(prod, dev):
     assert cluster(prod).inputs["releaseChannel"] == {"channel": "REGULAR"}
     assert cluster(dev).inputs["releaseChannel"] == {"channel": "RAPID"}
-    assert cluster(prod).inputs["minMasterVersion"] == "1.33"
+    assert cluster(prod).inputs["minMasterVersion"] == "1.35"
 
 
 def test_prod_nodes_are_private_and_the_api_is_served_on_a_private_endpoint_only(prod):

@@ -79,7 +79,7 @@ def test_preview_of_a_pr_adding_a_gpu_model(project_repo, tmp_path, monkeypatch)
     assert "nodes-gpu-t4" in changes and "create" in changes
     assert "scalingConfig.maxSize" in changes
     schemas = text.split("### Schemas")[1].split("### Policy verdicts")[0]
-    assert "Kubernetes objects checked against Kubernetes 1.33, the reference CRDs and chart defaults: no findings." in schemas
+    assert "Kubernetes objects checked against Kubernetes 1.35, the reference CRDs and chart defaults: no findings." in schemas
     verdicts = text.split("### Policy verdicts")[1].split("### Security scan")[0]
     assert "All guardrails pass." in verdicts or "mandatory," in verdicts
     assert "### Security scan" in text and "failed" in text.split("### Security scan")[1]

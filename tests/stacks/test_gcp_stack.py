@@ -69,7 +69,7 @@ def destroyed_before(rendering: Rendering) -> dict[str, set[str]]:
 @pytest.mark.parametrize("stack", ["prod", "dev"])
 def test_rendering_passes_validation(request, stack):
     rendering = request.getfixturevalue(stack)
-    assert validate_rendering(rendering, ReferenceData(REFERENCE_DIR), "1.33") == []
+    assert validate_rendering(rendering, ReferenceData(REFERENCE_DIR), "1.35") == []
 
 
 @pytest.mark.parametrize("stack", ["prod", "dev"])
@@ -192,7 +192,7 @@ def test_dev_stack_file_renders_on_a_zonal_gcp_cluster():
     (cluster,) = rendering.by_type("gcp:container/cluster:Cluster")
     assert cluster.inputs["location"] == "us-central1-a"
     assert [p.name for p in rendering.by_type("gcp:container/nodePool:NodePool")] == ["nodes-system"]
-    assert validate_rendering(rendering, ReferenceData(REFERENCE_DIR), "1.33") == []
+    assert validate_rendering(rendering, ReferenceData(REFERENCE_DIR), "1.35") == []
 
 
 @pytest.fixture(scope="module")

@@ -60,7 +60,7 @@ def test_every_model_object_validates(target, reference):
     """InferenceServices, PodMonitors, PrometheusRules (CRDs) and core objects of the models pass validation."""
     name, rendering = target
     mine = Rendering(rendering.project, rendering.stack, rendering.config, model_resources(rendering))
-    assert [str(f) for f in validate_rendering(mine, reference, "1.33")] == []
+    assert [str(f) for f in validate_rendering(mine, reference, "1.35")] == []
 
 
 def test_each_declared_model_has_its_objects(target):
@@ -153,7 +153,7 @@ def test_raw_deployment_prod_renders_spec_canary(reference):
     """RawDeployment prod: the canary is a spec.canary entry (never canaryTrafficPercent) and validates."""
     rendering = render(PROJECT_DIR, "prod", RAW_PROD)
     mine = Rendering(rendering.project, rendering.stack, rendering.config, model_resources(rendering))
-    assert [str(f) for f in validate_rendering(mine, reference, "1.33")] == []
+    assert [str(f) for f in validate_rendering(mine, reference, "1.35")] == []
     fraud = manifests(rendering, "InferenceService")["fraud-detector"]
     assert "canaryTrafficPercent" not in json.dumps(fraud)
     assert fraud["spec"]["canary"][0]["trafficPercent"] == 10

@@ -16,13 +16,22 @@ import pulumi_aws as aws
 NODE_ADDONS: tuple[str, ...] = ("vpc-cni", "kube-proxy")
 WORKLOAD_ADDONS: tuple[str, ...] = ("coredns", "aws-ebs-csi-driver")
 
-# Versions listed together by `aws eks describe-addon-versions --kubernetes-version <minor>`.
+# Versions listed together by `aws eks describe-addon-versions --kubernetes-version <minor>`; one
+# entry per minor of the support calendar (components/foundation/kubernetes_support.py) the
+# platform deploys. 1.33 stays for clusters still on it (past standard support since 2026-07-29).
 ADDON_VERSIONS: dict[str, dict[str, str]] = {
     "1.33": {
         "vpc-cni": "v1.19.5-eksbuild.3",
         "kube-proxy": "v1.33.0-eksbuild.2",
         "coredns": "v1.12.1-eksbuild.2",
         "aws-ebs-csi-driver": "v1.46.0-eksbuild.1",
+    },
+    # vpc-cni >= 1.14 carries the network policy agent the platform turns on.
+    "1.35": {
+        "vpc-cni": "v1.21.1-eksbuild.3",
+        "kube-proxy": "v1.35.0-eksbuild.2",
+        "coredns": "v1.13.2-eksbuild.1",
+        "aws-ebs-csi-driver": "v1.55.0-eksbuild.1",
     },
 }
 
