@@ -6,6 +6,8 @@ says which day it is. 2026-12-01 is the day the committed stacks moved to 1.35.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from datetime import date
 
 import pytest
@@ -65,3 +67,27 @@ def test_every_minor_the_platform_deploys_on_eks_is_dated_and_pinned_together() 
     """A minor gets add-on and autoscaler pins only with its dates, and the calendar was checked recently."""
     assert set(ADDON_VERSIONS) == set(AUTOSCALER_VERSIONS) <= set(SUPPORT_CALENDAR["aws"])
     assert CHECKED_ON <= TODAY
+
+
+def _with_inputs(rendering: Rendering, type_token: str, change) -> Rendering:
+    resources = [dataclasses.replace(r, inputs=change(dict(r.inputs))) if r.type == type_token else r for r in rendering.resources]
+    return dataclasses.replace(rendering, resources=resources)
+
+
+def test_the_rendered_cni_enforces_network_policies(prod: Rendering) -> None:
+    """EKS: the VPC CNI add-on turns on its policy agent; GKE: Dataplane V2."""
+    if prod.outputs["cloud"] == "aws":
+        (cni,) = [r for r in prod.by_type("aws:eks/addon:Addon") if r.inputs["addonName"] == "vpc-cni"]
+        assert json.loads(cni.inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
+    else:
+        (cluster,) = prod.by_type("gcp:container/cluster:Cluster")
+        assert cluster.inputs["datapathProvider"] == "ADVANCED_DATAPATH"
+
+
+def test_a_cni_that_would_not_enforce_fails_validate(prod: Rendering) -> None:
+    if prod.outputs["cloud"] == "aws":
+        broken = _with_inputs(prod, "aws:eks/addon:Addon", lambda inputs: {k: v for k, v in inputs.items() if k != "configurationValues"})
+    else:
+        broken = _with_inputs(prod, "gcp:container/cluster:Cluster", lambda inputs: {**inputs, "datapathProvider": "LEGACY_DATAPATH"})
+    (check,) = platform_checks(broken, kubernetes_version(broken), TODAY)
+    assert check.severity == "failure" and check.check == "network-policy-enforcement"

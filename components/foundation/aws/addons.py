@@ -7,6 +7,7 @@ add-ons (coredns, the EBS CSI driver) run as pods and only become healthy once n
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -33,6 +34,15 @@ ADDON_VERSIONS: dict[str, dict[str, str]] = {
         "coredns": "v1.13.2-eksbuild.1",
         "aws-ebs-csi-driver": "v1.55.0-eksbuild.1",
     },
+}
+
+
+# Add-on configuration (`aws eks describe-addon-configuration` schema). The VPC CNI accepts and
+# ignores NetworkPolicies unless its network policy agent is enabled: with it, the aws-node
+# DaemonSet runs the `aws-network-policy-agent` container (eBPF, AL2023 kernels qualify) and EKS
+# installs the PolicyEndpoint CRD (VPC CNI >= 1.14, EKS >= 1.25).
+ADDON_CONFIGURATION: dict[str, dict[str, object]] = {
+    "vpc-cni": {"enableNetworkPolicy": "true"},
 }
 
 
@@ -70,6 +80,7 @@ class EksAddons(pulumi.ComponentResource):
                 addon_name=addon,
                 addon_version=version,
                 service_account_role_arn=args.service_account_roles.get(addon),
+                configuration_values=json.dumps(ADDON_CONFIGURATION[addon]) if addon in ADDON_CONFIGURATION else None,
                 # The add-on owns its objects: take them over from any earlier install, and keep
                 # in-cluster edits from blocking upgrades.
                 resolve_conflicts_on_create="OVERWRITE",
