@@ -21,6 +21,10 @@ STATIC_S3_KEYS_REASON = (
     "store issues them, cloud stacks use workload identity and render no keys"
 )
 
+# The non-root uid the serving runtimes' containers run as; the runtime and each predictor declare it
+# alike, since KServe merges the predictor's container over the runtime's.
+MODEL_SERVER_USER = 1000
+
 RESTRICTED_POD_SECURITY: dict[str, Any] = {
     "runAsNonRoot": True,
     "seccompProfile": {"type": "RuntimeDefault"},
