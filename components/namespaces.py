@@ -157,22 +157,24 @@ class NamespaceSpec:
     pod_security: str = "restricted"
     default_deny: bool = True
     flows: tuple[Flow, ...] = ()
+    # Its pods use the cloud's workload identity, so they get the cloud's identity flows.
+    cloud_identity: bool = False
 
 
 @dataclass(frozen=True)
 class PlatformNamespacesArgs:
     namespaces: list[NamespaceSpec] = field(
         default_factory=lambda: [
-            NamespaceSpec(PLATFORM, flows=PLATFORM_FLOWS),
+            NamespaceSpec(PLATFORM, flows=PLATFORM_FLOWS, cloud_identity=True),
             # node-exporter needs host namespaces, so monitoring runs at `privileged` (host-network
             # pods are outside NetworkPolicy; the rest of the namespace is not).
             NamespaceSpec(MONITORING, pod_security="privileged", flows=MONITORING_FLOWS),
-            NamespaceSpec(SERVING, flows=SERVING_FLOWS),
+            NamespaceSpec(SERVING, flows=SERVING_FLOWS, cloud_identity=True),
             NamespaceSpec(KSERVE, flows=KSERVE_FLOWS),
             NamespaceSpec(CERT_MANAGER, flows=CERT_MANAGER_FLOWS),
         ]
     )
-    # Flows the cloud adds to every default-deny namespace (GKE: its metadata server).
+    # Flows the cloud adds to namespaces whose pods use its workload identity (GKE: its metadata server).
     cloud_flows: tuple[Flow, ...] = ()
 
 
@@ -202,7 +204,10 @@ class PlatformNamespaces(pulumi.ComponentResource):
             self.namespaces[spec.name] = namespace
             if spec.default_deny:
                 namespace_policies(
-                    f"{name}-{spec.name}", namespace.metadata.name, spec.flows + args.cloud_flows, pulumi.ResourceOptions(parent=self)
+                    f"{name}-{spec.name}",
+                    namespace.metadata.name,
+                    spec.flows + (args.cloud_flows if spec.cloud_identity else ()),
+                    pulumi.ResourceOptions(parent=self),
                 )
             else:
                 for flow in spec.flows:

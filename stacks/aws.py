@@ -94,6 +94,8 @@ def build_aws_foundation(config: StackConfig) -> Foundation:
             private_endpoint=config.cluster.private_endpoint,
             public_access_cidrs=config.cluster.public_access_cidrs,
             admin_role_arns=config.aws.admin_role_arns,
+            vpc_id=network.vpc_id,
+            runner_cidrs=config.cluster.runner_cidrs,
             keep_stateful=keep,
             network_ready=network.egress_ready,
         ),

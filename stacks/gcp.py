@@ -24,6 +24,7 @@ from components.foundation.gcp.identity import (
     WorkloadIdentityArgs,
 )
 from components.foundation.gcp.network import Network, NetworkArgs
+from components.foundation.gcp.project_apis import ProjectApis, ProjectApisArgs
 from components.foundation.gcp.node_pools import NodePools, NodePoolsArgs, NodePoolSpec, node_pool_spec
 from components.foundation.gcp.registry import ImageRegistry, ImageRegistryArgs
 from components.foundation.gcp.storage import Buckets, BucketsArgs
@@ -43,11 +44,19 @@ def build_gcp_foundation(config: StackConfig) -> Foundation:
     settings = config.gcp
     keep = config.is_prod
     cluster_name = f"{pulumi.get_project()}-{pulumi.get_stack()}"
+    # The APIs are enabled through a provider of their own; the stack's provider is configured only
+    # after them, so every GCP resource (and every component's children) waits for its API.
+    apis = ProjectApis(
+        "project-apis",
+        ProjectApisArgs(project=settings.project),
+        pulumi.ResourceOptions(provider=gcp.Provider("gcp-apis", project=settings.project, region=settings.region)),
+    )
     gcp_provider = gcp.Provider(
         "gcp",
         project=settings.project,
         region=settings.region,
         default_labels={"mlops-platform-stack": cluster_name, "mlops-platform-environment": config.environment},
+        opts=pulumi.ResourceOptions(depends_on=apis.services),
     )
     on_gcp = pulumi.ResourceOptions(provider=gcp_provider)
     project = gcp.organizations.get_project_output(
@@ -78,7 +87,8 @@ def build_gcp_foundation(config: StackConfig) -> Foundation:
             subnetwork_id=network.subnetwork_id,
             private_endpoint=config.cluster.private_endpoint,
             control_plane_cidr=settings.control_plane_cidr,
-            authorized_cidrs=config.cluster.public_access_cidrs,
+            # Master authorized networks govern the private endpoint too: runners are listed there.
+            authorized_cidrs=[*config.cluster.public_access_cidrs, *config.cluster.runner_cidrs],
             encrypt_secrets=config.is_prod,
             keep_stateful=keep,
             project_number=project.number,

@@ -113,6 +113,12 @@ class ClusterSettings(Section):
         description="CIDRs allowed to reach a public API endpoint; required when privateEndpoint is false.",
     )
     release_channel: Literal["RAPID", "REGULAR", "STABLE"] = Field("REGULAR", description="GKE release channel.")
+    runner_cidrs: list[str] = Field(
+        default_factory=list,
+        description="CIDRs, inside the VPC or routed to it (peering, transit gateway, VPN), of the machines that run "
+        "`pulumi up` and the preview against a private API endpoint: a self-hosted CI runner or Pulumi Deployments "
+        "agent, or the bastion an SSM/IAP tunnel ends on. Allowed to reach the API on 443.",
+    )
 
     @model_validator(mode="after")
     def _public_endpoint_needs_allow_list(self) -> "ClusterSettings":

@@ -147,3 +147,13 @@ def test_kubeconfig_holds_no_token_and_fetches_one_per_call():
     (cluster,) = document["clusters"]
     assert cluster["cluster"] == {"server": "https://ABC.eks.amazonaws.com", "certificate-authority-data": "Q0E="}
     assert document["current-context"] == "mlops-prod"
+
+
+def test_declared_runners_reach_the_private_endpoint_on_443_only(prod):
+    """The prod stack's way in: its runner network may open TLS to the API endpoint's ENIs, nothing else."""
+    (group,) = [g for g in prod.by_type("aws:ec2/securityGroup:SecurityGroup") if g.name == "eks-api-access"]
+    assert group.inputs["ingress"] == [
+        {"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrBlocks": ["10.100.0.0/24"], "description": "pulumi runners"}
+    ]
+    assert cluster_of(prod).inputs["vpcConfig"]["securityGroupIds"] == [f"{group.name}-id"]
+    assert cluster_of(prod).inputs["vpcConfig"]["endpointPublicAccess"] is False
