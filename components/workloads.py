@@ -17,7 +17,7 @@ UNPRIVILEGED_USER = 10001
 
 # Why the S3 clients of the in-cluster object store take secrets as environment variables.
 STATIC_S3_KEYS_REASON = (
-    "boto3 and MinIO read static S3 keys only from the environment; only the in-cluster object "
+    "boto3 and SeaweedFS read static S3 keys only from the environment; only the in-cluster object "
     "store issues them, cloud stacks use workload identity and render no keys"
 )
 

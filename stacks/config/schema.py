@@ -167,13 +167,12 @@ class DatabaseSettings(Section):
 
 
 class ObjectStoreSettings(Section):
-    """The in-cluster S3 server used on `local` (clouds use their own buckets)."""
+    """The in-cluster S3 server used on `local` (clouds use their own buckets): SeaweedFS (docs/object-store.md)."""
 
     image: str = Field(
-        "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z@sha256:"
-        "14cea493d9a34af32f524e538b8346cf79f3321eff8e708c1e2960462bd8936e",
+        "docker.io/chrislusf/seaweedfs:4.48@sha256:4e61d15fd35994cb1e43e1e553dff106794841fd9a99ade2fc8c8bfce4d7872d",
         pattern=r"^[^:@\s]+(:[^@\s]+)?@sha256:[0-9a-f]{64}$",
-        description="S3-compatible server image, pinned by digest.",
+        description="SeaweedFS image (runs `weed mini`: master, volume, filer and S3 gateway in one process), pinned by digest.",
     )
     storage_gib: int = Field(20, ge=1, description="Persistent volume size.")
 
