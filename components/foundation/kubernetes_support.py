@@ -71,8 +71,9 @@ def support_verdict(cloud: str, minor: str, today: date, *, prod: bool) -> Suppo
     if calendar is None:
         return None
     support = calendar.get(minor)
+    # What to move to: minors with more than the warning window of standard support left.
     offered = ", ".join(
-        f"{m} (standard support until {s.end_of_standard})" for m, s in sorted(calendar.items()) if s.end_of_standard >= today
+        f"{m} (standard support until {s.end_of_standard})" for m, s in sorted(calendar.items()) if (s.end_of_standard - today).days > WARN_DAYS
     ) or "none in the table: refresh components/foundation/kubernetes_support.py"
     if support is None:
         return SupportVerdict("failure", f"Kubernetes {minor} is not in the {cloud} support calendar; supported: {offered}")
