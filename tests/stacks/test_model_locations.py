@@ -140,26 +140,34 @@ def test_bucket_names_are_deterministic_and_exported(renderings: dict[str, Rende
     }
 
 
-def test_declared_external_location_renders_its_read_grant() -> None:
+@pytest.mark.parametrize("cloud", ["aws", "gcp"])
+def test_declared_external_location_renders_its_read_grant(cloud: str) -> None:
     """An external location is readable only because the render grants it, on each cloud."""
-    external = {"mlops:storage": json.dumps({"bucketPrefix": "example-mlops-prod", "externalReadLocations": ["s3://shared-models/team-a/"]})}
+    scheme = {"aws": "s3", "gcp": "gs"}[cloud]
+    storage = {"bucketPrefix": "example-mlops-prod", "externalReadLocations": [f"{scheme}://shared-models/team-a/"]}
     models = json.dumps(
         [
             {
                 "name": "shared",
-                "model": {"registeredModel": "shared", "version": "1", "artifactUri": "s3://shared-models/team-a/1/model"},
-                "monitoring": {"referenceDataUri": "s3://shared-models/team-a/reference.parquet"},
+                "model": {"registeredModel": "shared", "version": "1", "artifactUri": f"{scheme}://shared-models/team-a/1/model"},
+                "monitoring": {"referenceDataUri": f"{scheme}://shared-models/team-a/reference.parquet"},
                 "canary": {"trafficPercent": 100},
                 "retraining": {"schedule": "0 3 * * 0", "policy": "scheduled"},
             }
         ]
     )
-    rendering = render(PROJECT_DIR, "prod", {**external, "mlops:models": models})
+    overrides = {"mlops:cloud": cloud, "mlops:storage": json.dumps(storage), "mlops:models": models}
+    rendering = render(PROJECT_DIR, "prod", overrides)
     reads = model_reads(rendering)
-    assert sorted(uri for *_, uri in reads) == ["s3://shared-models/team-a/1/model", "s3://shared-models/team-a/reference.parquet"]
-    assert all(aws_can_read(rendering, ns, sa, uri) for _, ns, sa, uri in reads)
-    # Exactly the declared prefix: a sibling prefix in the same bucket stays unreadable.
-    assert not aws_can_read(rendering, reads[0][1], reads[0][2], "s3://shared-models/team-b/1/model")
+    assert sorted(uri for *_, uri in reads) == [f"{scheme}://shared-models/team-a/1/model", f"{scheme}://shared-models/team-a/reference.parquet"]
+    can_read = aws_can_read if cloud == "aws" else gcp_can_read
+    assert all(can_read(rendering, ns, sa, uri) for _, ns, sa, uri in reads)
+    # Without the declaration the same locations are refused before any resource exists.
+    with pytest.raises(ConfigError):
+        render(PROJECT_DIR, "prod", {**overrides, "mlops:storage": json.dumps({"bucketPrefix": "example-mlops-prod"})})
+    if cloud == "aws":
+        # Exactly the declared prefix: a sibling prefix in the same bucket stays unreadable (GCS grants whole buckets).
+        assert not aws_can_read(rendering, reads[0][1], reads[0][2], "s3://shared-models/team-b/1/model")
 
 
 STORES = StackStores("gs", "p-artifacts", "p-payloads", external=("gs://shared/team-a/",))
