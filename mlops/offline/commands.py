@@ -61,6 +61,7 @@ def command_validate(args: argparse.Namespace) -> int:
     manifests = sum(1 for r in rendering.resources if r.is_manifest)
     print(f"schemas: {manifests} Kubernetes objects checked against Kubernetes {version} and reference CRDs")
     failures = [str(finding) for finding in findings]
+    failures += _platform_checks(rendering, version)
 
     environment = str(rendering.outputs.get("environment") or "dev")
     started = time.perf_counter()
@@ -88,6 +89,19 @@ def command_validate(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     print("OK: no findings")
     return EXIT_OK
+
+
+def _platform_checks(rendering, version: str) -> list[str]:
+    from datetime import date
+
+    from mlops.offline.platform_checks import platform_checks
+
+    checks = platform_checks(rendering, version, date.today())
+    warnings = [check for check in checks if check.severity == "warning"]
+    print(f"platform: {len(checks) - len(warnings)} failure(s), {len(warnings)} warning(s)")
+    for check in warnings:
+        print(f"  - warning {check}")
+    return [str(check) for check in checks if check.severity == "failure"]
 
 
 def _security_scan(rendering, project_dir: Path) -> list[str]:

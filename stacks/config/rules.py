@@ -37,6 +37,23 @@ def cross_section_problems(config: StackConfig) -> list[Problem]:
         *_prod_safety(config),
         *_image_source(config),
         *_system_pool_on_aws(config),
+        *_deployer_reaches_the_api(config),
+    ]
+
+
+def _deployer_reaches_the_api(config: StackConfig) -> list[Problem]:
+    """A private-only endpoint with no declared way in: `pulumi up` creates the cluster, then cannot create one object in it."""
+    cluster = config.cluster
+    if config.cloud == "local" or not cluster.private_endpoint or cluster.runner_cidrs:
+        return []
+    return [
+        Problem(
+            "mlops:cluster.runnerCidrs",
+            [],
+            "the API endpoint is private-only (privateEndpoint: true) and no way in is declared; list the CIDRs of the "
+            "in-VPC runner or tunnel bastion that runs `pulumi up`, or set privateEndpoint: false with publicAccessCidrs "
+            "(the runner's egress, the office)",
+        )
     ]
 
 

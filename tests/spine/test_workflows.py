@@ -57,6 +57,9 @@ def test_cloud_preview_uses_oidc_and_the_policy_pack():
     assert "workload_identity_provider" in uses["google-github-actions/auth"]
     pulumi = uses["pulumi/actions"]
     assert pulumi["command"] == "preview" and pulumi["comment-on-pr"] is True and pulumi["policyPacks"] == "policies"
+    # Prod's API endpoint is private: its preview runs on the runner network the stack declares.
+    runners = {entry["stack"]: entry["runner"] for entry in job["strategy"]["matrix"]["include"]}
+    assert job["runs-on"] == "${{ matrix.runner }}" and "mlops-vpc" in runners["prod"]
     text = (WORKFLOWS / "preview.yml").read_text()
     assert set(re.findall(r"secrets\.(\w+)", text)) == {"GITHUB_TOKEN"}
 

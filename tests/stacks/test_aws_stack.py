@@ -65,7 +65,7 @@ def destroyed_before(rendering: Rendering) -> dict[str, set[str]]:
 @pytest.mark.parametrize("stack", ["prod", "dev"])
 def test_rendering_passes_validation(request, stack):
     rendering = request.getfixturevalue(stack)
-    assert validate_rendering(rendering, ReferenceData(REFERENCE_DIR), "1.33") == []
+    assert validate_rendering(rendering, ReferenceData(REFERENCE_DIR), "1.35") == []
 
 
 def test_outputs_use_the_shared_names_and_hide_the_kubeconfig(prod):
