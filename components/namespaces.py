@@ -55,7 +55,9 @@ GRAFANA_PORT = 3000
 # Knative's activator (HTTP/1, h2c) and net-kourier's xDS server, which the gateway pulls routes from.
 ACTIVATOR_PORTS = (8012, 8013)
 KOURIER_XDS_PORT = 18000
-# The Kourier gateway's listeners: external (8080 http, 8443 https) and cluster-local (8081, 8444).
+# The Kourier gateway's listeners: external 8080 http and 8443 https, cluster-local 8081
+# (net-kourier pkg/config/config.go: HttpPortExternal, HttpsPortExternal, HttpPortInternal), and 8444
+# for cluster-local TLS.
 KOURIER_GATEWAY_PORTS = (8080, 8081, 8443, 8444)
 
 
