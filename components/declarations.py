@@ -27,7 +27,13 @@ IMAGE = r"^[^\s]+(:[^\s/]+|@sha256:[0-9a-f]{64})$"
 
 
 class Section(BaseModel):
-    """Base of every config section: camelCase keys, unknown keys rejected, immutable."""
+    """Base of every config section: camelCase keys, unknown keys rejected, immutable.
+
+    Numbers are taken where text is expected (`postgresVersion: 17`, `--config
+    mlops:database.postgresVersion=17`): Pulumi itself stores such a value as a number (YAML, and
+    `config set --path` turns integer text into an integer), so refusing it would refuse what
+    Pulumi accepted. Infinite and NaN numbers (`1e999` decodes to infinity) are refused.
+    """
 
     model_config = ConfigDict(
         extra="forbid",
@@ -35,6 +41,8 @@ class Section(BaseModel):
         populate_by_name=True,
         frozen=True,
         validate_default=True,
+        coerce_numbers_to_str=True,
+        allow_inf_nan=False,
     )
 
 

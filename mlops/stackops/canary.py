@@ -274,7 +274,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     analyze_parser.set_defaults(func=command_analyze)
 
     promote_parser = commands.add_parser(
-        "promote", help="move the canary to its next traffic step, or to 100% (promoted: the stable side is dropped), in Pulumi.<stack>.yaml"
+        "promote", help="move the canary to its next traffic step, or to 100%% (promoted: the stable side is dropped), in Pulumi.<stack>.yaml"
     )
     promote_parser.add_argument("model", help="model deployment name (mlops:models[].name)")
     promote_parser.add_argument("--stack", required=True, help="stack name: edits Pulumi.<stack>.yaml")
