@@ -114,18 +114,33 @@ def _apply_override(values: dict[str, Any], path: str, text: str) -> None:
         values[top] = text
         return
     value = path_value(text)
-    # Like `pulumi config set --path`, missing maps on the way are created.
-    container = values[top] = json.loads(json.dumps(values.get(top, {})))
+    # Like `pulumi config set --path`, missing maps and lists on the way are created, and an index
+    # one past a list's end appends (pkg/resource/config/map.go, setValue).
+    container = values[top] = json.loads(json.dumps(values.get(top, [] if parts[1][1] is not None else {})))
     try:
-        for name, index in parts[1:-1]:
-            container = container[int(index)] if index is not None else container.setdefault(name, {})
+        for (name, index), (_, next_index) in zip(parts[1:-1], parts[2:]):
+            container = _set(container, name, index, [] if next_index is not None else {}, keep=True)
         name, index = parts[-1]
-        if index is not None:
-            container[int(index)] = value
-        else:
-            container[name] = value
+        _set(container, name, index, value, keep=False)
     except (IndexError, KeyError, TypeError, AttributeError) as error:
         raise StackFileError(f"--config {path!r}: no such element in {top} ({error})") from error
+
+
+def _set(container: Any, name: str | None, index: str | None, value: Any, keep: bool) -> Any:
+    """Set (or, with keep, fetch-or-create) one path element; returns the element."""
+    if index is None:
+        if keep and name in container:
+            return container[name]
+        container[name] = value
+        return value
+    position = int(index)
+    if position == len(container):
+        container.append(value)
+    elif keep:
+        return container[position]
+    else:
+        container[position] = value
+    return value
 
 
 _GO_INT = re.compile(r"^[+-]?[0-9]+$")
