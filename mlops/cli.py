@@ -40,18 +40,31 @@ def main(argv: list[str] | None = None) -> int:
 
         return drift_main(arguments[1:])
 
-    from mlops.offline.gitref import GitRefError
-    from mlops.offline.security_scan import ScannerUnavailable
-    from mlops.stackfiles import StackFileError
-    from stacks.config import ConfigError
+    try:
+        from mlops.offline.gitref import GitRefError
+        from mlops.offline.security_scan import ScannerUnavailable
+        from mlops.project import ProjectNotFound
+        from mlops.stackfiles import StackFileError
+        from stacks.config import ConfigError
 
-    args = build_parser().parse_args(arguments)
+        parser = build_parser()
+    except ModuleNotFoundError as error:
+        # The runtime virtualenv carries the drift engine but not Pulumi: say so in one line.
+        print(
+            f"mlops: this environment lacks {error.name!r}, which every command but `mlops drift` needs; "
+            "run it from the IaC virtualenv (pip install -e .)",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    args = parser.parse_args(arguments)
     try:
         return args.func(args)
     except ConfigError as error:
-        print(f"mlops: {error}", file=sys.stderr)
+        # One line per problem, each naming the key, the value and what is allowed.
+        for problem in error.problems:
+            print(f"mlops: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (StackFileError, GitRefError, FileNotFoundError, ScannerUnavailable) as error:
+    except (StackFileError, GitRefError, FileNotFoundError, ScannerUnavailable, ProjectNotFound) as error:
         print(f"mlops: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

@@ -247,8 +247,23 @@ def test_gke_ranges_that_gcp_would_refuse(settings, message):
     assert problem_of({"mlops:cloud": "gcp", "mlops:nodePools": [SYSTEM_POOL], "mlops:gcp": settings}).startswith(message)
 
 
-def test_an_invalid_vpc_cidr_fails_before_any_resource(monkeypatch):
-    """It used to raise a ValueError traceback after two resources were registered."""
+GPU_ON_LOCAL = {
+    "mlops:nodePools[1]": json.dumps({"name": "gpu", "role": "gpu", "accelerator": "nvidia-t4", "maxSize": 1}),
+    "mlops:models[0].resources.gpus": "1",
+    "mlops:models[0].resources.gpuPool": "gpu",
+}
+
+
+@pytest.mark.parametrize(
+    ("stack", "overrides", "message"),
+    [
+        # Both used to fail late: a ValueError traceback after 2 resources, a ConfigError after 78.
+        ("prod", {"mlops:aws.vpcCidr": "10.40.0.0/33"}, r"mlops:aws.vpcCidr: not a CIDR"),
+        ("dev", GPU_ON_LOCAL, r"mlops:models\[0\].resources.gpus: GPU models need a cloud stack"),
+    ],
+    ids=["invalid-vpc-cidr", "gpu-model-on-local"],
+)
+def test_config_errors_stop_the_program_before_any_resource(monkeypatch, stack, overrides, message):
     monitors = []
     real = render_module.RecordingMonitor
 
@@ -257,15 +272,9 @@ def test_an_invalid_vpc_cidr_fails_before_any_resource(monkeypatch):
         return monitors[-1]
 
     monkeypatch.setattr(render_module, "RecordingMonitor", recording)
-    with pytest.raises(ConfigError, match=r"mlops:aws.vpcCidr: not a CIDR"):
-        render(PROJECT_DIR, "prod", {"mlops:aws.vpcCidr": "10.40.0.0/33"})
+    with pytest.raises(ConfigError, match=message):
+        render(PROJECT_DIR, stack, overrides)
     assert monitors and monitors[0].recorded == []
-
-
-def test_a_gpu_model_on_local_fails_before_any_resource():
-    pools = [SYSTEM_POOL, {"name": "gpu", "role": "gpu", "accelerator": "nvidia-t4", "maxSize": 1}]
-    found = problem_of({"mlops:nodePools": pools, "mlops:models": [model(resources={"gpus": 1, "gpuPool": "gpu"})]})
-    assert found.startswith("mlops:models[0].resources.gpus: GPU models need a cloud stack")
 
 
 # --- Locations ---------------------------------------------------------------------------------------
