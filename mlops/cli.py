@@ -14,7 +14,7 @@ from mlops.project import EPILOG, EXIT_BAD_INPUT
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mlops.offline import commands, policy_config, preview
+    from mlops.offline import commands, policy_config, preview, prices
     from mlops.stackops import canary, models, rollback
 
     parser = argparse.ArgumentParser(
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Listed for --help; `main` hands `mlops drift ...` to the drift engine's own parser, so that
     # numpy/scipy/pandas load only for that command.
     subcommands.add_parser("drift", help="drift report between a reference and a current Parquet/CSV file", add_help=False)
-    for module in (preview, policy_config, models, canary, rollback):
+    for module in (preview, prices, policy_config, models, canary, rollback):
         module.register(subcommands)
     return parser
 

@@ -44,14 +44,27 @@ class PriceTable:
     sources: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: Path = PRICES_FILE) -> "PriceTable":
+    def load(cls, path: Path = PRICES_FILE, overlay_dir: Path | None = None) -> "PriceTable":
+        """prices.yaml, with each `mlops prices refresh` file (prices.d/<cloud>-<region>.yaml) laid over
+        its region: refreshed keys replace the curated ones, the rest keep the file's provenance."""
         raw = yaml.safe_load(path.read_text())
-        return cls(
-            str(raw["as_of"]),
-            float(raw["hours_per_month"]),
-            {"aws": raw.get("aws") or {}, "gcp": raw.get("gcp") or {}},
-            {cloud: " ".join(str(text).split()) for cloud, text in (raw.get("sources") or {}).items()},
-        )
+        sources = {cloud: " ".join(str(text).split()) for cloud, text in (raw.get("sources") or {}).items()}
+        regions: dict[str, dict[str, dict[str, Any]]] = {"aws": dict(raw.get("aws") or {}), "gcp": dict(raw.get("gcp") or {})}
+        for refreshed_file in sorted((overlay_dir or path.parent / "prices.d").glob("*.yaml")):
+            refreshed = yaml.safe_load(refreshed_file.read_text())
+            cloud, region = refreshed.pop("cloud"), refreshed.pop("region")
+            curated = regions[cloud].get(region)
+            if curated is not None:
+                refreshed["source"] = (
+                    f"{refreshed['source']} as of {refreshed['as_of']} for machine types; "
+                    f"the rest {curated.get('source') or sources.get(cloud, 'unknown')}"
+                )
+                refreshed["as_of"] = f"{refreshed['as_of']} / {curated.get('as_of') or raw['as_of']}"
+            merged = dict(curated or {})
+            for key, value in refreshed.items():
+                merged[key] = {**merged.get(key, {}), **value} if isinstance(value, dict) else value
+            regions[cloud][region] = merged
+        return cls(str(raw["as_of"]), float(raw["hours_per_month"]), regions, sources)
 
     def region(self, cloud: str, region: str) -> dict[str, Any] | None:
         return self.regions.get(cloud, {}).get(region)

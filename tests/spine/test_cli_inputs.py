@@ -29,7 +29,7 @@ SUBCOMMANDS = _subcommand_paths(build_parser())
 
 def test_the_subcommand_list_covers_every_entry_point():
     top = {path[0] for path in SUBCOMMANDS}
-    assert top == {"render", "validate", "diff", "preview", "models", "canary", "rollback", "drift", "policy-config"}
+    assert top == {"render", "validate", "diff", "preview", "prices", "models", "canary", "rollback", "drift", "policy-config"}
 
 
 @pytest.mark.parametrize("path", [(), *SUBCOMMANDS], ids=lambda path: " ".join(path) or "mlops")
@@ -59,6 +59,7 @@ BAD_INPUTS = {
     ),
     "drift": (["drift", "--reference", "/nonexistent/reference.parquet", "--current", "/nonexistent/current.parquet"], "mlops drift: error: no file"),
     "policy-config": (["policy-config", "--stack", "dev", *PROJECT, "--config", "nocolon"], "mlops: --config 'nocolon': expected NAMESPACE:KEY=VALUE"),
+    "prices": (["prices", "refresh", "--cloud", "aws", "--region", "us-nowhere-1"], "mlops prices refresh: aws has no region 'us-nowhere-1'"),
     "no-project": (["render", "--stack", "dev", "--project-dir", "/"], "mlops: no Pulumi.yaml in / or its parents"),
 }
 
