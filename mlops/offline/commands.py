@@ -61,6 +61,7 @@ def command_validate(args: argparse.Namespace) -> int:
     manifests = sum(1 for r in rendering.resources if r.is_manifest)
     print(f"schemas: {manifests} Kubernetes objects checked against Kubernetes {version} and reference CRDs")
     failures = [str(finding) for finding in findings]
+    failures += _platform_lint(rendering)
 
     environment = str(rendering.outputs.get("environment") or "dev")
     started = time.perf_counter()
@@ -88,6 +89,19 @@ def command_validate(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     print("OK: no findings")
     return EXIT_OK
+
+
+def _platform_lint(rendering) -> list[str]:
+    import shutil
+
+    from mlops.offline.lint import RULES, lint_rendering
+
+    started = time.perf_counter()
+    findings = lint_rendering(rendering)
+    progress(f"linted the render in {time.perf_counter() - started:.2f}s")
+    skipped = "" if shutil.which("promtool") else " (promql skipped: promtool not on PATH)"
+    print(f"platform lint ({', '.join(RULES)}): {len(findings)} finding(s){skipped}")
+    return [str(finding) for finding in findings]
 
 
 def _security_scan(rendering, project_dir: Path) -> list[str]:

@@ -168,7 +168,7 @@ def estimate(document: Mapping[str, Any], prices: PriceTable) -> CostEstimate:
     cloud = str(config.get("mlops:cloud", "local"))
     if cloud == "local":
         return CostEstimate(str(document.get("stack")), cloud, "", prices.as_of)
-    region = str(_config_object(config, f"mlops:{cloud}").get("region") or ("us-east-1" if cloud == "aws" else "us-central1"))
+    region = str(config_object(config, f"mlops:{cloud}").get("region") or ("us-east-1" if cloud == "aws" else "us-central1"))
     provenance = prices.provenance(cloud, region)
     result = CostEstimate(str(document.get("stack")), cloud, region, provenance.as_of, source=provenance.source)
     table = prices.region(cloud, region)
@@ -289,7 +289,7 @@ def _gib(quantity: Any) -> float:
     return float(match.group(1)) * _GIB[match.group(2)]
 
 
-def _config_object(config: Mapping[str, Any], key: str) -> dict[str, Any]:
+def config_object(config: Mapping[str, Any], key: str) -> dict[str, Any]:
     value = config.get(key)
     if isinstance(value, str):
         try:
