@@ -9,11 +9,15 @@ Rules:
 - monitors: every ServiceMonitor/PodMonitor selects a Service/pod and a port that exist, and every
   monitor and PrometheusRule is picked up by the selectors of the Prometheus the platform installs;
 - promql: every rule and dashboard expression parses with promtool;
-- placement: a pod pinned to a node pool tolerates the pool's taints and fits one node's allocatable.
+- placement: a pod pinned to a node pool tolerates the pool's taints and fits one node's allocatable;
+- flows: the NetworkPolicies allow each flow the platform needs (scrape, MLflow to its database and
+  store, storage initializer to the store, gateways to model pods, logger to collector, drift job to
+  Pushgateway and MLflow, API server webhooks, the GKE metadata server) and deny model pods the database.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import shutil
@@ -441,10 +445,137 @@ def _fit(pod: Pod, pool: str, machine: str, cloud: str) -> list[Finding]:
     return findings
 
 
+# --- flows ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One end of a flow: pods (namespace and labels) or an address outside the cluster."""
+
+    name: str
+    namespace: str | None = None
+    labels: Mapping[str, str] | None = None
+    address: str | None = None
+
+
+# Pods the charts run (labels as each chart sets them at the pinned versions) and addresses outside.
+PROMETHEUS = Endpoint("Prometheus", "mlops-monitoring", {"app.kubernetes.io/name": "prometheus"})
+PUSHGATEWAY = Endpoint("Pushgateway", "mlops-monitoring", {"app.kubernetes.io/name": "prometheus-pushgateway"})
+KOURIER = Endpoint("Kourier gateway", "kourier-system", {"app": "3scale-kourier-gateway"})
+ACTIVATOR = Endpoint("Knative activator", "knative-serving", {"app": "activator"})
+API_SERVER = Endpoint("the API server (webhook calls)", address="172.16.0.2")
+KSERVE_WEBHOOK = Endpoint("KServe webhook", "kserve", {"control-plane": "kserve-controller-manager"})
+CLOUD_APIS = Endpoint("cloud APIs (object store, STS)", address="203.0.113.10")
+MANAGED_DATABASE = Endpoint("the managed database", address="10.60.0.5")
+GKE_METADATA = Endpoint("the GKE metadata server", address="169.254.169.254")
+
+
+def _render_pods(index: RenderIndex, label: str, value: str) -> Endpoint:
+    pods = [p for p in index.pods if p.labels.get(label) == value]
+    if not pods:
+        return Endpoint(f"pods {label}={value} (none rendered)")
+    return Endpoint(pods[0].owner, pods[0].namespace, pods[0].labels)
+
+
+def required_flows(index: RenderIndex) -> list[tuple[str, Endpoint, Endpoint, int, bool]]:
+    """(purpose, from, to, port, must be allowed) for the platform's flows and one nobody needs."""
+    mlflow = _render_pods(index, "app.kubernetes.io/name", "mlflow")
+    collector = _render_pods(index, "app.kubernetes.io/name", "payload-collector")
+    models = [Endpoint(p.owner, p.namespace, p.labels) for p in index.pods if "serving.kserve.io/inferenceservice" in p.labels]
+    drift_jobs = [Endpoint(p.owner, p.namespace, p.labels) for p in index.pods if p.labels.get("app.kubernetes.io/component") == "drift-job"]
+    local = index.cloud == "local"
+    database = _render_pods(index, "app.kubernetes.io/name", "postgres") if local else MANAGED_DATABASE
+    store, store_port = (_render_pods(index, "app.kubernetes.io/name", "object-store"), 9000) if local else (CLOUD_APIS, 443)
+    flows = [
+        ("scrape", PROMETHEUS, mlflow, 5000, True),
+        ("scrape", PROMETHEUS, collector, 8080, True),
+        ("MLflow -> database", mlflow, database, 5432, True),
+        ("MLflow -> artifact store", mlflow, store, store_port, True),
+        ("webhook", API_SERVER, KSERVE_WEBHOOK, 9443, True),
+    ]
+    for model in models:
+        flows += [
+            ("scrape (queue-proxy metrics)", PROMETHEUS, model, QUEUE_PROXY_PORTS["http-usermetric"], True),
+            ("ingress -> model", KOURIER, model, QUEUE_PROXY_PORTS["queue-port"], True),
+            ("activator -> model", ACTIVATOR, model, QUEUE_PROXY_PORTS["queue-port"], True),
+            ("storage initializer -> store", model, store, store_port, True),
+            ("inference logger -> collector", model, collector, 8080, True),
+            ("model -> database", model, database, 5432, False),
+        ]
+        if index.cloud == "gcp":
+            flows.append(("workload identity -> metadata server", model, GKE_METADATA, 80, True))
+    for job in drift_jobs:
+        flows += [("drift job -> Pushgateway", job, PUSHGATEWAY, 9091, True), ("drift job -> MLflow", job, mlflow, 5000, True)]
+    return flows
+
+
+def _peer_matches(peer: Mapping[str, Any], policy_namespace: str, other: Endpoint, namespaces: Mapping[str, Mapping[str, str]]) -> bool:
+    if "ipBlock" in peer:
+        # Pod IPs are the CNI's business; an ipBlock is taken to mean addresses outside the cluster.
+        block = peer["ipBlock"]
+        if other.address is None:
+            return False
+        address = ipaddress.ip_address(other.address)
+        return address in ipaddress.ip_network(block["cidr"]) and not any(address in ipaddress.ip_network(e) for e in block.get("except") or [])
+    if other.namespace is None:
+        return False
+    if "namespaceSelector" in peer:
+        labels = {"kubernetes.io/metadata.name": other.namespace, **namespaces.get(other.namespace, {})}
+        if not _matches(peer["namespaceSelector"], labels):
+            return False
+    elif other.namespace != policy_namespace:
+        return False
+    return "podSelector" not in peer or _matches(peer["podSelector"], other.labels or {})
+
+
+def _port_matches(rule: Mapping[str, Any], port: int) -> bool:
+    ports = rule.get("ports") or []
+    return not ports or any(p.get("port") in (None, port) or (p.get("endPort") and p["port"] <= port <= p["endPort"]) for p in ports)
+
+
+def _side_allows(index: RenderIndex, direction: str, subject: Endpoint, other: Endpoint, port: int) -> bool:
+    """Whether the policies selecting `subject` let this flow through on the `direction` side."""
+    if subject.namespace is None:
+        return True  # outside the cluster: no NetworkPolicy applies
+    kind = "Ingress" if direction == "ingress" else "Egress"
+    peers_key = "from" if direction == "ingress" else "to"
+    namespaces = {(m.get("metadata") or {}).get("name"): (m.get("metadata") or {}).get("labels") or {} for m in index.of_kind("Namespace")}
+    selecting = []
+    for policy in index.of_kind("NetworkPolicy"):
+        metadata, spec = policy.get("metadata") or {}, policy.get("spec") or {}
+        types = spec.get("policyTypes") or (["Ingress", "Egress"] if "egress" in spec else ["Ingress"])
+        if metadata.get("namespace") == subject.namespace and kind in types and _matches(spec.get("podSelector"), subject.labels or {}):
+            selecting.append(policy)
+    if not selecting:
+        return True
+    return any(
+        _port_matches(rule, port)
+        and (not rule.get(peers_key) or any(_peer_matches(peer, policy["metadata"]["namespace"], other, namespaces) for peer in rule[peers_key]))
+        for policy in selecting
+        for rule in (policy.get("spec") or {}).get(direction) or []
+    )
+
+
+def flow_allowed(index: RenderIndex, source: Endpoint, destination: Endpoint, port: int) -> bool:
+    return _side_allows(index, "egress", source, destination, port) and _side_allows(index, "ingress", destination, source, port)
+
+
+def check_flows(index: RenderIndex) -> list[Finding]:
+    findings = []
+    for purpose, source, destination, port, required in required_flows(index):
+        if source.labels is None and source.address is None or destination.labels is None and destination.address is None:
+            continue  # an end the render does not run (e.g. no model): nothing to check
+        allowed = flow_allowed(index, source, destination, port)
+        if allowed != required:
+            verdict = "is denied by the NetworkPolicies" if required else "is allowed, though nothing needs it"
+            findings.append(Finding("flows", f"{source.name} -> {destination.name}:{port}", f"{purpose} {verdict}"))
+    return findings
+
+
 # --- all together -------------------------------------------------------------------------------------
 
 
-RULES = ("references", "services", "monitors", "promql", "placement")
+RULES = ("references", "services", "monitors", "promql", "placement", "flows")
 
 
 def lint_rendering(rendering: Rendering, promtool: str | None = None) -> list[Finding]:
@@ -455,5 +586,6 @@ def lint_rendering(rendering: Rendering, promtool: str | None = None) -> list[Fi
         *check_monitors(index),
         *check_promql(index, promtool),
         *check_placement(index),
+        *check_flows(index),
     ]
 

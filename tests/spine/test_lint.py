@@ -171,3 +171,28 @@ def test_validate_fails_on_a_lint_finding(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert code == EXIT_FAILED
     assert "lint references: Job mlops-platform/object-store-create-buckets: names ServiceAccount 'default'" in out
+
+
+def test_a_required_flow_the_policies_deny_is_named(dev_rendering):
+    def only_monitoring(policy):
+        policy["spec"]["ingress"][0]["from"] = [p for p in policy["spec"]["ingress"][0]["from"] if "mlops-serving" not in str(p)]
+
+    assert messages(broken(dev_rendering, "NetworkPolicy", "allow-payload-collector-clients", only_monitoring)) == [
+        "lint flows: InferenceService mlops-serving/churn-classifier -> Deployment mlops-platform/payload-collector:8080: "
+        "inference logger -> collector is denied by the NetworkPolicies"
+    ]
+
+
+def test_a_flow_nobody_needs_the_policies_allow_is_named(dev_rendering):
+    """Model pods reaching PostgreSQL takes two mistakes: serving's egress and the database's ingress."""
+    def open_database(policy):
+        policy["spec"]["ingress"][0]["from"].append({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "mlops-serving"}}})
+
+    def egress_to_5432(policy):
+        policy["spec"]["egress"][0]["ports"].append({"port": 5432, "protocol": "TCP"})
+
+    opened = broken(broken(dev_rendering, "NetworkPolicy", "allow-postgres-clients", open_database), "NetworkPolicy", "allow-platform-services", egress_to_5432)
+    assert messages(opened) == [
+        "lint flows: InferenceService mlops-serving/churn-classifier -> StatefulSet mlops-platform/postgres:5432: "
+        "model -> database is allowed, though nothing needs it"
+    ]
