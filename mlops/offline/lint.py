@@ -8,7 +8,8 @@ Rules:
 - services: every Service selects pods the render runs, and its target ports exist on them;
 - monitors: every ServiceMonitor/PodMonitor selects a Service/pod and a port that exist, and every
   monitor and PrometheusRule is picked up by the selectors of the Prometheus the platform installs;
-- promql: every rule and dashboard expression parses with promtool;
+- promql: every rule and dashboard expression parses with promtool and names only series in the
+  metric catalog (monitoring/catalog.py), Prometheus' own, or recorded by the render's rules;
 - placement: a pod pinned to a node pool tolerates the pool's taints and fits one node's allocatable;
 - flows: the NetworkPolicies allow each flow the platform needs (scrape, MLflow to its database and
   store, storage initializer to the store, gateways to model pods, logger to collector, drift job to
@@ -350,6 +351,47 @@ def _panels(dashboard: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         yield from _panels(panel)
 
 
+# Series Prometheus makes itself (prometheus/prometheus rules/alerting.go, scrape/scrape.go).
+PROMETHEUS_SERIES = frozenset({"ALERTS", "ALERTS_FOR_STATE", "up", "scrape_duration_seconds", "scrape_samples_scraped"})
+_PROMQL_WORDS = frozenset({"and", "or", "unless", "by", "without", "on", "ignoring", "bool", "offset", "group_left", "group_right", "inf", "nan"})
+
+
+def metric_catalog() -> frozenset[str]:
+    """Every series the platform's components export: the `*_SERIES` sets of monitoring.catalog."""
+    from monitoring import catalog
+
+    return frozenset().union(*(names for attribute, names in vars(catalog).items() if attribute.endswith("_SERIES")))
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression selects: identifiers that are not functions, keywords,
+    label names (matchers, by/without/on/ignoring/group_* lists), strings or durations."""
+    text = re.sub(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'', '""', expr)
+    text = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", text)
+    text = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
+    names = set()
+    for match in re.finditer(r"(?<![0-9.A-Za-z_:])[A-Za-z_:][A-Za-z0-9_:]*", text):
+        if match.group(0).lower() not in _PROMQL_WORDS and not text[match.end():].lstrip().startswith("("):
+            names.add(match.group(0))
+    return names
+
+
+def check_metric_names(index: RenderIndex) -> list[Finding]:
+    recorded = {
+        str(entry["record"])
+        for rule in index.of_kind("PrometheusRule")
+        for group in (rule.get("spec") or {}).get("groups") or []
+        for entry in group.get("rules") or []
+        if entry.get("record")
+    }
+    known = metric_catalog() | PROMETHEUS_SERIES | recorded
+    return [
+        Finding("promql", owner, f"names {sorted(unknown)}, which no platform component exports (monitoring/catalog.py)")
+        for owner, expr in promql_expressions(index)
+        if (unknown := metric_names(expr) - known)
+    ]
+
+
 def check_promql(index: RenderIndex, promtool: str | None = None) -> list[Finding]:
     promtool = promtool or shutil.which("promtool")
     expressions = promql_expressions(index)
@@ -585,6 +627,7 @@ def lint_rendering(rendering: Rendering, promtool: str | None = None) -> list[Fi
         *check_services(index),
         *check_monitors(index),
         *check_promql(index, promtool),
+        *check_metric_names(index),
         *check_placement(index),
         *check_flows(index),
     ]

@@ -196,3 +196,15 @@ def test_a_flow_nobody_needs_the_policies_allow_is_named(dev_rendering):
         "lint flows: InferenceService mlops-serving/churn-classifier -> StatefulSet mlops-platform/postgres:5432: "
         "model -> database is allowed, though nothing needs it"
     ]
+
+
+def test_an_expression_naming_a_metric_nothing_exports_is_named(dev_rendering):
+    """A typo in a metric name parses fine and never fires: the catalog catches it."""
+    def misspell(rule):
+        rule["spec"]["groups"][0]["rules"][0]["expr"] = "sum(rate(mlops_collector_events_recieved_total[5m])) > 0"
+
+    (rule,) = [r for r in dev_rendering.resources if r.type.endswith(":PrometheusRule")][:1]
+    metadata = rule.inputs["metadata"]
+    found = [f for f in messages(broken(dev_rendering, "PrometheusRule", metadata["name"], misspell)) if "catalog" in f]
+    assert len(found) == 1 and found[0].startswith(f"lint promql: PrometheusRule {metadata['namespace']}/{metadata['name']} ")
+    assert found[0].endswith("names ['mlops_collector_events_recieved_total'], which no platform component exports (monitoring/catalog.py)")
