@@ -132,13 +132,13 @@ def test_monitors_prometheus_does_not_select_are_named(dev_rendering):
 @pytest.mark.skipif(PROMTOOL is None, reason="promtool (Debian prometheus package) not installed")
 def test_an_expression_promtool_refuses_is_named(dev_rendering):
     def break_first_rule(rule):
-        rule["spec"]["groups"][0]["rules"][0]["expr"] = "rate(mlops_collector_events_total[0m])"
+        rule["spec"]["groups"][0]["rules"][0]["expr"] = "rate(mlops_collector_events_received_total[0m])"
 
     (rule,) = [r for r in dev_rendering.resources if r.type.endswith(":PrometheusRule")][:1]
     name = rule.inputs["metadata"]["name"]
     found = messages(broken(dev_rendering, "PrometheusRule", name, break_first_rule))
     assert len(found) == 1 and found[0].startswith(f"lint promql: PrometheusRule {rule.inputs['metadata']['namespace']}/{name} ")
-    assert "promtool refuses 'rate(mlops_collector_events_total[0m])'" in found[0] and "duration must be greater than 0" in found[0]
+    assert "promtool refuses 'rate(mlops_collector_events_received_total[0m])'" in found[0] and "duration must be greater than 0" in found[0]
 
 
 def test_a_pinned_pod_without_the_pools_toleration_is_named(prod_rendering):
