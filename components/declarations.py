@@ -25,10 +25,10 @@ Quantity = Annotated[str, AfterValidator(formats.positive_quantity)]
 PrometheusDuration = Annotated[str, Field(pattern=DURATION), AfterValidator(formats.positive_prometheus_duration)]
 CronSchedule = Annotated[str, AfterValidator(formats.cron_schedule)]
 LabelValue = Annotated[str, AfterValidator(formats.label_value)]
-# What reads each location: KServe's storage initializer (python/kserve/kserve/storage, v0.21)
+# What reads each location: KServe's storage initializer (kserve_storage.py, v0.21; file:// for a mounted path)
 # for model artifacts; the drift job (monitoring/drift_job: pyarrow filesystems, MLflow URIs)
 # for reference data and labels. A path on the laptop means nothing inside the cluster.
-ARTIFACT_SCHEMES = ("s3://", "gs://", "pvc://", "hdfs://", "webhdfs://", "https://", "http://", "hf://")
+ARTIFACT_SCHEMES = ("s3://", "gs://", "pvc://", "hdfs://", "webhdfs://", "https://", "http://", "hf://", "file://")
 DATASET_SCHEMES = ("s3://", "gs://", "runs:/", "models:/")
 ArtifactUri = Annotated[
     str, AfterValidator(lambda uri: formats.uri_with_scheme(uri, ARTIFACT_SCHEMES, "KServe's storage initializer"))

@@ -19,7 +19,7 @@ from components.catalog import (
     node_allocatable,
     pool_machine_type,
 )
-from components.foundation.aws.network import plan_subnets
+from components.foundation.aws.subnet_plan import plan_subnets
 from stacks.config.schema import ModelDeployment, StackConfig
 
 KNATIVE_METRICS = ("concurrency", "rps")
