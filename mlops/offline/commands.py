@@ -30,7 +30,27 @@ def _summary(rendering) -> str:
         f"{manifests} Kubernetes objects"
     ]
     lines += [f"  {count:4d}  {token}" for token, count in sorted(types.items())]
+    lines += _canary_gates(rendering)
     return "\n".join(lines)
+
+
+def _canary_gates(rendering) -> list[str]:
+    """The gates `mlops canary analyze` will apply to each canary, saying which are defaults, so a
+    gate nobody declared is seen before it decides a promotion."""
+    from stacks.config import load_stack_config
+
+    lines = []
+    for model in load_stack_config(rendering.config).models:
+        if model.canary is None:
+            continue
+        gates = model.canary.gates
+        declared = gates.model_fields_set if "gates" in model.canary.model_fields_set else set()
+        values = ", ".join(
+            f"{field.alias} {getattr(gates, name)}{'' if name in declared else ' (default)'}"
+            for name, field in type(gates).model_fields.items()
+        )
+        lines.append(f"canary gates of {model.name}: {values}")
+    return lines
 
 
 def command_render(args: argparse.Namespace) -> int:

@@ -326,7 +326,6 @@ def refused_by_the_platform(config: StackConfig) -> list[Problem]:
         *_local_cluster_named(config),
         *_host_names(config),
         *_cloud_identifiers(config),
-        *_prod_canary_gates_declared(config),
     ]
 
 
@@ -533,22 +532,6 @@ def _host_names(config: StackConfig) -> list[Problem]:
         Problem(path, host, "an Ingress host is a lowercase DNS name (letters, digits, '-', '.'), at most 253 characters")
         for path, host in (("mlops:mlflow.hostname", config.mlflow.hostname), ("mlops:monitoring.grafanaHostname", config.monitoring.grafana_hostname))
         if host is not None and (len(host) > 253 or not _DNS_SUBDOMAIN.match(host) or "." not in host)
-    ]
-
-
-def _prod_canary_gates_declared(config: StackConfig) -> list[Problem]:
-    """Gates decide promotion; in prod they are written down, not left to defaults nobody read."""
-    if not config.is_prod:
-        return []
-    return [
-        Problem(
-            f"mlops:models[{index}].canary.gates",
-            None,
-            "prod canaries declare their gates (maxErrorRate, maxP99LatencyMs, minRequestCount, window); "
-            "defaults are 0.01, 500, 100 and 10m",
-        )
-        for index, model in enumerate(config.models)
-        if model.canary is not None and "gates" not in model.canary.model_fields_set
     ]
 
 

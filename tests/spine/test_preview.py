@@ -22,7 +22,7 @@ GPU_MODEL = {
     "resources": {"cpu": "2", "memory": "8Gi", "gpus": 1, "gpuPool": "gpu-t4"},
     # One stable replica and one canary replica fill the two-GPU pool.
     "autoscaling": {"minReplicas": 1, "maxReplicas": 1},
-    "canary": {"trafficPercent": 10, "gates": {"maxErrorRate": 0.01, "maxP99LatencyMs": 800, "minRequestCount": 200, "window": "15m"}},
+    "canary": {"trafficPercent": 10},
     "monitoring": {"referenceDataUri": "s3://mlops-prod-artifacts/reference/text-ranker/v3.parquet"},
     "retraining": {"webhook": "https://ci.example.com/hooks/retrain/text-ranker", "policy": "on_dataset_drift"},
 }

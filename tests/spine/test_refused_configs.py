@@ -17,6 +17,7 @@ import yaml
 
 from components.catalog import node_allocatable
 from components.declarations import MODEL_NAME_MAX
+from mlops.cli import main
 from mlops.offline import render as render_module
 from mlops.offline.render import render
 from stacks.config import ConfigError, load_stack_config
@@ -304,10 +305,16 @@ def test_an_ingress_host_must_be_a_dns_name():
     assert problem_of({"mlops:mlflow": {"hostname": "MLflow Server"}}).startswith("mlops:mlflow.hostname: an Ingress host is a lowercase DNS name")
 
 
-# --- Prod canaries ----------------------------------------------------------------------------------
+# --- Canary gates ------------------------------------------------------------------------------------
 
 
-def test_prod_canary_gates_must_be_declared():
-    found = problem_of({"mlops:environment": "prod", "mlops:models": [model(canary={"trafficPercent": 100})]})
-    assert found.startswith("mlops:models[0].canary.gates: prod canaries declare their gates")
-    accepted({"mlops:environment": "prod", "mlops:models": [model(canary={"trafficPercent": 100, "gates": {"window": "10m"}})]})
+def test_render_shows_each_canarys_gates_and_which_are_defaults(capsys, tmp_path):
+    """Gates left to defaults are not refused (rollbacks restore such declarations) but never silent."""
+    code = main([
+        "render", "--stack", "prod", "--project-dir", str(PROJECT_DIR), "--out", str(tmp_path),
+        "--config", 'mlops:models[0].canary={"trafficPercent": 10, "gates": {"window": "5m"}}',
+    ])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "canary gates of fraud-detector: maxErrorRate 0.01 (default), maxP99LatencyMs 500.0 (default), minRequestCount 100 (default), window 5m" in out
+    assert "canary gates of image-embedder: maxErrorRate 0.02, maxP99LatencyMs 800.0, minRequestCount 200, window 30m" in out
