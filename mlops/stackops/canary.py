@@ -24,12 +24,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from mlops.stackops import pulumi_cli
+from mlops.stackops.apply import apply_model_change
 from mlops.stackops.stack_models import ModelNotDeclared, StackModels
 from mlops.stackfiles import ProjectFiles
 from stacks.config import ModelDeployment, load_stack_config
 from stacks.config.schema import CanaryGates
 
 EXIT_OK = 0
+EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_UNREACHABLE = 3
 SERVING_NAMESPACE = "mlops-serving"
@@ -244,6 +247,7 @@ def command_promote(args: argparse.Namespace) -> int:
     project_dir = Path(args.project_dir)
     model = _declared_model(project_dir, args.stack, args.model)
     stack_models = StackModels(project_dir, args.stack)
+    declared = stack_models.declarations()
     models = stack_models.declarations()
     index = stack_models.index_of(args.model, models)
     try:
@@ -251,9 +255,35 @@ def command_promote(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"mlops canary promote: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    stack_models.write(models)
     change = "promoted to 100% (stable side removed)" if target == 100 else f"canary {current}% -> {target}%"
-    print(f"{args.model}: {change} in {stack_models.path.name}; apply with `pulumi up --stack {args.stack}`")
+    if args.apply:
+        return _apply_promotion(args, stack_models, declared, models, change)
+    stack_models.write(models)
+    print(f"{args.model}: {change} in {stack_models.path.name}; apply with --apply or `pulumi up --stack {args.stack}`")
+    return EXIT_OK
+
+
+def _apply_promotion(
+    args: argparse.Namespace, stack_models: StackModels, declared: list[dict[str, Any]], models: list[dict[str, Any]], change: str
+) -> int:
+    """Write the step and apply it to the model's resources only; a failed update puts the file back."""
+    # The targets come from a render, which needs pulumi; `canary analyze` also runs where it is not installed.
+    from mlops.stackops.targets import model_targets
+
+    project_dir = Path(args.project_dir)
+    edited = stack_models.edited_text(models)
+    try:
+        pulumi_cli.executable()
+    except pulumi_cli.PulumiError as error:
+        print(f"mlops canary promote: {error}; nothing written", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    targets = model_targets(project_dir, args.stack, args.model, [declared, models])
+    applied = apply_model_change(project_dir, stack_models, edited, targets, f"mlops canary promote {args.model}: {change}")
+    update = f"update {applied.update}" if applied.update is not None else "the update"
+    if not applied.succeeded:
+        print(f"mlops canary promote: {update} failed; {stack_models.path.name} is restored", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{args.model}: {change}; {update} succeeded on its {len(targets)} resources; commit {stack_models.path.name}")
     return EXIT_OK
 
 
@@ -279,5 +309,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     promote_parser.add_argument("model", help="model deployment name (mlops:models[].name)")
     promote_parser.add_argument("--stack", required=True, help="stack name: edits Pulumi.<stack>.yaml")
     promote_parser.add_argument("--step", type=int, metavar="PERCENT", help="traffic percent to move to (default: the next declared step)")
+    promote_parser.add_argument(
+        "--apply", action="store_true", help="also run `pulumi up` targeted at the model's resources (file restored if it fails)"
+    )
     promote_parser.add_argument("--project-dir", default=".", help="project directory holding Pulumi.yaml (default: .)")
     promote_parser.set_defaults(func=command_promote)

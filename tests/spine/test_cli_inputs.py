@@ -29,7 +29,9 @@ SUBCOMMANDS = _subcommand_paths(build_parser())
 
 def test_the_subcommand_list_covers_every_entry_point():
     top = {path[0] for path in SUBCOMMANDS}
-    assert top == {"render", "validate", "diff", "preview", "prices", "models", "canary", "rollback", "drift", "policy-config"}
+    assert top == {
+        "render", "validate", "diff", "preview", "prices", "reference", "models", "canary", "history", "rollback", "drift", "policy-config",
+    }
 
 
 @pytest.mark.parametrize("path", [(), *SUBCOMMANDS], ids=lambda path: " ".join(path) or "mlops")
@@ -60,6 +62,11 @@ BAD_INPUTS = {
     "drift": (["drift", "--reference", "/nonexistent/reference.parquet", "--current", "/nonexistent/current.parquet"], "mlops drift: error: no file"),
     "policy-config": (["policy-config", "--stack", "dev", *PROJECT, "--config", "nocolon"], "mlops: --config 'nocolon': expected NAMESPACE:KEY=VALUE"),
     "prices": (["prices", "refresh", "--cloud", "aws", "--region", "us-nowhere-1"], "mlops prices refresh: aws has no region 'us-nowhere-1'"),
+    "history": (
+        ["history", "churn-classifier", "--stack", "dev", *PROJECT, "--history", "/nonexistent/history.json"],
+        "mlops history: cannot read history /nonexistent/history.json",
+    ),
+    "reference": (["reference", "check", "--reference", "/nonexistent"], "mlops: reference data at /nonexistent has no manifest.yaml"),
     "no-project": (["render", "--stack", "dev", "--project-dir", "/"], "mlops: no Pulumi.yaml in / or its parents"),
 }
 
