@@ -282,5 +282,5 @@ REGIONS: dict[str, frozenset[str]] = {
 }
 
 # Largest node count one pool may declare: EKS "Nodes per managed node group" (450, Amazon EKS
-# service quotas) and GKE "Nodes per node pool zone" (1,000, GKE quotas and limits).
+# service quotas) and GKE "Nodes per node pool zone" (1,000 per zone, GKE quotas and limits).
 MAX_POOL_NODES: dict[str, int] = {"aws": 450, "gcp": 1000}

@@ -411,8 +411,9 @@ def _gcp_ranges(config: StackConfig) -> list[Problem]:
     plane = parsed.get("controlPlaneCidr")
     if plane is not None and plane.prefixlen != 28:
         problems.append(Problem("mlops:gcp.controlPlaneCidr", keys["controlPlaneCidr"], "GKE's private control plane takes exactly a /28"))
-    # GKE gives every node a /24 of the Pod range (110 pods per node) and one address of the subnet.
-    nodes = sum(pool.max_size for pool in config.node_pools) * len(config.gcp.zones)
+    # GKE gives every node a /24 of the Pod range (110 pods per node) and one address of the subnet;
+    # pool sizes are totals across zones (total_max_node_count).
+    nodes = sum(pool.max_size for pool in config.node_pools)
     pods = parsed.get("podsCidr")
     if pods is not None and (pods.prefixlen > 24 or 2 ** (24 - pods.prefixlen) < nodes):
         problems.append(
@@ -420,7 +421,7 @@ def _gcp_ranges(config: StackConfig) -> list[Problem]:
                 "mlops:gcp.podsCidr",
                 keys["podsCidr"],
                 f"holds {2 ** max(24 - pods.prefixlen, 0)} node /24 block(s) but the pools may grow to {nodes} nodes "
-                f"(sum of maxSize x {len(config.gcp.zones)} zones)",
+                "(sum of maxSize)",
             )
         )
     subnet = parsed.get("networkCidr")
@@ -435,8 +436,10 @@ def _pool_sizes_within_cloud_limits(config: StackConfig) -> list[Problem]:
     limit = MAX_POOL_NODES.get(config.cloud)
     if limit is None:
         return []
+    if config.cloud == "gcp":
+        limit *= len(config.gcp.zones)  # GKE's limit is per zone; maxSize is the pool's total
     return [
-        Problem(f"mlops:nodePools[{index}].maxSize", pool.max_size, f"{config.cloud} allows at most {limit} nodes per pool")
+        Problem(f"mlops:nodePools[{index}].maxSize", pool.max_size, f"{config.cloud} allows at most {limit} nodes in this pool")
         for index, pool in enumerate(config.node_pools)
         if pool.max_size > limit
     ]

@@ -105,7 +105,9 @@ def test_cpu_beyond_the_gpu_pool_a_model_is_pinned_to_is_refused():
 
 def test_pool_sizes_beyond_the_cloud_limit_are_refused():
     found = problem_of({"mlops:cloud": "aws", "mlops:nodePools": [{**SYSTEM_POOL, "maxSize": 100000}]})
-    assert found == "mlops:nodePools[0].maxSize: aws allows at most 450 nodes per pool (got 100000)"
+    assert found == "mlops:nodePools[0].maxSize: aws allows at most 450 nodes in this pool (got 100000)"
+    gcp = problem_of({"mlops:cloud": "gcp", "mlops:nodePools": [{**SYSTEM_POOL, "maxSize": 3001}], "mlops:gcp": {"podsCidr": "10.128.0.0/10"}})
+    assert gcp == "mlops:nodePools[0].maxSize: gcp allows at most 3000 nodes in this pool (got 3001)"
 
 
 @pytest.mark.parametrize("number", ["1e999", "-1e999"])
@@ -240,7 +242,7 @@ def test_aws_vpc_cidrs_that_aws_or_the_subnet_plan_refuse(settings, message):
 
 @pytest.mark.parametrize(("settings", "message"), [
     ({"podsCidr": "10.48.0.0/14"}, "mlops:gcp.podsCidr: overlaps mlops:gcp.networkCidr (10.50.0.0/20)"),
-    ({"podsCidr": "10.64.0.0/24"}, "mlops:gcp.podsCidr: holds 1 node /24 block(s) but the pools may grow to 6 nodes"),
+    ({"podsCidr": "10.64.0.0/24"}, "mlops:gcp.podsCidr: holds 1 node /24 block(s) but the pools may grow to 2 nodes"),
     ({"controlPlaneCidr": "172.16.0.0/27"}, "mlops:gcp.controlPlaneCidr: GKE's private control plane takes exactly a /28"),
     ({"servicesCidr": "not-a-cidr"}, "mlops:gcp.servicesCidr: not a CIDR"),
 ])
