@@ -17,12 +17,11 @@ from components import formats
 from components.catalog import Accelerator, SizeClass
 
 DNS_LABEL = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
-DURATION = r"^[0-9]+(s|m|h|d)$"
 
 DnsLabel = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
 Quantity = Annotated[str, AfterValidator(formats.positive_quantity)]
 # Durations that end up in PromQL ranges, `for:` clauses or Prometheus flags.
-PrometheusDuration = Annotated[str, Field(pattern=DURATION), AfterValidator(formats.positive_prometheus_duration)]
+PrometheusDuration = Annotated[str, AfterValidator(formats.positive_prometheus_duration)]
 CronSchedule = Annotated[str, AfterValidator(formats.cron_schedule)]
 LabelValue = Annotated[str, AfterValidator(formats.label_value)]
 # What reads each location: KServe's storage initializer (kserve_storage.py, v0.21; file:// for a mounted path)

@@ -191,7 +191,7 @@ def test_schedules_are_parsed_as_kubernetes_parses_them(schedule, key):
         assert found.startswith(f"mlops:models[0].{key}: {schedule!r} is not a schedule Kubernetes accepts: {CRON_VERDICTS[schedule]}")
 
 
-@pytest.mark.parametrize("window", ["0m", "0s", "10m", "1h", "90s", "1.5h", "10M"])
+@pytest.mark.parametrize("window", ["0m", "0s", "10m", "1h", "90s", "1h30m", "1w", "500ms", "1.5h", "10M", "30m1h"])
 def test_durations_are_refused_exactly_when_promtool_refuses_them(tmp_path: Path, window):
     """The gate window becomes a PromQL range: ask promtool (Prometheus 2.42) what it accepts."""
     rules = {"groups": [{"name": "g", "rules": [{"alert": "A", "expr": f"rate(x_total[{window}]) > 0"}]}]}
