@@ -15,11 +15,11 @@ from pydantic.alias_generators import to_camel
 
 from components.catalog import Accelerator
 from components.declarations import (
-    DURATION,
     IMAGE,
     CanaryGates,
     ModelDeployment,
     NodePool,
+    PrometheusDuration,
     Section,
 )
 
@@ -207,7 +207,7 @@ class KServeSettings(Section):
 
 
 class MonitoringSettings(Section):
-    retention: str = Field("15d", pattern=DURATION, description="Prometheus retention time.")
+    retention: PrometheusDuration = Field("15d", description="Prometheus retention time.")
     storage_gib: int = Field(20, ge=1, description="Prometheus volume size.")
     grafana_hostname: str | None = Field(None, description="Public host name for Grafana; Ingress rendered when set.")
 

@@ -143,7 +143,7 @@ def test_every_kubernetes_minor_with_pinned_addons_has_a_matching_autoscaler():
 def test_kubernetes_minor_without_a_pinned_autoscaler_is_a_config_error(monkeypatch):
     monkeypatch.setitem(addons.ADDON_VERSIONS, "1.99", addons.ADDON_VERSIONS["1.35"])
     with pytest.raises(ConfigError, match=r"mlops:cluster.kubernetesVersion: no pinned cluster-autoscaler version for Kubernetes '1.99'"):
-        render(PROJECT_DIR, "prod", {"mlops:cluster.kubernetesVersion": '"1.99"'})
+        render(PROJECT_DIR, "prod", {"mlops:cluster.kubernetesVersion": "1.99"})
 
 
 def test_policy_reads_everything_but_scales_only_groups_this_cluster_owns(prod):

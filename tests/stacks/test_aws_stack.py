@@ -184,7 +184,7 @@ def test_kubernetes_version_without_pinned_addons_fails_before_any_resource(monk
 
     monkeypatch.setattr(render_module, "RecordingMonitor", recording)
     with pytest.raises(ConfigError, match=r"mlops:cluster.kubernetesVersion: no pinned EKS add-on versions for Kubernetes '1.29'"):
-        render(PROJECT_DIR, "prod", {"mlops:cluster.kubernetesVersion": '"1.29"'})
+        render(PROJECT_DIR, "prod", {"mlops:cluster.kubernetesVersion": "1.29"})
     assert monitors and monitors[0].recorded == []
 
 

@@ -21,7 +21,7 @@ TARGETS = {"local-dev": ("dev", {}), "aws-prod": ("prod", {}), "gcp-prod": ("pro
 MODEL_COMPONENTS = ("mlops:serving:ModelDeployment", "mlops:serving:ModelServingAccess")
 RAW_PROD = {
     "mlops:kserve.deploymentMode": "RawDeployment",
-    "mlops:models[0].canary.previousVersion": '"6"',
+    "mlops:models[0].canary.previousVersion": "6",
     "mlops:models[0].autoscaling.metric": "cpu",
     "mlops:models[1].autoscaling.metric": "cpu",
 }
