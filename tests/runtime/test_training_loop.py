@@ -27,8 +27,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from components.mlflow_server import ADMIN_USERNAME
-from mlops import models_cli
+from components.platform.mlflow_server import ADMIN_USERNAME
+from mlops.stackops import models as models_cli
 from tests.conftest import PROJECT_DIR
 from tests.runtime.payload_samples import labels_for, reference_frame, window_frame, write_partitions
 from tests.runtime.servers import MotoServer, PushgatewayServer
