@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,23 @@ def _prediction_columns(predicted: Any, rows: int, column: str) -> dict[str, pa.
     return {column: pa.array(values)}
 
 
+def _chunks(dataset: ds.Dataset, chunk_rows: int) -> Iterator[pa.Table]:
+    """Tables of exactly `chunk_rows` rows (the last may be shorter): the reader's batches stop at
+    row group and file boundaries, so small row groups are gathered into one model call."""
+    pending: list[pa.RecordBatch] = []
+    buffered = 0
+    for batch in dataset.to_batches(batch_size=chunk_rows):
+        pending.append(batch)
+        buffered += batch.num_rows
+        while buffered >= chunk_rows:
+            table = pa.Table.from_batches(pending, schema=dataset.schema)
+            yield table.slice(0, chunk_rows)
+            rest = table.slice(chunk_rows)
+            pending, buffered = rest.to_batches(), rest.num_rows
+    if buffered:
+        yield pa.Table.from_batches(pending, schema=dataset.schema)
+
+
 def score_partition(model: ScoringModel, source: Location, target: Location, partition: Partition, chunk_rows: int, prediction_column: str) -> PartitionResult:
     """Write `<target>/<partition>/scored.parquet` one row group per chunk, then the marker."""
     dataset = ds.dataset(list(partition.files), filesystem=source.filesystem, format="parquet")
@@ -68,21 +86,19 @@ def score_partition(model: ScoringModel, source: Location, target: Location, par
     if isinstance(target.filesystem, pafs.LocalFileSystem):  # only disks need folders
         target.filesystem.create_dir(target.path(partition.name), recursive=True)
     try:
-        for batch in dataset.to_batches(batch_size=chunk_rows):
-            if batch.num_rows == 0:
-                continue
-            frame = batch.to_pandas()
+        for chunk in _chunks(dataset, chunk_rows):
+            frame = chunk.to_pandas()
             features = frame[list(model.input_columns)] if model.input_columns else frame
-            columns = _prediction_columns(model.pyfunc.predict(features), batch.num_rows, prediction_column)
-            columns[MODEL_VERSION_COLUMN] = pa.repeat(pa.scalar(model.version), batch.num_rows)
-            columns[RUN_ID_COLUMN] = pa.repeat(pa.scalar(model.run_id), batch.num_rows)
-            table = pa.Table.from_batches([batch])
+            columns = _prediction_columns(model.pyfunc.predict(features), chunk.num_rows, prediction_column)
+            columns[MODEL_VERSION_COLUMN] = pa.repeat(pa.scalar(model.version), chunk.num_rows)
+            columns[RUN_ID_COLUMN] = pa.repeat(pa.scalar(model.run_id), chunk.num_rows)
+            table = chunk
             for name, values in columns.items():
                 table = table.append_column(name, values)
             if writer is None:
                 writer = pq.ParquetWriter(output, table.schema, filesystem=target.filesystem)
             writer.write_table(table)
-            rows += batch.num_rows
+            rows += chunk.num_rows
     finally:
         if writer is not None:
             writer.close()
