@@ -216,6 +216,10 @@ def _workload_accounts(buckets: Buckets) -> list[WorkloadAccount]:
         "payload-collector": [(payloads, OBJECT_CREATOR)],
         # Reads payload windows; creates its reports under drift-reports/ in the same bucket.
         "drift-job": [(artifacts, OBJECT_VIEWER), (payloads, OBJECT_VIEWER), (("payload-reports", buckets.payload_bucket), OBJECT_CREATOR)],
+        # Reads reference data and payloads; runs, artifacts and versions go through MLflow's server.
+        "training-job": [(artifacts, OBJECT_VIEWER), (payloads, OBJECT_VIEWER)],
+        # Reads input partitions; creates scored partitions (GCS roles do not narrow to a prefix).
+        "batch-job": [(payloads, OBJECT_VIEWER), (("batch-output", buckets.payload_bucket), OBJECT_CREATOR)],
     }
     return [
         WorkloadAccount(

@@ -43,6 +43,13 @@ PLACEMENT = GpuPlacement(
 )
 
 
+# Scheduled retraining runs a training Job, which needs the task its metric belongs to.
+SCHEDULED = {
+    "retraining": {"schedule": "0 3 * * 0", "policy": "scheduled", "job": {"dataUri": "s3://artifacts/training/"}},
+    "monitoring": {"referenceDataUri": "s3://artifacts/reference.parquet", "task": "classification"},
+}
+
+
 def declaration(**overrides: Any) -> ModelDeployment:
     document: dict[str, Any] = {
         "name": "fraud-detector",
@@ -178,7 +185,7 @@ def test_alias_without_resolved_version_labels_with_the_alias():
 
 def test_retraining_strategy_is_declared_on_the_inference_service():
     """The retraining policy and its trigger are annotations the policy pack reads."""
-    annotations = isvc(declaration(retraining={"schedule": "0 3 * * 0", "policy": "scheduled"}))["metadata"]["annotations"]
+    annotations = isvc(declaration(**SCHEDULED))["metadata"]["annotations"]
     assert annotations["mlops.platform/retraining-policy"] == "scheduled"
     assert annotations["mlops.platform/retraining-schedule"] == "0 3 * * 0"
     assert "mlops.platform/retraining-webhook" not in annotations
@@ -273,7 +280,7 @@ def test_labels_without_a_task_are_refused():
 
 def test_scheduled_retraining_makes_the_drift_job_report_only():
     """Scheduled retraining is not triggered by drift: the job runs with policy never and no webhook."""
-    model = declaration(retraining={"schedule": "0 3 * * 0", "policy": "scheduled"})
+    model = declaration(**SCHEDULED)
     config = load_config(drift_job_args(model, "s3://payloads", "s3://reports", "http://pushgateway:9091"), {})  # type: ignore[arg-type]
     assert (config.retrain_policy, config.retrain_webhook) == (RetrainPolicy.NEVER, None)
 
