@@ -7,26 +7,27 @@ same held-out rows: `candidate >= champion - margin` for a metric where higher i
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-from sklearn import metrics as sk
 
 
 @dataclass(frozen=True)
 class Metric:
     task: str
     higher_is_better: bool
-    score: Callable[[np.ndarray, np.ndarray], float]
+    # scikit-learn's function of that name (imported when scoring, so settings load without it).
+    function: str
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 METRICS = {
-    "accuracy": Metric("classification", True, lambda y, p: sk.accuracy_score(y, p)),
-    "f1": Metric("classification", True, lambda y, p: sk.f1_score(y, p, average="macro")),
-    "rmse": Metric("regression", False, lambda y, p: sk.root_mean_squared_error(y, p)),
-    "mae": Metric("regression", False, lambda y, p: sk.mean_absolute_error(y, p)),
-    "r2": Metric("regression", True, lambda y, p: sk.r2_score(y, p)),
+    "accuracy": Metric("classification", True, "accuracy_score"),
+    "f1": Metric("classification", True, "f1_score", {"average": "macro"}),
+    "rmse": Metric("regression", False, "root_mean_squared_error"),
+    "mae": Metric("regression", False, "mean_absolute_error"),
+    "r2": Metric("regression", True, "r2_score"),
 }
 
 
@@ -50,4 +51,8 @@ def decide(metric_name: str, margin: float, candidate: float, champion: float | 
 
 
 def score(metric_name: str, actual: np.ndarray, predicted: np.ndarray) -> float:
-    return float(METRICS[metric_name].score(np.asarray(actual), np.asarray(predicted).reshape(len(actual), -1)[:, 0]))
+    from sklearn import metrics
+
+    metric = METRICS[metric_name]
+    values = np.asarray(predicted).reshape(len(actual), -1)[:, 0]
+    return float(getattr(metrics, metric.function)(np.asarray(actual), values, **metric.options))

@@ -154,3 +154,52 @@ def test_signature_is_recorded_as_typed_columns():
     }
     loaded = load([model(model=reference)]).models[0].model.signature
     assert loaded.inputs[0].name == "amount" and loaded.outputs[0].name is None
+
+
+# --- training Job and batch scoring --------------------------------------------------------------
+
+TRAINING_JOB = {"dataUri": "s3://a/training/"}
+CLASSIFIER_MONITORING = {"referenceDataUri": "s3://a/ref.parquet", "task": "classification"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "path", "message"),
+    [
+        ({"retraining": {"schedule": "0 3 * * 0", "policy": "scheduled"}}, "mlops:models[0].retraining", "needs a schedule and the job it runs"),
+        (
+            {"retraining": {"webhook": "https://ci/retrain", "job": TRAINING_JOB}, "monitoring": CLASSIFIER_MONITORING},
+            "mlops:models[0].retraining",
+            "needs exactly one trigger",
+        ),
+        ({"retraining": {"job": TRAINING_JOB}}, "mlops:models[0]", "retraining.job needs monitoring.task"),
+        ({"retraining": {"job": {}}, "monitoring": CLASSIFIER_MONITORING}, "mlops:models[0]", "has nothing to train on"),
+        (
+            {"retraining": {"job": {**TRAINING_JOB, "metric": "rmse"}}, "monitoring": CLASSIFIER_MONITORING},
+            "mlops:models[0]",
+            "'rmse' is not a classification metric; choose one of accuracy, f1",
+        ),
+        (
+            {"format": "sklearn", "batch": {"schedule": "0 2 * * *", "inputPrefix": "tables/in", "outputPrefix": "fraud"}},
+            "mlops:models[0]",
+            "batch scoring loads the registered version with MLflow's pyfunc, which needs format 'mlflow'",
+        ),
+    ],
+    ids=["scheduled-without-job", "webhook-and-job", "job-without-task", "job-without-data", "metric-of-another-task", "batch-needs-pyfunc"],
+)
+def test_lifecycle_declarations_that_cannot_run_are_refused(overrides, path, message):
+    """Each refusal names the key and what is allowed."""
+    (found,) = problems([model(**overrides)])
+    assert found[0] == path and message in found[1], found
+
+
+def test_a_training_job_gets_the_serving_gpu_checks():
+    """A GPU training Job on an undeclared pool, or asking more GPUs than its pool's nodes carry:
+    refused at its own key, as a serving pod would be."""
+    def found(resources: dict[str, Any]) -> list[tuple[str, str]]:
+        declared = model(retraining={"job": {**TRAINING_JOB, "resources": resources}}, monitoring=CLASSIFIER_MONITORING)
+        return problems([declared], pools=[SYSTEM_POOL, GPU_POOL])
+
+    assert found({"gpus": 1, "gpuPool": "gpu-xl"}) == [("mlops:models[0].retraining.job.resources.gpuPool", "no GPU pool of that name; GPU pools: gpu")]
+    assert found({"gpus": 2, "gpuPool": "gpu"}) == [
+        ("mlops:models[0].retraining.job.resources.gpus", "pool 'gpu' nodes carry 1 GPU(s); a replica cannot span nodes")
+    ]
