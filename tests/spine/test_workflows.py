@@ -67,3 +67,14 @@ def test_offline_preview_runs_fork_code_without_write_access():
     commenter = workflow("offline-preview-comment.yml")
     assert "workflow_run" in commenter["on"]
     assert not any("checkout" in step.get("uses", "") for step in commenter["jobs"]["comment"]["steps"])
+
+
+def test_retrain_receives_the_dispatch_and_opens_the_canary_pull_request():
+    """retrain.yml: started by the drift job's repository_dispatch, one run per idempotency key,
+    trains with python -m training, and resolves the challenger as a 10 % canary for the PR."""
+    document = workflow("retrain.yml")
+    assert document["on"] == {"repository_dispatch": {"types": ["mlops-retrain"]}}
+    assert "client_payload.idempotencyKey" in document["concurrency"]["group"] and document["concurrency"]["cancel-in-progress"] is False
+    runs = "\n".join(step.get("run", "") for step in document["jobs"]["retrain"]["steps"])
+    assert "-m training" in runs and "gh pr create" in runs
+    assert 'mlops models resolve "$MODEL" --stack "$STACK" --alias challenger --canary 10' in runs
