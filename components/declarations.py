@@ -200,12 +200,17 @@ ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 TRAINING_METRICS = {"classification": ("accuracy", "f1"), "regression": ("rmse", "mae", "r2")}
 
 
-class SecretEnv(Section):
-    """An environment variable filled from a key of a Kubernetes Secret in the model's namespace."""
+class SecretKey(Section):
+    """A key of a Kubernetes Secret in the model's namespace."""
 
-    name: str = Field(pattern=ENV_NAME, description="Variable name.")
     secret: DnsLabel = Field(description="Secret name.")
     key: str = Field(min_length=1, description="Key in the Secret.")
+
+
+class SecretEnv(SecretKey):
+    """An environment variable filled from a key of a Kubernetes Secret."""
+
+    name: str = Field(pattern=ENV_NAME, description="Variable name.")
 
 
 class TrainingJob(Section):
@@ -242,9 +247,11 @@ class TrainingJob(Section):
 
 class Retraining(Section):
     webhook: str | None = Field(None, pattern=r"^https?://", description="URL called when the policy triggers.")
-    webhook_secret: SecretEnv | None = Field(
-        None, description="Secret key whose value signs the webhook body (HMAC-SHA256); `name` is ignored."
+    webhook_secret: SecretKey | None = Field(None, description="Secret key whose value signs the webhook body (HMAC-SHA256).")
+    webhook_event_type: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9._-]+$", description="Send GitHub's repository_dispatch envelope with this event_type (e.g. mlops-retrain)."
     )
+    webhook_token: SecretKey | None = Field(None, description="Secret key holding the webhook's bearer token (e.g. a GitHub token).")
     schedule: str | None = Field(None, pattern=CRON, description="Cron schedule of periodic retraining.")
     policy: Literal["on_drift", "on_dataset_drift", "scheduled"] = Field(
         "on_dataset_drift", description="When retraining is triggered."
@@ -262,8 +269,10 @@ class Retraining(Section):
                 raise ValueError("policy 'scheduled' runs its job; a webhook would never be called")
         elif (self.webhook is None) == (self.job is None):
             raise ValueError(f"policy {self.policy!r} needs exactly one trigger: a webhook to call or a job to run")
-        if self.webhook_secret is not None and self.webhook is None:
-            raise ValueError("webhookSecret signs webhook calls; it needs a webhook")
+        webhook_settings = [key for key, value in (("webhookSecret", self.webhook_secret), ("webhookEventType", self.webhook_event_type),
+                                                   ("webhookToken", self.webhook_token)) if value is not None]  # fmt: skip
+        if webhook_settings and self.webhook is None:
+            raise ValueError(f"{', '.join(webhook_settings)} configure webhook calls; they need a webhook")
         return self
 
 

@@ -280,6 +280,8 @@ def drift_job_args(
     policy = "never" if retraining.policy == "scheduled" else retraining.policy
     if retraining.webhook is not None and policy != "never":
         args += ["--retrain-webhook", retraining.webhook]
+        if retraining.webhook_event_type is not None:
+            args += ["--retrain-webhook-event-type", retraining.webhook_event_type]
     if creates_training_jobs(model):
         args += ["--retrain-job-template", JOB_TEMPLATE_PATH]
     return args + ["--retrain-policy", policy]
@@ -292,12 +294,12 @@ def creates_training_jobs(model: ModelDeployment) -> bool:
 
 
 def drift_trigger_env(model: ModelDeployment) -> list[dict[str, Any]]:
-    """The webhook's signing key, from its Secret."""
+    """The webhook's signing key and bearer token, from their Secrets."""
     retraining = model.retraining
-    if retraining is None or retraining.webhook_secret is None:
+    if retraining is None:
         return []
-    secret = retraining.webhook_secret
-    return [workloads.secret_env("DRIFT_RETRAIN_WEBHOOK_SECRET", secret.secret, secret.key)]
+    secrets = (("DRIFT_RETRAIN_WEBHOOK_SECRET", retraining.webhook_secret), ("DRIFT_RETRAIN_WEBHOOK_TOKEN", retraining.webhook_token))
+    return [workloads.secret_env(variable, ref.secret, ref.key) for variable, ref in secrets if ref is not None]
 
 
 def drift_cronjob_spec(

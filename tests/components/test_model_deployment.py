@@ -297,3 +297,24 @@ def test_drift_cronjob_is_restricted_and_never_overlaps():
     assert container["resources"]["limits"] and container["resources"]["requests"]
     assert spec["jobTemplate"]["metadata"]["labels"][MODEL_LABEL] == "fraud-detector"
 
+
+
+def test_a_github_dispatch_webhook_is_signed_and_authenticated_from_secrets():
+    """webhookSecret, webhookToken and webhookEventType reach the drift job as its variables and options."""
+    model = declaration(
+        retraining={
+            "webhook": "https://api.github.com/repos/acme/models/dispatches",
+            "webhookEventType": "mlops-retrain",
+            "webhookSecret": {"secret": "retrain-webhook", "key": "hmac"},
+            "webhookToken": {"secret": "retrain-webhook", "key": "github-token"},
+        }
+    )
+    spec = drift_cronjob_spec(model, image="runtime@sha256:" + "0" * 64, account="drift-job", payload_root="s3://p", report_root="s3://r", pushgateway_url="http://pg:9091", env=[])
+    (container,) = spec["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    secrets = {item["name"]: item["valueFrom"]["secretKeyRef"] for item in container["env"]}
+    assert secrets == {
+        "DRIFT_RETRAIN_WEBHOOK_SECRET": {"name": "retrain-webhook", "key": "hmac"},
+        "DRIFT_RETRAIN_WEBHOOK_TOKEN": {"name": "retrain-webhook", "key": "github-token"},
+    }
+    config = load_config(container["args"], {"DRIFT_RETRAIN_WEBHOOK_SECRET": "k", "DRIFT_RETRAIN_WEBHOOK_TOKEN": "t"})
+    assert (config.retrain_webhook_event_type, config.retrain_webhook_secret, config.retrain_webhook_token) == ("mlops-retrain", "k", "t")
