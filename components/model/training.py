@@ -29,6 +29,8 @@ TRAINING_CONTAINER = "training"
 JOB_TEMPLATE_KEY = "job.json"
 JOB_TEMPLATE_DIR = "/etc/mlops/retraining"
 JOB_TEMPLATE_PATH = f"{JOB_TEMPLATE_DIR}/{JOB_TEMPLATE_KEY}"
+# Names the ConfigMap key holding a manifest, so `mlops validate` checks the Job before the cluster sees it.
+EMBEDDED_MANIFEST_ANNOTATION = "mlops.platform/embedded-manifest"
 # python -m training's exit codes that a retry cannot change: bad settings, missing data, schema
 # mismatch, candidate refused (training/__init__.py).
 FINAL_EXIT_CODES = [2, 3, 4, 9]
@@ -194,7 +196,15 @@ class ModelTraining(pulumi.ComponentResource):
         self, name: str, args: ModelTrainingArgs, metadata: k8s.meta.v1.ObjectMetaArgs, spec: dict[str, Any], child: pulumi.ResourceOptions
     ) -> None:
         manifest = job_template_manifest(args.model, args.namespace, spec)
-        self.job_template = k8s.core.v1.ConfigMap(f"{name}-template", metadata=metadata, data={JOB_TEMPLATE_KEY: pulumi.Output.json_dumps(manifest)}, opts=child)
+        template_metadata = k8s.meta.v1.ObjectMetaArgs(
+            name=job_template_name(args.model),
+            namespace=args.namespace,
+            labels=training_labels(args.model),
+            annotations={EMBEDDED_MANIFEST_ANNOTATION: JOB_TEMPLATE_KEY},
+        )
+        self.job_template = k8s.core.v1.ConfigMap(
+            f"{name}-template", metadata=template_metadata, data={JOB_TEMPLATE_KEY: pulumi.Output.json_dumps(manifest)}, opts=child
+        )
         # RBAC cannot narrow `create` to a name or a template: the Role allows creating Jobs in the
         # model's namespace, nothing else (no get, list, delete; no other kinds or namespaces).
         self.trigger_role = k8s.rbac.v1.Role(

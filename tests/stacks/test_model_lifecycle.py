@@ -8,6 +8,7 @@ batch/config.py), with every required one present.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -15,9 +16,10 @@ import pytest
 
 from batch.config import SETTINGS as BATCH_SETTINGS
 from components.declarations import TRAINING_METRICS
+from components.model.training import EMBEDDED_MANIFEST_ANNOTATION as TEMPLATE_ANNOTATION
 from components.model.training import JOB_TEMPLATE_PATH
 from mlops.offline.render import RenderedResource, Rendering, manifest_of, render
-from mlops.offline.validate import ReferenceData, validate_manifest
+from mlops.offline.validate import EMBEDDED_MANIFEST_ANNOTATION, ReferenceData, validate_manifest, validate_rendering
 from monitoring.drift_job.config import load_config
 from monitoring.drift_job.retrain import job_from_template
 from tests.conftest import PROJECT_DIR, REFERENCE_DIR
@@ -143,3 +145,17 @@ def test_the_schema_offers_the_metrics_the_trainer_knows():
     assert {task: set(names) for task, names in TRAINING_METRICS.items()} == {
         task: {name for name, metric in METRICS.items() if metric.task == task} for task in TRAINING_METRICS
     }
+
+
+def test_validate_checks_the_job_template_before_the_cluster_sees_it(dev, reference):
+    """The drift job hands the template to the API server only on drift: `mlops validate` checks it
+    now, and a template the server would refuse is a finding naming the field."""
+    resource, config_map = objects(dev, "ConfigMap")["churn-classifier-training-job"]
+    assert config_map["metadata"]["annotations"][EMBEDDED_MANIFEST_ANNOTATION] == "job.json"
+    assert EMBEDDED_MANIFEST_ANNOTATION == TEMPLATE_ANNOTATION
+    assert validate_rendering(Rendering(dev.project, dev.stack, dev.config, [resource]), reference, "1.33") == []
+    template = json.loads(config_map["data"]["job.json"])
+    template["spec"]["backoffLimit"] = "twice"
+    broken = dataclasses.replace(resource, inputs={**resource.inputs, "data": {"job.json": json.dumps(template)}})
+    (finding,) = validate_rendering(Rendering(dev.project, dev.stack, dev.config, [broken]), reference, "1.33")
+    assert finding.path == "spec.backoffLimit" and "'twice' is not of type 'integer'" in finding.message
