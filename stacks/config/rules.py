@@ -237,6 +237,10 @@ def _gpu_canary_capacity(config: StackConfig) -> list[Problem]:
             for other in config.models
             if other is not model and other.resources.gpu_pool == pool.name
         )
+        # Training and batch Jobs of any model on the pool take their GPUs while they run.
+        neighbours += sum(
+            resources.gpus for other in config.models for _, resources in model_pods(other, "")[1:] if resources.gpu_pool == pool.name
+        )
         stable = model.autoscaling.max_replicas * model.resources.gpus
         canary = canary_replicas(model) * model.resources.gpus
         if stable + canary + neighbours > capacity:
@@ -246,7 +250,7 @@ def _gpu_canary_capacity(config: StackConfig) -> list[Problem]:
                     f"{model.canary.traffic_percent}%",
                     f"GPU pool {pool.name!r} holds {capacity} GPU(s) (maxSize {pool.max_size} x {pool.accelerator_count}); "
                     f"stable needs up to {stable} (maxReplicas {model.autoscaling.max_replicas} x {model.resources.gpus}), "
-                    f"the canary {canary} more ({canary_replicas(model)} replica(s)), other models on the pool {neighbours}: "
+                    f"the canary {canary} more ({canary_replicas(model)} replica(s)), other models and training/batch Jobs on the pool {neighbours}: "
                     f"{stable + canary + neighbours} in all; raise the pool's maxSize or lower autoscaling.maxReplicas",
                 )
             )

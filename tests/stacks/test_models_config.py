@@ -119,7 +119,7 @@ def test_gpu_canary_beyond_the_pool_is_refused():
 def test_gpu_canary_counts_other_models_on_the_pool():
     """Another model's GPUs on the same pool count against the canary's room."""
     (found,) = problems([gpu_model(2, 10), gpu_model(2, None, name="other")], pools=[SYSTEM_POOL, GPU_POOL])
-    assert found[0] == "mlops:models[0].canary" and "other models on the pool 2" in found[1]
+    assert found[0] == "mlops:models[0].canary" and "other models and training/batch Jobs on the pool 2" in found[1]
 
 
 @pytest.mark.parametrize(("percent", "max_replicas", "min_replicas", "replicas"), [(10, 4, 1, 1), (50, 8, 1, 4), (10, 8, 3, 3), (0, 4, 0, 1)])
@@ -203,3 +203,13 @@ def test_a_training_job_gets_the_serving_gpu_checks():
     assert found({"gpus": 2, "gpuPool": "gpu"}) == [
         ("mlops:models[0].retraining.job.resources.gpus", "pool 'gpu' nodes carry 1 GPU(s); a replica cannot span nodes")
     ]
+
+
+def test_a_gpu_training_job_counts_against_the_canarys_pool():
+    """Two stable replicas and a canary fill a 3-GPU pool; a one-GPU training Job there does not fit."""
+    pool = {**GPU_POOL, "maxSize": 3}
+    serving = {"resources": {"gpus": 1, "gpuPool": "gpu"}, "autoscaling": {"minReplicas": 1, "maxReplicas": 2, "metric": "cpu", "target": 70}}
+    assert load([model(**serving)], pools=[SYSTEM_POOL, pool])
+    job = {**TRAINING_JOB, "resources": {"gpus": 1, "gpuPool": "gpu"}}
+    (found,) = problems([model(**serving, retraining={"job": job}, monitoring=CLASSIFIER_MONITORING)], pools=[SYSTEM_POOL, pool])
+    assert found[0] == "mlops:models[0].canary" and "other models and training/batch Jobs on the pool 1: 4 in all" in found[1]
