@@ -4,23 +4,30 @@ Signed webhook: the receiver (tests/runtime/signed_receiver.py) checks the HMAC-
 body with Python's own `hmac`, so the drift job's signature is proven by an independent
 implementation; a body changed in transit, or signed with another secret, is refused (401, not
 retried) and the outcome is pushed. GitHub's repository_dispatch envelope carries the same payload
-with the token as bearer. The Job trigger's manifest comes from the template the platform renders.
+with the token as bearer. The Job trigger names each Job after its drift window and creates it once
+through the API server (a TLS stand-in answering as the API server does; none runs here).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import ssl
+import subprocess
+import threading
 import urllib.error
 import urllib.request
 from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from monitoring import catalog
-from monitoring.drift_job.retrain import job_from_template
+from monitoring.drift_job.retrain import create_job, job_from_template
 from monitoring.drift_job.status import EXIT_OK, EXIT_WEBHOOK_FAILED
+from monitoring.drift_job.webhook import WebhookFailed
 from tests.runtime.payload_samples import window_frame
 from tests.runtime.signed_receiver import SignedReceiver
 from tests.runtime.test_drift_job import Payloads, gateway, payloads  # noqa: F401 (fixtures)
@@ -113,3 +120,79 @@ def _outcomes(payloads: Payloads) -> dict[str, float]:
         for sample in family.samples
         if sample.labels.get("model") == payloads.model
     }
+
+
+class JobsApi:
+    """The one API server call the Job trigger makes, over TLS with a bearer token: POST
+    /apis/batch/v1/namespaces/<ns>/jobs answers 201 with the object, 409 with a Status of reason
+    AlreadyExists for a name already taken (kubernetes/apimachinery pkg/api/errors/errors.go,
+    NewAlreadyExists), 403 for another token. No API server binary runs here (see FACTS.md)."""
+
+    def __init__(self, workdir: Path, token: str):
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(workdir / "key.pem"), "-out", str(workdir / "ca.crt")],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        self.jobs: dict[tuple[str, str], dict] = {}
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                namespace = self.path.removeprefix("/apis/batch/v1/namespaces/").removesuffix("/jobs")
+                if self.headers.get("Authorization") != f"Bearer {token}":
+                    return self._answer(403, {"kind": "Status", "status": "Failure", "reason": "Forbidden", "code": 403})
+                key = (namespace, body["metadata"]["name"])
+                if key in api.jobs:
+                    return self._answer(409, {"kind": "Status", "status": "Failure", "reason": "AlreadyExists", "code": 409})
+                api.jobs[key] = body
+                self._answer(201, body)
+
+            def _answer(self, code: int, document: dict) -> None:
+                data = json.dumps(document).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(workdir / "ca.crt", workdir / "key.pem")
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_the_job_trigger_creates_the_job_once_per_window(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """With the pod's service account files: 201 creates the Job in the account's namespace; the
+    same window again meets 409 and is a duplicate, not a failure; a refused token fails the trigger."""
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    api = JobsApi(account, token="pod-token")
+    try:
+        (account / "token").write_text("pod-token")
+        (account / "namespace").write_text("mlops-serving")
+        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        monkeypatch.setenv("KUBERNETES_SERVICE_PORT_HTTPS", str(api.port))
+        template = {
+            "apiVersion": "batch/v1", "kind": "Job", "metadata": {"generateName": "churn-classifier-training-"},
+            "spec": {"template": {"spec": {"containers": [{"name": "training", "image": "runtime", "env": []}]}}},
+        }  # fmt: skip
+        job = job_from_template(template, "churn-classifier/1/2026-12-01T00:00:00Z/2026-12-01T06:00:00Z")
+        assert create_job(job, account).outcome == "created"
+        assert list(api.jobs) == [("mlops-serving", job["metadata"]["name"])]
+        assert create_job(job, account).outcome == "duplicate" and len(api.jobs) == 1
+        (account / "token").write_text("stale-token")
+        with pytest.raises(WebhookFailed, match="HTTP 403"):
+            create_job(job_from_template(template, "another-window"), account)
+    finally:
+        api.close()
