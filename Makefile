@@ -3,17 +3,25 @@
 #   .venv          the Pulumi program, policy pack and `mlops` CLI   (pip install -e '.[iac,test]')
 #   .venv-runtime  collector, drift job, model servers, held to the runtime image's lock
 #   .venv-checkov  checkov, the security scan `mlops validate` and `mlops preview` run
+#   .venv-mlserver MLServer 1.7.1 for the model-metrics test (it needs fastapi<0.116; kserve has 0.165)
 PYTHON ?= python3
 IAC_VENV := .venv
 RUNTIME_VENV := .venv-runtime
 CHECKOV_VENV := .venv-checkov
+MLSERVER_VENV := .venv-mlserver
+MLSERVER_LOCK := tests/runtime/requirements-mlserver.txt
 CHECKOV_VERSION := 3.3.30
 RUNTIME_LOCK := images/requirements-runtime.txt
 IAC_TESTS := tests/spine tests/components tests/stacks tests/policies
 RUNTIME_TESTS := tests/runtime tests/smoke
-SERVER_PACKAGES := prometheus prometheus-pushgateway postgresql
+SERVER_PACKAGES := prometheus prometheus-pushgateway postgresql chromium
+# apt needs root: GitHub-hosted runners and most workstations run make as a user with sudo.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: dev test test-iac test-runtime servers clean
+LOCAL_PLATFORM := $(IAC_VENV)/bin/python scripts/local/local_platform.py
+CANARY_PERCENT ?= 10
+
+.PHONY: dev test test-iac test-runtime servers clean local-up local-canary local-down
 
 ## Render and validate the dev stack offline (no cloud, no cluster) and print a summary.
 dev: $(IAC_VENV)/.installed $(CHECKOV_VENV)/.installed
@@ -27,7 +35,7 @@ test-iac: $(IAC_VENV)/.installed $(CHECKOV_VENV)/.installed servers
 	$(IAC_VENV)/bin/python -m pytest $(IAC_TESTS)
 
 # The training loop test renders the resolved canary with the IaC venv's `mlops render`.
-test-runtime: $(RUNTIME_VENV)/.installed $(IAC_VENV)/.installed servers
+test-runtime: $(RUNTIME_VENV)/.installed $(MLSERVER_VENV)/.installed $(IAC_VENV)/.installed servers
 	$(RUNTIME_VENV)/bin/python -m pytest $(RUNTIME_TESTS)
 
 $(IAC_VENV)/.installed: pyproject.toml
@@ -42,20 +50,38 @@ $(RUNTIME_VENV)/.installed: pyproject.toml $(RUNTIME_LOCK)
 	$(RUNTIME_VENV)/bin/pip install --quiet -c $(RUNTIME_LOCK) -e '.[runtime,runtime-test]'
 	touch $@
 
+$(MLSERVER_VENV)/.installed: $(MLSERVER_LOCK)
+	$(PYTHON) -m venv $(MLSERVER_VENV)
+	$(MLSERVER_VENV)/bin/pip install --quiet --upgrade pip
+	$(MLSERVER_VENV)/bin/pip install --quiet -r $(MLSERVER_LOCK)
+	touch $@
+
 $(CHECKOV_VENV)/.installed:
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
 	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov==$(CHECKOV_VERSION)'
 	touch $@
 
-## Prometheus, promtool, Pushgateway and PostgreSQL from Debian, for the server-backed tests.
+## The Debian servers and tools the server-backed tests run (SERVER_PACKAGES), when any is missing.
 servers:
-	@if command -v promtool >/dev/null && command -v prometheus-pushgateway >/dev/null \
-	    && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
-	  echo "test servers present"; \
+	@if dpkg-query -W -f='$${Status}\n' $(SERVER_PACKAGES) 2>/dev/null | grep -qv '^install ok installed$$' \
+	    || ! dpkg-query -W $(SERVER_PACKAGES) >/dev/null 2>&1; then \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SERVER_PACKAGES); \
 	else \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SERVER_PACKAGES); \
+	  echo "test servers present: $(SERVER_PACKAGES)"; \
 	fi
 
+## The dev stack on a local kind cluster with a trained demo model (needs Docker and kubectl).
+local-up: $(IAC_VENV)/.installed $(RUNTIME_VENV)/.installed
+	$(LOCAL_PLATFORM) up
+
+## A second demo model version at CANARY_PERCENT % of the traffic (after local-up).
+local-canary: $(IAC_VENV)/.installed $(RUNTIME_VENV)/.installed
+	$(LOCAL_PLATFORM) canary --percent $(CANARY_PERCENT)
+
+## Delete the kind cluster and everything under build/local/.
+local-down: $(IAC_VENV)/.installed
+	$(LOCAL_PLATFORM) down
+
 clean:
-	rm -rf $(IAC_VENV) $(RUNTIME_VENV) $(CHECKOV_VENV) build .pytest_cache
+	rm -rf $(IAC_VENV) $(RUNTIME_VENV) $(CHECKOV_VENV) $(MLSERVER_VENV) build .pytest_cache

@@ -16,6 +16,8 @@
   which must be as long as Pulumi waits for the InferenceService (a GPU model may first wait for a
   node to scale up from zero; the composition passes that wait in); and the queue-proxy it adds to
   every model pod gets limits as well as requests, like every other container of the platform.
+- `config-observability`: the queue-proxy's request metrics, which every model's SLO alerts, canary
+  gates and dashboard read (monitoring/catalog.py), are exported only when this is set.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
+
+from components.namespaces import KNATIVE_SERVING_FLOWS, KOURIER_SYSTEM_FLOWS, namespace_policies
 
 SERVING_VERSION = "knative-v1.21.3"
 KOURIER_VERSION = "knative-v1.21.1"
@@ -54,6 +58,14 @@ POD_FEATURES: dict[str, str] = {
     # `runAsNonRoot` at pod level, which the serving namespace's `restricted` admission requires.
     POD_FIELD_FLAGS["securityContext"]: "enabled",
 }
+# Since Knative 1.19 the queue-proxy's request metrics are OpenTelemetry instruments, exported only
+# when `request-metrics-protocol` is set (the default `none` leaves port 9091 refusing connections).
+# With `prometheus` and no `request-metrics-endpoint`, the queue-proxy serves them on its user-metrics
+# port 9091, `http-usermetric` (pkg/queue/sharedmain/otel.go @ knative-v1.21.3). The revision
+# reconciler copies this ConfigMap into each queue-proxy's OBSERVABILITY_CONFIG environment when it
+# builds the revision's Deployment (pkg/reconciler/revision/resources/queue.go), so the patch is in
+# `ready`: the InferenceServices' revisions are created after it.
+REQUEST_METRICS: dict[str, str] = {"request-metrics-protocol": "prometheus"}
 QUEUE_PROXY_RESOURCES: dict[str, str] = {
     "queue-sidecar-cpu-request": "25m",
     "queue-sidecar-cpu-limit": "1000m",
@@ -106,10 +118,16 @@ class KnativeServing(pulumi.ComponentResource):
         settings = [
             self._patch(name, "config-network", {"ingress-class": INGRESS_CLASS}, core),
             self._patch(name, "config-features", dict(POD_FEATURES), core),
+            self._patch(name, "config-observability", dict(REQUEST_METRICS), core),
             self._patch(
                 name, "config-deployment", {"progress-deadline": f"{args.progress_deadline_seconds}s", **QUEUE_PROXY_RESOURCES}, core
             ),
         ]
+        # Knative's release manifests create both namespaces: their policies follow them.
+        namespace_policies(f"{name}-{NAMESPACE}", NAMESPACE, KNATIVE_SERVING_FLOWS, pulumi.ResourceOptions(parent=self, depends_on=[core]))
+        namespace_policies(
+            f"{name}-{GATEWAY_NAMESPACE}", GATEWAY_NAMESPACE, KOURIER_SYSTEM_FLOWS, pulumi.ResourceOptions(parent=self, depends_on=[gateway])
+        )
         self.ready = [crds, core, gateway, *settings]
         self.register_outputs(
             {"servingVersion": SERVING_VERSION, "kourierVersion": KOURIER_VERSION, "ingressClass": INGRESS_CLASS}

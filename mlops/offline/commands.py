@@ -16,7 +16,7 @@ def _render(args: argparse.Namespace):
 
     project_dir = find_project_dir(Path(args.project_dir).resolve())
     started = time.perf_counter()
-    rendering = render(project_dir, args.stack, parse_overrides(args.config or []))
+    rendering = render(project_dir, args.stack, parse_overrides(args.config or []), processes=args.processes)
     progress(f"rendered stack {args.stack} in {time.perf_counter() - started:.2f}s")
     return project_dir, rendering
 
@@ -30,7 +30,27 @@ def _summary(rendering) -> str:
         f"{manifests} Kubernetes objects"
     ]
     lines += [f"  {count:4d}  {token}" for token, count in sorted(types.items())]
+    lines += _canary_gates(rendering)
     return "\n".join(lines)
+
+
+def _canary_gates(rendering) -> list[str]:
+    """The gates `mlops canary analyze` will apply to each canary, saying which are defaults, so a
+    gate nobody declared is seen before it decides a promotion."""
+    from stacks.config import load_stack_config
+
+    lines = []
+    for model in load_stack_config(rendering.config).models:
+        if model.canary is None:
+            continue
+        gates = model.canary.gates
+        declared = gates.model_fields_set if "gates" in model.canary.model_fields_set else set()
+        values = ", ".join(
+            f"{field.alias} {getattr(gates, name)}{'' if name in declared else ' (default)'}"
+            for name, field in type(gates).model_fields.items()
+        )
+        lines.append(f"canary gates of {model.name}: {values}")
+    return lines
 
 
 def command_render(args: argparse.Namespace) -> int:
@@ -61,6 +81,8 @@ def command_validate(args: argparse.Namespace) -> int:
     manifests = sum(1 for r in rendering.resources if r.is_manifest)
     print(f"schemas: {manifests} Kubernetes objects checked against Kubernetes {version} and reference CRDs")
     failures = [str(finding) for finding in findings]
+    failures += _platform_checks(rendering, version)
+    failures += _platform_lint(rendering)
 
     environment = str(rendering.outputs.get("environment") or "dev")
     started = time.perf_counter()
@@ -90,6 +112,32 @@ def command_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _platform_checks(rendering, version: str) -> list[str]:
+    from datetime import date
+
+    from mlops.offline.platform_checks import platform_checks
+
+    checks = platform_checks(rendering, version, date.today())
+    warnings = [check for check in checks if check.severity == "warning"]
+    print(f"platform: {len(checks) - len(warnings)} failure(s), {len(warnings)} warning(s)")
+    for check in warnings:
+        print(f"  - warning {check}")
+    return [str(check) for check in checks if check.severity == "failure"]
+
+
+def _platform_lint(rendering) -> list[str]:
+    import shutil
+
+    from mlops.offline.lint import RULES, lint_rendering
+
+    started = time.perf_counter()
+    findings = lint_rendering(rendering)
+    progress(f"linted the render in {time.perf_counter() - started:.2f}s")
+    skipped = "" if shutil.which("promtool") else " (promql skipped: promtool not on PATH)"
+    print(f"platform lint ({', '.join(RULES)}): {len(findings)} finding(s){skipped}")
+    return [str(finding) for finding in findings]
+
+
 def _security_scan(rendering, project_dir: Path) -> list[str]:
     from mlops.offline.security_scan import scan_rendering
 
@@ -111,7 +159,7 @@ def command_diff(args: argparse.Namespace) -> int:
     project_dir = find_project_dir(Path(args.project_dir).resolve())
     base = render_at_ref(project_dir, args.base, args.stack)
     started = time.perf_counter()
-    head = render(project_dir, args.stack, parse_overrides(args.config or [])).document()
+    head = render(project_dir, args.stack, parse_overrides(args.config or []), processes=args.processes).document()
     progress(f"rendered working tree in {time.perf_counter() - started:.2f}s")
     result = diff_renderings(base, head)
     print(result.to_json() if args.format == "json" else result.to_markdown(), end="")
@@ -128,6 +176,19 @@ def _stack_arguments(parser: argparse.ArgumentParser) -> None:
         "or mlops:nodePools[1].maxSize=6 (repeatable)",
     )
     parser.add_argument("--project-dir", default=".", help="project directory (default: the one containing Pulumi.yaml)")
+    parser.add_argument(
+        "--processes",
+        type=_positive_int,
+        metavar="N",
+        help="split the models across N processes (default: one per core once a stack declares enough models "
+        "to pay for it, mlops.offline.render.SPLIT_MIN_MODELS); the rendering is the same",
+    )
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of processes, 1 or more (got {text!r})")
+    return int(text)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -144,7 +205,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _stack_arguments(validate_parser)
-    validate_parser.add_argument("--reference", help="reference data dir (default: ../shared/reference or $MLOPS_REFERENCE_DIR)")
+    validate_parser.add_argument("--reference", help="reference data dir (default: the project's reference/ or $MLOPS_REFERENCE_DIR)")
     validate_parser.add_argument("--no-scan", action="store_true", help="skip the checkov scan of the rendered manifests")
     validate_parser.set_defaults(func=command_validate)
 

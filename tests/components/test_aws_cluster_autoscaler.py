@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,9 +13,8 @@ from components.foundation.aws.cluster_autoscaler import VERSIONS, cluster_autos
 from mlops.offline.render import RenderedResource, Rendering, manifest_of, render
 from mlops.offline.validate import ReferenceData, validate_manifest
 from stacks.config import ConfigError
+from tests.conftest import PROJECT_DIR, REFERENCE_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-REFERENCE_DIR = PROJECT_DIR / ".." / "shared" / "reference"
 PARENT = "mlops:aws:ClusterAutoscaler::cluster-autoscaler"
 TEMPLATE = "k8s.io/cluster-autoscaler/node-template/"
 ECR_DIGEST = r"^123456789012\.dkr\.ecr\.us-east-1\.amazonaws\.com/mlops/cluster-autoscaler@sha256:[0-9a-f]{64}$"
@@ -62,7 +60,7 @@ def test_renders_service_account_rbac_and_deployment_that_pass_strict_validation
     assert sorted(objects) == ["ClusterRole", "ClusterRoleBinding", "Deployment", "Role", "RoleBinding", "ServiceAccount"]
     reference = ReferenceData(REFERENCE_DIR)
     for resource in objects.values():
-        assert validate_manifest(resource, manifest_of(resource), reference, "1.33") == [], resource.name
+        assert validate_manifest(resource, manifest_of(resource), reference, "1.35") == [], resource.name
     for kind in ("Deployment", "Role", "RoleBinding", "ServiceAccount"):
         assert objects[kind].inputs["metadata"]["namespace"] == "kube-system"
 
@@ -133,8 +131,8 @@ def test_prod_image_is_the_pinned_release_by_digest_from_the_stack_registry(prod
 
 def test_image_pulled_as_configured_matches_the_cluster_minor():
     rendering = render(PROJECT_DIR, "prod", {"mlops:images.source": "reference", "mlops:environment": "dev"})
-    assert container(rendering)["image"] == f"registry.k8s.io/autoscaling/cluster-autoscaler:{VERSIONS['1.33']}"
-    assert VERSIONS["1.33"].startswith("v1.33.")
+    assert container(rendering)["image"] == f"registry.k8s.io/autoscaling/cluster-autoscaler:{VERSIONS['1.35']}"
+    assert VERSIONS["1.35"].startswith("v1.35.")
 
 
 def test_every_kubernetes_minor_with_pinned_addons_has_a_matching_autoscaler():
@@ -143,9 +141,9 @@ def test_every_kubernetes_minor_with_pinned_addons_has_a_matching_autoscaler():
 
 
 def test_kubernetes_minor_without_a_pinned_autoscaler_is_a_config_error(monkeypatch):
-    monkeypatch.setitem(addons.ADDON_VERSIONS, "1.99", addons.ADDON_VERSIONS["1.33"])
+    monkeypatch.setitem(addons.ADDON_VERSIONS, "1.99", addons.ADDON_VERSIONS["1.35"])
     with pytest.raises(ConfigError, match=r"mlops:cluster.kubernetesVersion: no pinned cluster-autoscaler version for Kubernetes '1.99'"):
-        render(PROJECT_DIR, "prod", {"mlops:cluster.kubernetesVersion": '"1.99"'})
+        render(PROJECT_DIR, "prod", {"mlops:cluster.kubernetesVersion": "1.99"})
 
 
 def test_policy_reads_everything_but_scales_only_groups_this_cluster_owns(prod):

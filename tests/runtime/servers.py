@@ -135,7 +135,8 @@ class PushgatewayServer(_ServerProcess):
 
 class PrometheusServer(_ServerProcess):
     """Prometheus scraping `scrape_targets` every second with `honor_labels: true` (as the platform's
-    Pushgateway ServiceMonitor does) and evaluating `rule_files` every second."""
+    Pushgateway ServiceMonitor does), plus any further `scrape_configs` jobs, and evaluating
+    `rule_files` every second."""
 
     @classmethod
     def start(
@@ -144,6 +145,7 @@ class PrometheusServer(_ServerProcess):
         scrape_targets: Sequence[str] = (),
         rule_files: Sequence[Path] = (),
         interval: str = "1s",
+        scrape_configs: Sequence[dict[str, Any]] = (),
     ) -> "PrometheusServer":
         binary = require_binary(PROMETHEUS_BINARY, "apt-get install -y prometheus")
         home = workdir / "prometheus"
@@ -157,6 +159,7 @@ class PrometheusServer(_ServerProcess):
             if scrape_targets
             else [],
         }
+        config["scrape_configs"] += list(scrape_configs)
         config_path = home / "prometheus.yml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         address = f"127.0.0.1:{free_port()}"

@@ -5,7 +5,7 @@ templated data source; every query is PromQL that a real Prometheus accepts (tem
 substituted); every metric named in the dashboards and the alert rules is one the platform exports
 — drift metrics as the real drift job pushes them to a real Pushgateway (and the drift panels
 return data from them), collector metrics from the collector's own registry, queue-proxy metrics
-from the contract (monitoring/catalog.py; no Knative here).
+from the catalog (monitoring/catalog.py; tests/runtime/test_model_metrics.py proves them).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from monitoring import catalog
 from monitoring.drift_job.cli import main as run_drift_job
 from serving.collector.metrics import CollectorMetrics
 from tests.conftest import PROJECT_DIR
+from tests.promql import metric_names
 from tests.runtime.payload_samples import labels_for, reference_frame, window_frame, write_partitions
 from tests.runtime.servers import PrometheusServer, PushgatewayServer, wait_for
 
@@ -38,7 +39,6 @@ GRAFANA_BUILTINS = {"__rate_interval": "1m", "__interval": "1m", "__range": "1h"
 PROMETHEUS_BUILTINS = {"ALERTS", "ALERTS_FOR_STATE"}
 MODEL = "dash-model"
 _TEMPLATE_VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")
-_PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "offset", "bool", "inf", "nan"}
 
 
 def _panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
@@ -73,22 +73,6 @@ def substitute(expr: str, values: dict[str, str]) -> str:
         return values[name]
 
     return _TEMPLATE_VARIABLE.sub(replace, expr)
-
-
-def metric_names(expr: str) -> set[str]:
-    """Metric names an expression selects: identifiers outside label matchers, grouping clauses,
-    ranges and strings that are not functions, aggregations or keywords."""
-    text = re.sub(r'"(?:[^"\\]|\\.)*"', "", expr)
-    text = re.sub(r"\{[^}]*\}", " ", text)
-    text = re.sub(r"\[[^\]]*\]", " ", text)
-    text = re.sub(r"\boffset\s+-?\w+", " ", text)
-    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
-    names = set()
-    for match in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", text):
-        following = text[match.end() :].lstrip()
-        if match.group() not in _PROMQL_WORDS and not following.startswith("(") and not re.match(r"\d", match.group()):
-            names.add(match.group())
-    return names
 
 
 def _variables(dashboard: dict[str, Any], model: str) -> dict[str, str]:
@@ -131,8 +115,8 @@ def test_platform_overview_covers_collector_drift_jobs_and_serving():
     exprs = " ".join(t["expr"] for n, _, t in TARGETS if n == "platform-overview.json")
     for needed in ["mlops_collector_events_received_total", "mlops_collector_records_written_total",
                    "mlops_collector_events_dropped_total", "mlops_drift_job_status",
-                   "mlops_drift_job_last_success_timestamp_seconds", "revision_request_count",
-                   "revision_request_latencies_bucket"]:  # fmt: skip
+                   "mlops_drift_job_last_success_timestamp_seconds", "kn_serving_invocation_duration_seconds_count",
+                   "kn_serving_invocation_duration_seconds_bucket"]:  # fmt: skip
         assert needed in exprs
 
 
@@ -144,7 +128,7 @@ def test_model_detail_is_per_model_with_canary_latency_errors_and_drift():
     targets = [t["expr"] for n, _, t in TARGETS if n == "model-detail.json"]
     assert all('model="$model"' in expr for expr in targets)
     joined = " ".join(targets)
-    for needed in ["histogram_quantile(0.5,", "histogram_quantile(0.99,", "by (model_version)", 'response_code_class="5xx"',
+    for needed in ["histogram_quantile(0.5,", "histogram_quantile(0.99,", "by (model_version)", 'http_response_status_code=~"5.."',
                    "by (version, feature, method) (mlops_drift_feature_score", "mlops_drift_dataset_drift_share",
                    "mlops_drift_performance{", "mlops_drift_performance_reference{"]:  # fmt: skip
         assert needed in joined
@@ -162,12 +146,14 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Promethe
 
 @pytest.fixture(scope="module")
 def drift_job_pushed(servers: tuple[PrometheusServer, PushgatewayServer, Path]) -> str:
-    """Run the real drift job (drifted window, labels) so every drift metric family is pushed; the
-    Pushgateway's /metrics text afterwards."""
+    """Run the real drift job (drifted window, labels, an unsigned feature the engine skips) so every
+    drift metric family is pushed; the Pushgateway's /metrics text afterwards."""
     prometheus, gateway, workdir = servers
     now = datetime.now(timezone.utc)
-    reference_frame().to_parquet(workdir / "reference.parquet", index=False)
+    reference = reference_frame()
+    reference.assign(**{"input.visits": (reference.index % 40).astype("uint16")}).to_parquet(workdir / "reference.parquet", index=False)
     window = window_frame(300, now, shifted=True, model=MODEL)
+    window["input.visits"] = (window.index % 40).astype("uint16")
     write_partitions(workdir / "store", window)
     labels_for(window, accuracy=0.7).to_parquet(workdir / "labels.parquet", index=False)
     argv = ["--model", MODEL, "--model-version", "v1", "--reference", str(workdir / "reference.parquet"),

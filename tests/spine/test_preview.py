@@ -11,19 +11,19 @@ import yaml
 
 from mlops.offline import preview
 from mlops.offline.security_scan import CHECKOV_ENV, checkov_executable
-from tests.conftest import PROJECT_DIR, REFERENCE_DIR
+from tests.conftest import PROJECT_DIR
 
 PROJECT_CONTENT = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "pyproject.toml",
-                   "stacks", "components", "mlops", "policies", "monitoring", "serving")
+                   "stacks", "components", "mlops", "policies", "monitoring", "serving", "reference")
 GPU_MODEL = {
     "name": "text-ranker",
-    "model": {"registeredModel": "text-ranker", "version": "3", "artifactUri": "s3://mlops-prod-artifacts/40/abc/artifacts/model"},
+    "model": {"registeredModel": "text-ranker", "version": "3", "artifactUri": "40/abc/artifacts/model"},
     "format": "mlflow",
     "resources": {"cpu": "2", "memory": "8Gi", "gpus": 1, "gpuPool": "gpu-t4"},
     # One stable replica and one canary replica fill the two-GPU pool.
     "autoscaling": {"minReplicas": 1, "maxReplicas": 1},
     "canary": {"trafficPercent": 10},
-    "monitoring": {"referenceDataUri": "s3://mlops-prod-artifacts/reference/text-ranker/v3.parquet"},
+    "monitoring": {"referenceDataUri": "reference/text-ranker/v3.parquet"},
     "retraining": {"webhook": "https://ci.example.com/hooks/retrain/text-ranker", "policy": "on_dataset_drift"},
 }
 
@@ -68,7 +68,7 @@ def run_preview(repo, out) -> int:
 def test_preview_of_a_pr_adding_a_gpu_model(project_repo, tmp_path, monkeypatch):
     """One comment shows the new GPU node group, the changed pool size, the schema checks, verdicts,
     the checkov count and a positive cost delta."""
-    monkeypatch.setenv("MLOPS_REFERENCE_DIR", str(REFERENCE_DIR))
+    monkeypatch.delenv("MLOPS_REFERENCE_DIR", raising=False)
     add_gpu_model(project_repo)
     out = tmp_path / "comment.md"
     code = run_preview(project_repo, out)
@@ -79,7 +79,7 @@ def test_preview_of_a_pr_adding_a_gpu_model(project_repo, tmp_path, monkeypatch)
     assert "nodes-gpu-t4" in changes and "create" in changes
     assert "scalingConfig.maxSize" in changes
     schemas = text.split("### Schemas")[1].split("### Policy verdicts")[0]
-    assert "Kubernetes objects checked against Kubernetes 1.33, the reference CRDs and chart defaults: no findings." in schemas
+    assert "Kubernetes objects checked against Kubernetes 1.35, the reference CRDs and chart defaults: no findings." in schemas
     verdicts = text.split("### Policy verdicts")[1].split("### Security scan")[0]
     assert "All guardrails pass." in verdicts or "mandatory," in verdicts
     assert "### Security scan" in text and "failed" in text.split("### Security scan")[1]
@@ -97,5 +97,5 @@ def test_preview_without_changes_reports_no_resource_changes(project_repo, tmp_p
     run_preview(project_repo, out)
     text = out.read_text()
     assert "+0.00 $/month** at minimum scale, **+0.00 $/month** at maximum scale" in text
-    # Without reference data (none beside this copy, no MLOPS_REFERENCE_DIR) the schema checks say so.
-    assert "Skipped: no reference CRDs and chart defaults at" in text.split("### Schemas")[1].split("### Policy verdicts")[0]
+    # The copy's own reference/ is enough for the schema checks: nothing beside it, no MLOPS_REFERENCE_DIR.
+    assert "the reference CRDs and chart defaults: no findings." in text.split("### Schemas")[1].split("### Policy verdicts")[0]
