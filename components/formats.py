@@ -154,7 +154,15 @@ def no_whitespace(text: str) -> str:
 
 
 def uri_with_scheme(text: str, schemes: tuple[str, ...], reader: str) -> str:
+    """A URI its reader can read, or a path relative to the stack's store (stacks.locations makes it absolute)."""
     no_whitespace(text)
+    if is_store_relative(text):
+        return text
     if not text.startswith(schemes):
         raise ValueError(f"{text!r}: {reader} reads only {', '.join(schemes)}")
     return text
+
+
+def is_store_relative(text: str) -> bool:
+    """`12/<run>/artifacts/model`: no scheme, not absolute."""
+    return ":" not in text.split("/", 1)[0] and not text.startswith("/")

@@ -30,6 +30,9 @@ CERT_MANAGER = "cert-manager"
 KNATIVE_SERVING = "knative-serving"
 KOURIER_SYSTEM = "kourier-system"
 ANYWHERE = {"ipBlock": {"cidr": "0.0.0.0/0"}}
+# Every pod of every namespace. An ipBlock is not enough for pod traffic: the API documents it for
+# cluster-external addresses, and Cilium-based dataplanes (GKE Dataplane V2) do not match pods by it.
+ANY_POD = {"namespaceSelector": {}}
 HTTPS = 443
 POSTGRES = 5432
 MLFLOW_PORT = 5000
@@ -121,11 +124,11 @@ MONITORING_FLOWS = (
     SAME_NAMESPACE,
     # Prometheus scrapes pods in every namespace, kubelets and node-exporter on node addresses and
     # the API server; Alertmanager calls retraining webhooks; Grafana's sidecars read the API.
-    Flow("scrape-targets", "Egress", (ANYWHERE,), ()),
+    Flow("scrape-targets", "Egress", (ANY_POD, ANYWHERE), ()),
     admission_webhook(PROMETHEUS_OPERATOR_WEBHOOK_PORT),
     Flow("pushgateway-clients", "Ingress", (_namespace(SERVING),), (PUSHGATEWAY_PORT,)),
     # Reached through an Ingress whose controller may run in any namespace.
-    Flow("grafana-ingress", "Ingress", ({"namespaceSelector": {}},), (GRAFANA_PORT,)),
+    Flow("grafana-ingress", "Ingress", (ANY_POD,), (GRAFANA_PORT,)),
 )
 KNATIVE_SERVING_FLOWS = (
     # The API, and registries the controller resolves image tags at.

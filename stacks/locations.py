@@ -84,7 +84,14 @@ def external_buckets(stores: StackStores) -> list[tuple[str, str]]:
     return result
 
 
+# MLflow artifact references: the drift job reads them through the tracking server, from the stack's
+# own artifact store.
+MLFLOW_REFERENCES = ("runs:/", "models:/")
+
+
 def _resolve(key: str, value: str, readable: tuple[str, ...], stores: StackStores, problems: list[Problem]) -> str:
+    if value.startswith(MLFLOW_REFERENCES) and stores.payload_bucket in readable:
+        return value
     match = URI.match(value)
     if match is None:
         if "://" in value or ":/" in value or value.startswith("/"):

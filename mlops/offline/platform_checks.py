@@ -81,6 +81,36 @@ def network_policy_enforcement(rendering: Rendering) -> list[PlatformCheck]:
     return []
 
 
+INFERENCE_SERVICE = "kubernetes:serving.kserve.io/v1beta1:InferenceService"
+
+
+def request_metrics_source(rendering: Rendering) -> list[PlatformCheck]:
+    """Models served without Knative's queue-proxy have no request metrics for their SLO alerts and gates.
+
+    Request counts, errors and latency come from the queue-proxy (monitoring/catalog.py); KServe's
+    RawDeployment mode runs no queue-proxy, so the rules, the canary gates and `mlops canary analyze`
+    would see no data and never decide. A failure in prod, where models must be observable; a
+    warning in dev.
+    """
+    blind = sorted(
+        r.inputs.get("metadata", {}).get("name", r.name)
+        for r in rendering.by_type(INFERENCE_SERVICE)
+        if (r.inputs.get("metadata", {}).get("annotations") or {}).get("serving.kserve.io/deploymentMode") == "RawDeployment"
+    )
+    if not blind:
+        return []
+    severity = "failure" if rendering.outputs.get("environment") == "prod" else "warning"
+    return [
+        PlatformCheck(
+            severity,
+            "request-metrics",
+            "mlops:kserve.deploymentMode",
+            f"RawDeployment runs no Knative queue-proxy, the source of request, error and latency metrics, so the SLO "
+            f"alerts and canary gates of {', '.join(blind)} would never see a request; use Serverless (the default)",
+        )
+    ]
+
+
 def platform_checks(rendering: Rendering, version: str, today: date) -> list[PlatformCheck]:
     """Every platform check of a rendering; `today` is passed in so tests can freeze it."""
-    return kubernetes_support(rendering, version, today) + network_policy_enforcement(rendering)
+    return kubernetes_support(rendering, version, today) + network_policy_enforcement(rendering) + request_metrics_source(rendering)

@@ -91,3 +91,22 @@ def test_a_cni_that_would_not_enforce_fails_validate(prod: Rendering) -> None:
         broken = _with_inputs(prod, "gcp:container/cluster:Cluster", lambda inputs: {**inputs, "datapathProvider": "LEGACY_DATAPATH"})
     (check,) = platform_checks(broken, kubernetes_version(broken), TODAY)
     assert check.severity == "failure" and check.check == "network-policy-enforcement"
+
+
+RAW_PROD = {
+    "mlops:kserve.deploymentMode": "RawDeployment",
+    "mlops:models[0].canary.previousVersion": "6",
+    "mlops:models[0].autoscaling.metric": "cpu",
+    "mlops:models[1].autoscaling.metric": "cpu",
+}
+
+
+def test_models_without_a_queue_proxy_fail_prod_for_lack_of_request_metrics(prod: Rendering) -> None:
+    """RawDeployment serves, but nothing emits the request metrics the SLO alerts and canary gates read."""
+    assert [c for c in platform_checks(prod, kubernetes_version(prod), CHECKED_ON) if c.check == "request-metrics"] == []
+    raw = render(PROJECT_DIR, "prod", RAW_PROD)
+    (check,) = [c for c in platform_checks(raw, kubernetes_version(raw), CHECKED_ON) if c.check == "request-metrics"]
+    assert check.severity == "failure" and check.key == "mlops:kserve.deploymentMode"
+    assert "fraud-detector" in check.message and "queue-proxy" in check.message
+    dev = dataclasses.replace(raw, outputs={**raw.outputs, "environment": "dev"})
+    assert [c.severity for c in platform_checks(dev, kubernetes_version(dev), CHECKED_ON) if c.check == "request-metrics"] == ["warning"]
