@@ -41,16 +41,16 @@ from training.cli import EXIT_REFUSED
 pytestmark = pytest.mark.server
 
 MODEL = "churn-classifier"  # the dev stack's model, so `mlops models resolve` finds it
-BUCKET = "mlops"
-REFERENCE_URI = f"s3://{BUCKET}/reference/{MODEL}.parquet"
-LABELS_URI = f"s3://{BUCKET}/labels/{MODEL}.parquet"
+# Store-relative, as a stack declares them: the render makes them URIs in the dev stack's artifact bucket.
+REFERENCE_PATH = f"reference/{MODEL}.parquet"
+LABELS_PATH = f"labels/{MODEL}.parquet"
 SECRET = "webhook-secret-for-the-test"
 IAC_PYTHON = Path(sys.prefix).parent / ".venv" / "bin" / "python"
 # The dev stack's churn-classifier, trained on this test's data and its labelled payloads, with the
 # MLflow credentials from a Secret as a deployment declares them.
 STACK_OVERRIDES = {
-    "mlops:models[0].retraining.job.dataUri": REFERENCE_URI,
-    "mlops:models[0].monitoring.labelsUri": LABELS_URI,
+    "mlops:models[0].retraining.job.dataUri": REFERENCE_PATH,
+    "mlops:models[0].monitoring.labelsUri": LABELS_PATH,
     "mlops:models[0].retraining.job.secretEnv": json.dumps(
         [{"name": "MLFLOW_TRACKING_USERNAME", "secret": "mlflow-training", "key": "username"},
          {"name": "MLFLOW_TRACKING_PASSWORD", "secret": "mlflow-training", "key": "password"}]
@@ -111,6 +111,15 @@ class Loop:
     def payload_root(self) -> str:
         return self.job_env("key")["TRAINING_PAYLOAD_ROOT"]
 
+    @property
+    def reference_uri(self) -> str:
+        return self.job_env("key")["TRAINING_DATA"]
+
+    @property
+    def artifact_bucket(self) -> str:
+        """The dev stack's artifact bucket: where its MLflow server keeps artifacts (--artifacts-destination)."""
+        return self.reference_uri.removeprefix("s3://").split("/", 1)[0]
+
     def job_env(self, trigger: str) -> dict[str, str]:
         """The training container's environment of the Job the drift job creates for `trigger`, with
         in-cluster addresses and Secret values replaced by the test servers'."""
@@ -158,14 +167,16 @@ def loop(tracking: Tracking, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     with MotoServer.start(workdir) as moto, PushgatewayServer.start(workdir) as gateway:
         loop = Loop(moto, gateway, tracking, receiver, workdir, template)
         payload_bucket, _, payload_prefix = loop.payload_root.removeprefix("s3://").partition("/")
-        for bucket in {BUCKET, payload_bucket}:
+        artifact_bucket = loop.artifact_bucket
+        assert loop.job_env("key")["TRAINING_LABELS"] == f"s3://{artifact_bucket}/{LABELS_PATH}"
+        for bucket in {artifact_bucket, payload_bucket}:
             moto.s3_client().create_bucket(Bucket=bucket)
         # The collector writes JSON numbers as doubles; the reference sample is stored alike.
-        _upload(moto, BUCKET, f"reference/{MODEL}.parquet", reference_frame(rows=1500).astype({"input.age": float}))
+        _upload(moto, artifact_bucket, REFERENCE_PATH, reference_frame(rows=1500).astype({"input.age": float}))
         window = window_frame(600, datetime.now(timezone.utc), seed=21, shifted=True, model=MODEL)
         for path in write_partitions(workdir / "store", window):
             _upload(moto, payload_bucket, f"{payload_prefix}/{path.relative_to(workdir / 'store').as_posix()}", pd.read_parquet(path))
-        _upload(moto, BUCKET, f"labels/{MODEL}.parquet", labels_for(window, accuracy=0.9))
+        _upload(moto, artifact_bucket, LABELS_PATH, labels_for(window, accuracy=0.9))
         try:
             yield loop
         finally:
@@ -187,7 +198,7 @@ def drift_trigger(loop: Loop, champion: str) -> dict:
     """The drift job on the drifted window; its signed call is what the training Job receives."""
     run = loop.run(
         "monitoring.drift_job",
-        DRIFT_MODEL=MODEL, DRIFT_MODEL_VERSION="v1", DRIFT_REFERENCE=REFERENCE_URI, DRIFT_PAYLOAD_ROOT=loop.payload_root,
+        DRIFT_MODEL=MODEL, DRIFT_MODEL_VERSION="v1", DRIFT_REFERENCE=loop.reference_uri, DRIFT_PAYLOAD_ROOT=loop.payload_root,
         DRIFT_WINDOW_HOURS="2", DRIFT_PUSHGATEWAY=loop.gateway.url, DRIFT_RETRAIN_POLICY="on_dataset_drift",
         DRIFT_RETRAIN_WEBHOOK=loop.receiver.url, DRIFT_RETRAIN_WEBHOOK_SECRET=SECRET,
     )  # fmt: skip
@@ -237,8 +248,9 @@ def test_a_worse_candidate_is_refused_and_the_challenger_stays(loop: Loop, accep
 
 
 def test_the_challenger_goes_out_as_a_rendered_canary(loop: Loop, accepted, tmp_path: Path):
-    """`mlops models resolve --alias challenger --canary 10`, then `mlops render`: the InferenceService
-    serves version 2's artifact to 10 % of the traffic."""
+    """`mlops models resolve --alias challenger --canary 10` (the server's artifacts mapped onto the
+    stack's artifact bucket, as the platform's MLflow stores them), then `mlops render`: the
+    InferenceService serves version 2's artifact to 10 % of the traffic."""
     assert accepted[0].returncode == 0
     for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
         shutil.copy(PROJECT_DIR / name, tmp_path / name)
@@ -247,7 +259,7 @@ def test_the_challenger_goes_out_as_a_rendered_canary(loop: Loop, accepted, tmp_
     models_cli.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(
         ["models", "resolve", MODEL, "--stack", "dev", "--tracking-uri", loop.tracking.url, "--alias", "challenger", "--canary", "10",
-         "--artifacts-destination", (loop.tracking.log.parent / "artifacts").as_uri(), "--project-dir", str(tmp_path)]
+         "--artifacts-destination", f"s3://{loop.artifact_bucket}", "--project-dir", str(tmp_path)]
     )  # fmt: skip
     assert args.func(args) == 0
     declared = yaml.safe_load((tmp_path / "Pulumi.dev.yaml").read_text())["config"]["mlops:models"][0]
