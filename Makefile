@@ -34,7 +34,8 @@ test: test-iac test-runtime
 test-iac: $(IAC_VENV)/.installed $(CHECKOV_VENV)/.installed servers
 	$(IAC_VENV)/bin/python -m pytest $(IAC_TESTS)
 
-test-runtime: $(RUNTIME_VENV)/.installed $(MLSERVER_VENV)/.installed servers
+# The training loop test renders the resolved canary with the IaC venv's `mlops render`.
+test-runtime: $(RUNTIME_VENV)/.installed $(MLSERVER_VENV)/.installed $(IAC_VENV)/.installed servers
 	$(RUNTIME_VENV)/bin/python -m pytest $(RUNTIME_TESTS)
 
 $(IAC_VENV)/.installed: pyproject.toml

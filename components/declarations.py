@@ -8,6 +8,7 @@ them; unknown keys are rejected, so a typo never silently falls back to a defaul
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -140,6 +141,14 @@ class ModelResources(Section):
     gpus: int = Field(0, ge=0, le=8, description="GPUs per replica.")
     gpu_pool: str | None = Field(None, description="Name of the GPU node pool the model runs on (required with gpus).")
 
+    @model_validator(mode="after")
+    def _gpu_needs_pool(self) -> "ModelResources":
+        if self.gpus > 0 and self.gpu_pool is None:
+            raise ValueError(f"gpus is {self.gpus} but gpuPool is not set")
+        if self.gpus == 0 and self.gpu_pool is not None:
+            raise ValueError("gpuPool is set but gpus is 0")
+        return self
+
 
 class Autoscaling(Section):
     min_replicas: int = Field(1, ge=0, description="Minimum replicas (0 = scale to zero, Serverless only).")
@@ -216,22 +225,98 @@ class ModelMonitoring(Section):
         return self
 
 
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# The metrics the training Job can decide by (training.evaluation.METRICS), by task.
+TRAINING_METRICS = {"classification": ("accuracy", "f1"), "regression": ("rmse", "mae", "r2")}
+
+
+class SecretKey(Section):
+    """A key of a Kubernetes Secret in the model's namespace."""
+
+    secret: DnsLabel = Field(description="Secret name.")
+    key: str = Field(min_length=1, description="Key in the Secret.")
+
+
+class SecretEnv(SecretKey):
+    """An environment variable filled from a key of a Kubernetes Secret."""
+
+    name: str = Field(pattern=ENV_NAME, description="Variable name.")
+
+
+class TrainingJob(Section):
+    """The training Job: run on `retraining.schedule` (scheduled) or created by the drift job (drift policies)."""
+
+    image: str | None = Field(None, pattern=IMAGE, description="Training image; default: the platform's runtime image.")
+    command: list[str] = Field(
+        default_factory=lambda: ["python", "-m", "training"],
+        min_length=1,
+        description="Container command; default: the reference trainer (`python -m training`).",
+    )
+    args: list[str] = Field(default_factory=list, description="Container arguments.")
+    resources: ModelResources = Field(
+        default_factory=lambda: ModelResources(cpu="1", memory="4Gi"), description="Resources of the training pod (GPUs: gpus + gpuPool)."
+    )
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables (e.g. TRAINING_TRAINER).")
+    secret_env: list[SecretEnv] = Field(default_factory=list, description="Variables from Secrets (e.g. MLflow credentials).")
+    data_uri: DatasetUri | None = Field(
+        None, description="Labelled training rows (Parquet file or prefix); with monitoring.labelsUri the payloads join in."
+    )
+    metric: str | None = Field(None, description="Metric deciding candidate vs champion; default accuracy (classification) or rmse.")
+    margin: float = Field(0.0, ge=0, description="How much worse than the champion the candidate may score and still become challenger.")
+    timeout_minutes: int = Field(120, ge=1, le=7 * 24 * 60, description="activeDeadlineSeconds of the Job, in minutes.")
+    backoff_limit: int = Field(1, ge=0, le=10, description="Retries after a failure that retrying can fix.")
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [name for name in value if not re.match(ENV_NAME, name)]
+        if bad:
+            raise ValueError(f"env names {bad} are not valid variable names (letters, digits, '_', not starting with a digit)")
+        return value
+
+
 class Retraining(Section):
     webhook: WebhookUrl | None = Field(None, description="URL called when the policy triggers.")
+    webhook_secret: SecretKey | None = Field(None, description="Secret key whose value signs the webhook body (HMAC-SHA256).")
+    webhook_event_type: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9._-]+$", description="Send GitHub's repository_dispatch envelope with this event_type (e.g. mlops-retrain)."
+    )
+    webhook_token: SecretKey | None = Field(None, description="Secret key holding the webhook's bearer token (e.g. a GitHub token).")
     schedule: CronSchedule | None = Field(None, description="Cron schedule of periodic retraining.")
     policy: Literal["on_drift", "on_dataset_drift", "scheduled"] = Field(
         "on_dataset_drift", description="When retraining is triggered."
     )
+    job: TrainingJob | None = Field(
+        None, description="Training Job the platform runs: a CronJob (scheduled) or a template the drift job instantiates."
+    )
 
     @model_validator(mode="after")
     def _has_a_trigger(self) -> "Retraining":
-        if self.webhook is None and self.schedule is None:
-            raise ValueError("a retraining strategy needs a webhook or a schedule")
-        if self.policy == "scheduled" and self.schedule is None:
-            raise ValueError("policy 'scheduled' needs a schedule")
-        if self.policy != "scheduled" and self.webhook is None:
-            raise ValueError(f"policy {self.policy!r} needs a webhook to call")
+        if self.policy == "scheduled":
+            if self.schedule is None or self.job is None:
+                raise ValueError("policy 'scheduled' needs a schedule and the job it runs")
+            if self.webhook is not None:
+                raise ValueError("policy 'scheduled' runs its job; a webhook would never be called")
+        elif (self.webhook is None) == (self.job is None):
+            raise ValueError(f"policy {self.policy!r} needs exactly one trigger: a webhook to call or a job to run")
+        webhook_settings = [key for key, value in (("webhookSecret", self.webhook_secret), ("webhookEventType", self.webhook_event_type),
+                                                   ("webhookToken", self.webhook_token)) if value is not None]  # fmt: skip
+        if webhook_settings and self.webhook is None:
+            raise ValueError(f"{', '.join(webhook_settings)} configure webhook calls; they need a webhook")
         return self
+
+
+class BatchScoring(Section):
+    """Nightly (or any cron) scoring of Parquet partitions by the version the InferenceService serves."""
+
+    schedule: CronSchedule = Field(description="Cron schedule of the batch scoring CronJob.")
+    input_prefix: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._=/-]*$", description="Parquet prefix in the payload bucket; its partitions are scored.")
+    output_prefix: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._=/-]*$", description="Where scored partitions go, under batch-output/ in the payload bucket."
+    )
+    chunk_rows: int = Field(50_000, ge=100, le=5_000_000, description="Rows scored at a time; memory follows it.")
+    resources: ModelResources = Field(default_factory=lambda: ModelResources(cpu="1", memory="2Gi"), description="Resources of the scoring pod.")
+    timeout_minutes: int = Field(240, ge=1, le=24 * 60, description="activeDeadlineSeconds of each run, in minutes.")
 
 
 class Slo(Section):
@@ -249,6 +334,7 @@ class ModelDeployment(Section):
     canary: Canary | None = Field(None, description="Canary rollout of a new version next to the stable one.")
     monitoring: ModelMonitoring | None = Field(None, description="Payload logging and drift detection.")
     retraining: Retraining | None = Field(None, description="What the drift alert triggers.")
+    batch: BatchScoring | None = Field(None, description="Batch scoring of Parquet partitions with the served version.")
     slo: Slo = Field(default_factory=Slo)
 
     @field_validator("monitoring")
@@ -281,9 +367,33 @@ class ModelDeployment(Section):
         return name
 
     @model_validator(mode="after")
-    def _gpu_needs_pool(self) -> "ModelDeployment":
-        if self.resources.gpus > 0 and self.resources.gpu_pool is None:
-            raise ValueError(f"resources.gpus is {self.resources.gpus} but resources.gpuPool is not set")
-        if self.resources.gpus == 0 and self.resources.gpu_pool is not None:
-            raise ValueError("resources.gpuPool is set but resources.gpus is 0")
+    def _training_can_run(self) -> "ModelDeployment":
+        job = self.retraining.job if self.retraining is not None else None
+        if job is None or self.monitoring is None:
+            return self
+        if self.monitoring.task is None:
+            raise ValueError("retraining.job needs monitoring.task (classification or regression): the trainer and its metric depend on it")
+        if job.data_uri is None and self.monitoring.labels_uri is None:
+            raise ValueError("retraining.job has nothing to train on: set retraining.job.dataUri, or monitoring.labelsUri to train on labelled payloads")
+        allowed = TRAINING_METRICS[self.monitoring.task]
+        if job.metric is not None and job.metric not in allowed:
+            raise ValueError(f"retraining.job.metric {job.metric!r} is not a {self.monitoring.task} metric; choose one of {', '.join(allowed)}")
         return self
+
+    @model_validator(mode="after")
+    def _batch_needs_pyfunc(self) -> "ModelDeployment":
+        if self.batch is not None and self.model.version is None and self.model.resolved_version is None:
+            raise ValueError("batch scoring loads a registered version: resolve the alias first (mlops models resolve), which records resolvedVersion")
+        if self.batch is not None and self.format != "mlflow":
+            raise ValueError(
+                f"batch scoring loads the registered version with MLflow's pyfunc, which needs format 'mlflow'; "
+                f"format {self.format!r} is served by its own runtime only: drop batch or register the model as an MLflow model"
+            )
+        return self
+
+    @property
+    def training_metric(self) -> str:
+        job = self.retraining.job if self.retraining is not None else None
+        task = self.monitoring.task if self.monitoring is not None else None
+        return (job.metric if job is not None else None) or TRAINING_METRICS[task or "classification"][0]
+

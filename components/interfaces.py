@@ -15,8 +15,8 @@ import pulumi_kubernetes as k8s
 from components.images import ImageResolver, as_configured
 from components.namespaces import PLATFORM, SERVING, Flow
 
-Workload = Literal["mlflow", "storage-initializer", "payload-collector", "drift-job"]
-WORKLOADS: tuple[Workload, ...] = ("mlflow", "storage-initializer", "payload-collector", "drift-job")
+Workload = Literal["mlflow", "storage-initializer", "payload-collector", "drift-job", "training-job", "batch-job"]
+WORKLOADS: tuple[Workload, ...] = ("mlflow", "storage-initializer", "payload-collector", "drift-job", "training-job", "batch-job")
 
 # (namespace, Kubernetes service account) of each workload: what cloud identities bind to. KServe's
 # storage initializer runs in the model server pods, under their service account.
@@ -25,6 +25,8 @@ WORKLOAD_SERVICE_ACCOUNTS: dict[Workload, tuple[str, str]] = {
     "payload-collector": (PLATFORM, "payload-collector"),
     "storage-initializer": (SERVING, "model-server"),
     "drift-job": (SERVING, "drift-job"),
+    "training-job": (SERVING, "training-job"),
+    "batch-job": (SERVING, "batch-job"),
 }
 
 

@@ -1,5 +1,6 @@
-# Runtime image of the platform's own workloads: the payload collector (default command) and the
-# drift job (`python -m monitoring.drift_job ...`). Build from the repository root:
+# Runtime image of the platform's own workloads: the payload collector (default command), the
+# drift job (`python -m monitoring.drift_job ...`), the training Job (`python -m training`) and the
+# batch scoring Job (`python -m batch`). Build from the repository root:
 #   docker build -f images/runtime.Dockerfile -t <registry>/mlops-runtime:<git sha> .
 # Base pinned to the interpreter the runtime tests run on (3.11.7).
 FROM python:3.11.7-slim-bookworm
@@ -23,6 +24,8 @@ RUN pip install --no-deps --requirement /tmp/requirements-runtime.txt \
 WORKDIR /app
 COPY serving/ /app/serving/
 COPY monitoring/ /app/monitoring/
+COPY training/ /app/training/
+COPY batch/ /app/batch/
 
 # Default spool location; in Kubernetes mount a volume here (emptyDir survives container
 # restarts, a PersistentVolume also survives the pod).
@@ -32,6 +35,7 @@ ENV COLLECTOR_SPOOL_DIR=/var/spool/mlops-collector \
 
 USER 10001:10001
 EXPOSE 8080
-# `args` in a Pod spec replace CMD only: ["monitoring.drift_job", ...] runs the drift job.
+# `args` in a Pod spec replace CMD only: ["monitoring.drift_job", ...] runs the drift job,
+# ["training"] the training Job, ["batch"] the batch scoring Job.
 ENTRYPOINT ["python", "-m"]
 CMD ["serving.collector"]

@@ -36,6 +36,12 @@ DRIFT_JOB_STATUS = "mlops_drift_job_status"
 DRIFT_JOB_LAST_SUCCESS = "mlops_drift_job_last_success_timestamp_seconds"
 DRIFT_JOB_LAST_RUN = "mlops_drift_job_last_run_timestamp_seconds"
 DRIFT_JOB_STATUSES = ("ok", "missing_data", "schema_mismatch", "empty_window", "error")
+# Pushed by drift runs whose retraining policy triggered, under their own job name so that the next
+# drift run (which replaces its group) keeps the last trigger's outcome.
+RETRAIN_PUSH_JOB = "mlops-drift-retrain"
+RETRAIN_TRIGGER = "mlops_drift_retrain_trigger"
+RETRAIN_TRIGGER_LAST = "mlops_drift_retrain_trigger_timestamp_seconds"
+RETRAIN_TRIGGER_OUTCOMES = ("accepted", "created", "duplicate", "failed")
 PERFORMANCE_METRICS = {"classification": ("accuracy", "f1"), "regression": ("mae", "rmse")}
 
 DRIFT_JOB_SERIES = frozenset(

@@ -51,6 +51,7 @@ from components.foundation.aws.storage_class import DefaultStorageClass, Default
 from components.foundation.aws.storage import Buckets, BucketsArgs
 from components.images import as_configured, repository_names
 from components.model.observability import DRIFT_REPORT_PREFIX
+from components.model.batch import BATCH_OUTPUT_PREFIX
 from components.interfaces import WORKLOAD_SERVICE_ACCOUNTS, WORKLOADS, Foundation, ObjectStore
 from stacks.config import ConfigError, Problem, StackConfig
 from stacks.locations import StackStores, external_buckets, stack_stores
@@ -255,6 +256,10 @@ def _platform_roles(buckets: Buckets, stores: StackStores) -> list[ServiceAccoun
             BucketGrant(payloads, "write", f"{DRIFT_REPORT_PREFIX}/"),
             *external,
         ],
+        # Reads reference data and payloads; runs, artifacts and versions go through MLflow's server.
+        "training-job": [BucketGrant(artifacts, "read"), BucketGrant(payloads, "read"), *external],
+        # Reads input partitions; writes scored partitions under batch-output/.
+        "batch-job": [BucketGrant(payloads, "read"), BucketGrant(payloads, "write", f"{BATCH_OUTPUT_PREFIX}/")],
     }
     return [
         ServiceAccountRole(

@@ -237,6 +237,10 @@ def _workload_accounts(buckets: Buckets, stores: StackStores) -> list[WorkloadAc
             (("payload-reports", buckets.payload_bucket), OBJECT_CREATOR),
             *external,
         ],
+        # Reads reference data and payloads; runs, artifacts and versions go through MLflow's server.
+        "training-job": [(artifacts, OBJECT_VIEWER), (payloads, OBJECT_VIEWER), *external],
+        # Reads input partitions; creates scored partitions (GCS roles do not narrow to a prefix).
+        "batch-job": [(payloads, OBJECT_VIEWER), (("batch-output", buckets.payload_bucket), OBJECT_CREATOR)],
     }
     return [
         WorkloadAccount(

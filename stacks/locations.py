@@ -2,7 +2,7 @@
 
 A model's artifact (`model.artifactUri`, `canary.previousArtifactUri`) is read by KServe's storage
 initializer; reference data and labels (`monitoring.referenceDataUri`, `monitoring.labelsUri`) by
-the drift job. Each cloud grants those identities read access to the stack's own buckets only, so
+the drift job, and with training data (`retraining.job.dataUri`) by the training Job. Each cloud grants those identities read access to the stack's own buckets only, so
 a location elsewhere would answer AccessDenied at `pulumi up` (no InferenceService Ready, a failing
 drift job). A location is therefore one of:
 
@@ -147,8 +147,15 @@ def resolve_model_locations(models: list[ModelDeployment], stores: StackStores) 
         }
         if monitoring.labels_uri is not None:
             updates["labels_uri"] = _resolve(f"{path}.monitoring.labelsUri", monitoring.labels_uri, drift_readable, stores, problems)
+        # The training Job's identity reads what the drift job reads.
+        retraining = model.retraining
+        if retraining is not None and retraining.job is not None and retraining.job.data_uri is not None:
+            data_uri = _resolve(f"{path}.retraining.job.dataUri", retraining.job.data_uri, drift_readable, stores, problems)
+            retraining = retraining.model_copy(update={"job": retraining.job.model_copy(update={"data_uri": data_uri})})
         resolved.append(
-            model.model_copy(update={"model": reference, "canary": canary, "monitoring": monitoring.model_copy(update=updates)})
+            model.model_copy(
+                update={"model": reference, "canary": canary, "monitoring": monitoring.model_copy(update=updates), "retraining": retraining}
+            )
         )
     if problems:
         raise ConfigError(problems)

@@ -14,6 +14,7 @@ from components.model.deployment import ModelDeployment, ModelDeploymentArgs
 from components.model.serving_access import ModelServingAccess, ModelServingAccessArgs
 from components.namespaces import MONITORING, SERVING
 from stacks.config import ConfigError, Problem, StackConfig
+from stacks.config.rules import model_pods
 from stacks.locations import resolve_model_locations, stack_stores
 
 
@@ -46,7 +47,7 @@ def build_models(
         "model-serving",
         ModelServingAccessArgs(
             namespace=SERVING,
-            drift_account_annotations=foundation.identity_annotations.get("drift-job", {}),
+            identity_annotations=foundation.identity_annotations,
         ),
         opts,
     )
@@ -61,6 +62,8 @@ def build_models(
                 dashboard_namespace=MONITORING,
                 server_account=MODEL_SERVER_ACCOUNT,
                 drift_account=access.drift_account_name,
+                training_account=access.training_account_name,
+                batch_account=access.batch_account_name,
                 collector_url=services.collector_url,
                 tracking_uri=services.tracking_uri,
                 pushgateway_url=services.pushgateway_url,
@@ -68,7 +71,7 @@ def build_models(
                 payload_root=store.uri(store.payload_bucket, PAYLOAD_PREFIX),
                 report_root=store.uri(store.payload_bucket, DRIFT_REPORT_PREFIX),
                 object_store=store,
-                gpu_placement=foundation.gpu_placements.get(model.resources.gpu_pool) if model.resources.gpu_pool else None,
+                gpu_placements=foundation.gpu_placements,
                 crds_ready=services.crds_ready,
             ),
             opts,
@@ -84,16 +87,18 @@ def build_models(
 
 
 def _check_gpu_placements(config: StackConfig, foundation: Foundation) -> None:
-    """A GPU model needs the foundation to say how pods land on its pool (local clusters may not)."""
+    """A GPU pod (serving, training, batch) needs the foundation to say how pods land on its pool
+    (local clusters may not)."""
     problems = [
         Problem(
-            f"mlops:models[{index}].resources.gpuPool",
-            model.resources.gpu_pool,
+            f"{path}.gpuPool",
+            resources.gpu_pool,
             f"the {config.cloud} foundation has no GPU placement for this pool; "
             f"pools with placements: {', '.join(sorted(foundation.gpu_placements)) or 'none'}",
         )
         for index, model in enumerate(config.models)
-        if model.resources.gpu_pool and model.resources.gpu_pool not in foundation.gpu_placements
+        for path, resources in model_pods(model, f"mlops:models[{index}]")
+        if resources.gpu_pool and resources.gpu_pool not in foundation.gpu_placements
     ]
     if problems:
         raise ConfigError(problems)

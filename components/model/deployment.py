@@ -3,7 +3,9 @@
 Per model: the KServe InferenceService (canary split, GPU placement, payload logger, autoscaling;
 see `components.model.serving` for the mode), the PodMonitor feeding its request metrics, its
 PrometheusRule (SLO burn, latency, canary gates, drift), its Grafana dashboard and its drift
-CronJob. A model without observability or a retraining strategy never gets here: the config
+CronJob, and what it declares of its lifecycle: its training Job (a CronJob, or the template the
+drift job instantiates, see `components.model.training`) and its batch scoring CronJob. A model
+without observability or a retraining strategy never gets here: the config
 schema refuses it with the missing piece named.
 """
 
@@ -20,6 +22,7 @@ from components.interfaces import GpuPlacement, ObjectStore
 from components.model.observability import (
     DASHBOARD_LABEL,
     dashboard_data,
+    creates_training_jobs,
     drift_cronjob_spec,
     drift_job_labels,
     pod_monitor_spec,
@@ -27,6 +30,9 @@ from components.model.observability import (
 )
 from components.model.serving import MODEL_LABEL, DeploymentMode, inference_service_metadata, inference_service_spec
 from components.declarations import ModelDeployment as ModelDeclaration
+from components.declarations import ModelResources
+from components.model.batch import BATCH_OUTPUT_PREFIX, BatchScoring, BatchScoringArgs
+from components.model.training import ModelTraining, ModelTrainingArgs
 
 INFERENCE_SERVICE_API = "serving.kserve.io/v1beta1"
 MONITORING_API = "monitoring.coreos.com/v1"
@@ -42,6 +48,8 @@ class ModelDeploymentArgs:
     dashboard_namespace: str
     server_account: pulumi.Input[str]
     drift_account: pulumi.Input[str]
+    training_account: pulumi.Input[str]
+    batch_account: pulumi.Input[str]
     collector_url: pulumi.Input[str]
     # The drift job reads `models:/` and `runs:/` references through the tracking server.
     tracking_uri: pulumi.Input[str]
@@ -52,7 +60,8 @@ class ModelDeploymentArgs:
     # Where the drift job writes its JSON and HTML reports (its identity may create objects there).
     report_root: pulumi.Input[str]
     object_store: ObjectStore
-    gpu_placement: GpuPlacement | None = None
+    # How pods land on each GPU pool, by pool name (serving, training and batch pods may use different pools).
+    gpu_placements: dict[str, GpuPlacement] = field(default_factory=dict)
     # CRD-installing releases: the custom resources here fail with "no matches for kind" before them.
     crds_ready: list[pulumi.Resource] = field(default_factory=list)
 
@@ -72,6 +81,25 @@ def drift_job_env(store: ObjectStore, tracking_uri: pulumi.Input[str]) -> list[d
     return env
 
 
+def _static_keys_exemption(args: ModelDeploymentArgs) -> dict[str, str]:
+    return {"CKV_K8S_35": workloads.STATIC_S3_KEYS_REASON} if args.object_store.credentials_secret is not None else {}
+
+
+def _drift_job_exemptions(args: ModelDeploymentArgs) -> dict[str, str]:
+    exemptions = _static_keys_exemption(args)
+    if creates_training_jobs(args.model):
+        exemptions["CKV_K8S_38"] = "the drift job creates the model's training Job through the API server; its Role allows only that"
+    return exemptions
+
+
+def _job_exemptions(args: ModelDeploymentArgs, image: pulumi.Input[str]) -> dict[str, str]:
+    return workloads.skip_annotations(checkov=_static_keys_exemption(args), images=[image])
+
+
+def _placement(args: ModelDeploymentArgs, resources: ModelResources) -> GpuPlacement | None:
+    return args.gpu_placements.get(resources.gpu_pool) if resources.gpu_pool else None
+
+
 class ModelDeployment(pulumi.ComponentResource):
     """`mlops:serving:ModelDeployment`: a model's InferenceService and what watches it."""
 
@@ -80,6 +108,8 @@ class ModelDeployment(pulumi.ComponentResource):
     prometheus_rule: k8s.apiextensions.CustomResource
     dashboard: k8s.core.v1.ConfigMap
     drift_job: k8s.batch.v1.CronJob
+    training: ModelTraining | None
+    batch: BatchScoring | None
     url: pulumi.Output[str]
 
     def __init__(self, name: str, args: ModelDeploymentArgs, opts: pulumi.ResourceOptions | None = None):
@@ -91,7 +121,7 @@ class ModelDeployment(pulumi.ComponentResource):
             api_version=INFERENCE_SERVICE_API,
             kind="InferenceService",
             metadata=inference_service_metadata(model, args.deployment_mode, args.namespace),
-            spec=inference_service_spec(model, args.deployment_mode, args.server_account, args.collector_url, args.gpu_placement),
+            spec=inference_service_spec(model, args.deployment_mode, args.server_account, args.collector_url, _placement(args, model.resources)),
             opts=custom,
         )
         self.pod_monitor = self._monitoring_resource(name, "pod-monitor", "PodMonitor", pod_monitor_spec(model, args.deployment_mode, args.namespace), args, custom)
@@ -112,10 +142,7 @@ class ModelDeployment(pulumi.ComponentResource):
                 name=f"{model.name}-drift",
                 namespace=args.namespace,
                 labels=drift_job_labels(model),
-                annotations=workloads.skip_annotations(
-                    checkov={"CKV_K8S_35": workloads.STATIC_S3_KEYS_REASON} if args.object_store.credentials_secret is not None else {},
-                    images=[args.runtime_image],
-                ),
+                annotations=workloads.skip_annotations(checkov=_drift_job_exemptions(args), images=[args.runtime_image]),
             ),
             spec=drift_cronjob_spec(
                 model,
@@ -128,8 +155,52 @@ class ModelDeployment(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        self.training = self._create_training(name, args)
+        self.batch = self._create_batch(name, args)
         self.url = pulumi.Output.concat("http://", model.name, ".", args.namespace, ".svc.cluster.local")
         self.register_outputs({"url": self.url, "version": model.model.deployed_version})
+
+    def _create_training(self, name: str, args: ModelDeploymentArgs) -> ModelTraining | None:
+        job = args.model.retraining.job if args.model.retraining is not None else None
+        if job is None:
+            return None
+        return ModelTraining(
+            f"{name}-training",
+            ModelTrainingArgs(
+                model=args.model,
+                namespace=args.namespace,
+                runtime_image=args.runtime_image,
+                training_account=args.training_account,
+                drift_account=args.drift_account,
+                payload_root=args.payload_root,
+                store_env=drift_job_env(args.object_store, args.tracking_uri),
+                gpu_placement=_placement(args, job.resources),
+                annotations=_job_exemptions(args, job.image or args.runtime_image),
+            ),
+            pulumi.ResourceOptions(parent=self),
+        )
+
+    def _create_batch(self, name: str, args: ModelDeploymentArgs) -> BatchScoring | None:
+        batch = args.model.batch
+        if batch is None:
+            return None
+        store = args.object_store
+        return BatchScoring(
+            f"{name}-batch",
+            BatchScoringArgs(
+                model=args.model,
+                namespace=args.namespace,
+                runtime_image=args.runtime_image,
+                account=args.batch_account,
+                input_uri=store.uri(store.payload_bucket, batch.input_prefix),
+                output_uri=store.uri(store.payload_bucket, f"{BATCH_OUTPUT_PREFIX}/{batch.output_prefix}"),
+                pushgateway_url=args.pushgateway_url,
+                store_env=drift_job_env(store, args.tracking_uri),
+                gpu_placement=_placement(args, batch.resources),
+                annotations=_job_exemptions(args, args.runtime_image),
+            ),
+            pulumi.ResourceOptions(parent=self),
+        )
 
     def _monitoring_resource(
         self, name: str, suffix: str, kind: str, spec: dict[str, Any], args: ModelDeploymentArgs, opts: pulumi.ResourceOptions

@@ -15,7 +15,8 @@ import pulumi
 
 from components import workloads
 from components.declarations import ModelDeployment
-from components.model.serving import MODEL_LABEL, VERSION_LABEL, DeploymentMode
+from components.model.serving import MODEL_LABEL, VERSION_LABEL, DeploymentMode, job_template_name
+from components.model.training import JOB_TEMPLATE_DIR, JOB_TEMPLATE_PATH
 from monitoring import catalog, model_watch
 from monitoring.canary.gates import Gates
 
@@ -162,7 +163,26 @@ def drift_job_args(
     policy = "never" if retraining.policy == "scheduled" else retraining.policy
     if retraining.webhook is not None and policy != "never":
         args += ["--retrain-webhook", retraining.webhook]
+        if retraining.webhook_event_type is not None:
+            args += ["--retrain-webhook-event-type", retraining.webhook_event_type]
+    if creates_training_jobs(model):
+        args += ["--retrain-job-template", JOB_TEMPLATE_PATH]
     return args + ["--retrain-policy", policy]
+
+
+def creates_training_jobs(model: ModelDeployment) -> bool:
+    """Drift-triggered retraining by a platform Job: the drift job mounts its template and calls the API."""
+    retraining = model.retraining
+    return retraining is not None and retraining.policy != "scheduled" and retraining.job is not None
+
+
+def drift_trigger_env(model: ModelDeployment) -> list[dict[str, Any]]:
+    """The webhook's signing key and bearer token, from their Secrets."""
+    retraining = model.retraining
+    if retraining is None:
+        return []
+    secrets = (("DRIFT_RETRAIN_WEBHOOK_SECRET", retraining.webhook_secret), ("DRIFT_RETRAIN_WEBHOOK_TOKEN", retraining.webhook_token))
+    return [workloads.secret_env(variable, ref.secret, ref.key) for variable, ref in secrets if ref is not None]
 
 
 def drift_cronjob_spec(
@@ -177,6 +197,10 @@ def drift_cronjob_spec(
 ) -> dict[str, Any]:
     assert model.monitoring is not None
     labels = drift_job_labels(model)
+    template_mounts, template_volumes = [], []
+    if creates_training_jobs(model):
+        template_mounts = [{"name": "training-job", "mountPath": JOB_TEMPLATE_DIR, "readOnly": True}]
+        template_volumes = [{"name": "training-job", "configMap": {"name": job_template_name(model)}}]
     return {
         "schedule": model.monitoring.drift_schedule,
         "timeZone": "Etc/UTC",
@@ -194,7 +218,8 @@ def drift_cronjob_spec(
                     "metadata": {"labels": labels},
                     "spec": {
                         "serviceAccountName": account,
-                        "automountServiceAccountToken": False,
+                        # The API token only where the drift job creates training Jobs.
+                        "automountServiceAccountToken": creates_training_jobs(model),
                         "restartPolicy": "Never",
                         "securityContext": workloads.RESTRICTED_POD_SECURITY,
                         "containers": [
@@ -203,13 +228,13 @@ def drift_cronjob_spec(
                                 "image": image,
                                 "command": ["python", "-m", "monitoring.drift_job"],
                                 "args": drift_job_args(model, payload_root, report_root, pushgateway_url),
-                                "env": env,
+                                "env": [*env, *drift_trigger_env(model)],
                                 "resources": workloads.resources("250m", "1Gi", cpu_limit="1"),
                                 "securityContext": workloads.restricted_container_security(run_as_user=workloads.UNPRIVILEGED_USER),
-                                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *template_mounts],
                             }
                         ],
-                        "volumes": [{"name": "tmp", "emptyDir": {}}],
+                        "volumes": [{"name": "tmp", "emptyDir": {}}, *template_volumes],
                     },
                 },
             },

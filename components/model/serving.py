@@ -24,7 +24,7 @@ import pulumi
 
 from components import workloads
 from components.interfaces import GpuPlacement
-from components.declarations import ModelDeployment
+from components.declarations import ModelDeployment, ModelResources
 
 MODEL_LABEL = "mlops.platform/model"
 VERSION_LABEL = "mlops.platform/model-version"
@@ -33,6 +33,7 @@ TAG_ROUTING_ANNOTATION = "serving.kserve.io/enable-tag-routing"
 RETRAINING_POLICY_ANNOTATION = "mlops.platform/retraining-policy"
 RETRAINING_WEBHOOK_ANNOTATION = "mlops.platform/retraining-webhook"
 RETRAINING_SCHEDULE_ANNOTATION = "mlops.platform/retraining-schedule"
+RETRAINING_JOB_ANNOTATION = "mlops.platform/retraining-job"
 GPU_RESOURCE = "nvidia.com/gpu"
 # KServe's name for the model server container (the CRD requires it in spec.canary predictors).
 MODEL_CONTAINER = "kserve-container"
@@ -55,7 +56,11 @@ def version_metadata(model: str, version: str) -> dict[str, str]:
 
 
 def model_resources(model: ModelDeployment) -> dict[str, Any]:
-    declared = model.resources
+    return pod_resources(model.resources)
+
+
+def pod_resources(declared: ModelResources) -> dict[str, Any]:
+    """Requests and limits of a model's pod (serving, training, batch), GPUs included."""
     resources = workloads.resources(declared.cpu, declared.memory)
     if declared.gpus:
         for side in ("requests", "limits"):
@@ -142,6 +147,11 @@ def inference_service_spec(
     }
 
 
+def job_template_name(model: ModelDeployment) -> str:
+    """The ConfigMap holding the model's training Job template (components.model.training)."""
+    return f"{model.name}-training-job"
+
+
 def inference_service_metadata(model: ModelDeployment, mode: DeploymentMode, namespace: str) -> dict[str, Any]:
     annotations = {
         DEPLOYMENT_MODE_ANNOTATION: mode,
@@ -163,6 +173,9 @@ def inference_service_metadata(model: ModelDeployment, mode: DeploymentMode, nam
         annotations[RETRAINING_WEBHOOK_ANNOTATION] = model.retraining.webhook
     if model.retraining.schedule is not None:
         annotations[RETRAINING_SCHEDULE_ANNOTATION] = model.retraining.schedule
+    if model.retraining.job is not None and model.retraining.policy != "scheduled":
+        # The ConfigMap holding the training Job the drift job creates (components.model.training).
+        annotations[RETRAINING_JOB_ANNOTATION] = job_template_name(model)
     return {
         "name": model.name,
         "namespace": namespace,

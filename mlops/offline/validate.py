@@ -33,6 +33,9 @@ from mlops.offline.reference import Manifest, chart_pin_problem
 from mlops.offline.render import RenderedResource, Rendering, manifest_of
 from stacks.config.schema import ClusterSettings
 
+# Same value as components.model.training.EMBEDDED_MANIFEST_ANNOTATION (tests/stacks/test_model_lifecycle.py checks).
+EMBEDDED_MANIFEST_ANNOTATION = "mlops.platform/embedded-manifest"
+
 # libyaml's loader: the KServe CRD alone is megabytes of YAML.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 HELM_CHART_TYPES = ("kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v3:Chart")
@@ -158,12 +161,30 @@ def validate_rendering(rendering: Rendering, reference: ReferenceData, kubernete
     findings: list[Finding] = []
     for resource in rendering.resources:
         if resource.is_manifest:
-            findings += validate_manifest(resource, manifest_of(resource), reference, kubernetes_version)
+            manifest = manifest_of(resource)
+            findings += validate_manifest(resource, manifest, reference, kubernetes_version)
+            findings += _embedded_manifest_findings(resource, manifest, reference, kubernetes_version)
         elif resource.type in HELM_CHART_TYPES:
             findings += validate_chart(resource, reference)
         elif resource.type in MANIFEST_FILE_TYPES:
             findings += validate_manifest_source(resource)
     return findings
+
+
+def _embedded_manifest_findings(
+    resource: RenderedResource, manifest: dict[str, Any], reference: ReferenceData, kubernetes_version: str
+) -> list[Finding]:
+    """A ConfigMap that carries a manifest the cluster is handed later (a training Job template the
+    drift job creates) names its key in EMBEDDED_MANIFEST_ANNOTATION; that manifest is checked now."""
+    key = ((manifest.get("metadata") or {}).get("annotations") or {}).get(EMBEDDED_MANIFEST_ANNOTATION)
+    if manifest.get("kind") != "ConfigMap" or key is None:
+        return []
+    label = f"ConfigMap/{manifest['metadata'].get('name', resource.name)} ({resource.name})"
+    try:
+        embedded = json.loads((manifest.get("data") or {})[key])
+    except (KeyError, TypeError, ValueError) as error:
+        return [Finding(label, "embedded-manifest", f"data.{key}", f"no JSON manifest under the key its annotation names: {error}")]
+    return validate_manifest(resource, embedded, reference, kubernetes_version)
 
 
 def validate_manifest_source(resource: RenderedResource) -> list[Finding]:

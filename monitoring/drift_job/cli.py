@@ -22,7 +22,9 @@ from monitoring.drift_job.status import (
     DriftJobFailure,
     JobStatus,
 )
-from monitoring.drift_job.webhook import WebhookFailed, call_webhook, retrain_payload, should_retrain
+from monitoring.drift_job.results import DriftResult
+from monitoring.drift_job.retrain import push_trigger_outcome, trigger_retraining
+from monitoring.drift_job.webhook import WebhookFailed, should_retrain
 
 LOG = logging.getLogger("monitoring.drift_job")
 
@@ -62,20 +64,23 @@ def _deliver(config: DriftJobConfig, completed: CompletedRun, now: datetime) -> 
         return EXIT_PUSH_FAILED
     if not should_retrain(config.retrain_policy, result):
         return EXIT_OK
-    assert config.retrain_webhook is not None  # load_config requires it for every policy but never
     try:
-        status = call_webhook(
-            config.retrain_webhook,
-            retrain_payload(config, result, completed.report.json_uri),
-            config.retrain_webhook_attempts,
-            config.retrain_webhook_backoff_seconds,
-        )
+        triggered = trigger_retraining(config, result, completed.report.json_uri)
     except WebhookFailed as error:
         LOG.error("%s", error)
+        _record_trigger(config, result, "failed", now)
         _record_failure(config, JobStatus.ERROR, now, EXIT_WEBHOOK_FAILED)
         return EXIT_WEBHOOK_FAILED
-    LOG.info("retraining webhook %s answered %s (policy %s)", config.retrain_webhook, status, config.retrain_policy.value)
+    LOG.info("retraining of %s %s triggered (policy %s): %s", result.model, result.version, config.retrain_policy.value, triggered.detail)
+    _record_trigger(config, result, triggered.outcome, now)
     return EXIT_OK
+
+
+def _record_trigger(config: DriftJobConfig, result: DriftResult, outcome: str, now: datetime) -> None:
+    try:
+        push_trigger_outcome(config.pushgateway, result, outcome, now)
+    except PushFailed as error:
+        LOG.error("%s (the retraining trigger's outcome %s is only in this log)", error, outcome)
 
 
 def _record_failure(config: DriftJobConfig, status: JobStatus, now: datetime, exit_code: int) -> int:

@@ -55,6 +55,10 @@ class DriftJobConfig:
     min_rows: int = 50
     task: Task | None = None
     prediction_column: str | None = None
+    retrain_webhook_secret: str | None = None
+    retrain_webhook_event_type: str | None = None
+    retrain_webhook_token: str | None = None
+    retrain_job_template: str | None = None
 
     @property
     def reports_root(self) -> str:
@@ -197,6 +201,10 @@ OPTIONS = (
     _Option("--min-rows", _positive_int, "fewest rows in the window for a verdict"),
     _Option("--task", _choice(["classification", "regression"]), "the model's task; required with --labels"),
     _Option("--prediction-column", _text, "output column that is the prediction (default: the only one)"),
+    _Option("--retrain-webhook-secret", _text, "HMAC-SHA256 key that signs the webhook body (set the variable from a Secret)"),
+    _Option("--retrain-webhook-event-type", _text, "send GitHub's repository_dispatch envelope with this event_type"),
+    _Option("--retrain-webhook-token", _text, "bearer token of the webhook, e.g. a GitHub token (set the variable from a Secret)"),
+    _Option("--retrain-job-template", _text, "file holding the training Job manifest to create when retraining triggers"),
 )
 
 
@@ -265,12 +273,16 @@ def load_config(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Drift
 def _cross_checks(values: Mapping[str, Any]) -> list[str]:
     problems = []
     policy = values.get("retrain_policy") or RetrainPolicy.NEVER.value
-    if policy != RetrainPolicy.NEVER.value and not values.get("retrain_webhook"):
-        problems.append(f"--retrain-policy={policy!r} needs --retrain-webhook (or DRIFT_RETRAIN_WEBHOOK)")
-    if policy == RetrainPolicy.NEVER.value and values.get("retrain_webhook"):
+    trigger = values.get("retrain_webhook") or values.get("retrain_job_template")
+    if policy != RetrainPolicy.NEVER.value and not trigger:
+        problems.append(f"--retrain-policy={policy!r} needs --retrain-webhook (or DRIFT_RETRAIN_WEBHOOK) or --retrain-job-template")
+    if values.get("retrain_webhook") and values.get("retrain_job_template"):
+        problems.append("--retrain-webhook and --retrain-job-template are both set; retraining has one trigger, keep one")
+    if policy == RetrainPolicy.NEVER.value and trigger:
+        flag = "--retrain-webhook" if values.get("retrain_webhook") else "--retrain-job-template"
         problems.append(
-            "--retrain-webhook is set but --retrain-policy is 'never', so it would never be called; "
-            "set --retrain-policy to on_drift or on_dataset_drift, or drop the webhook"
+            f"{flag} is set but --retrain-policy is 'never', so it would never be called; "
+            "set --retrain-policy to on_drift or on_dataset_drift, or drop the trigger"
         )
     if values.get("labels") and not values.get("task"):
         problems.append("--labels needs --task (classification or regression) to choose the performance metrics")

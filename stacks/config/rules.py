@@ -20,6 +20,7 @@ from components.catalog import (
     pool_machine_type,
 )
 from components.foundation.aws.subnet_plan import plan_subnets
+from components.declarations import ModelResources, NodePool
 from stacks.config.schema import ModelDeployment, StackConfig
 
 KNATIVE_METRICS = ("concurrency", "rps")
@@ -121,40 +122,45 @@ def _gpu_pool_limits(config: StackConfig) -> list[Problem]:
     ]
 
 
+def model_pods(model: ModelDeployment, path: str) -> list[tuple[str, ModelResources]]:
+    """(key path, resources) of every pod a model runs: serving, its training Job, its batch scoring."""
+    pods = [(f"{path}.resources", model.resources)]
+    if model.retraining is not None and model.retraining.job is not None:
+        pods.append((f"{path}.retraining.job.resources", model.retraining.job.resources))
+    if model.batch is not None:
+        pods.append((f"{path}.batch.resources", model.batch.resources))
+    return pods
+
+
 def _model_placement(config: StackConfig) -> list[Problem]:
+    """Serving, training and batch pods pass the same GPU checks: capped per pod, on a declared GPU
+    pool whose nodes carry enough GPUs."""
     problems = []
     gpu_pools = {p.name: p for p in config.node_pools if p.role == "gpu"}
     for index, model in enumerate(config.models):
-        path = f"mlops:models[{index}]"
-        resources = model.resources
-        if resources.gpus > config.limits.max_gpus_per_model:
-            problems.append(
-                Problem(
-                    f"{path}.resources.gpus",
-                    resources.gpus,
-                    f"models are capped at mlops:limits.maxGpusPerModel = {config.limits.max_gpus_per_model}",
-                )
-            )
-        if resources.gpu_pool is None:
-            continue
-        pool = gpu_pools.get(resources.gpu_pool)
-        if pool is None:
-            problems.append(
-                Problem(
-                    f"{path}.resources.gpuPool",
-                    resources.gpu_pool,
-                    f"no GPU pool of that name; GPU pools: {', '.join(sorted(gpu_pools)) or 'none declared'}",
-                )
-            )
-            continue
-        if resources.gpus > pool.accelerator_count:
-            problems.append(
-                Problem(
-                    f"{path}.resources.gpus",
-                    resources.gpus,
-                    f"pool {pool.name!r} nodes carry {pool.accelerator_count} GPU(s); a replica cannot span nodes",
-                )
-            )
+        for path, resources in model_pods(model, f"mlops:models[{index}]"):
+            problems += _pod_placement(config, gpu_pools, path, resources)
+    return problems
+
+
+def _pod_placement(config: StackConfig, gpu_pools: dict[str, NodePool], path: str, resources: ModelResources) -> list[Problem]:
+    problems = []
+    if resources.gpus > config.limits.max_gpus_per_model:
+        problems.append(
+            Problem(f"{path}.gpus", resources.gpus, f"models are capped at mlops:limits.maxGpusPerModel = {config.limits.max_gpus_per_model}")
+        )
+    if resources.gpu_pool is None:
+        return problems
+    pool = gpu_pools.get(resources.gpu_pool)
+    if pool is None:
+        return [
+            *problems,
+            Problem(f"{path}.gpuPool", resources.gpu_pool, f"no GPU pool of that name; GPU pools: {', '.join(sorted(gpu_pools)) or 'none declared'}"),
+        ]
+    if resources.gpus > pool.accelerator_count:
+        problems.append(
+            Problem(f"{path}.gpus", resources.gpus, f"pool {pool.name!r} nodes carry {pool.accelerator_count} GPU(s); a replica cannot span nodes")
+        )
     return problems
 
 
@@ -261,6 +267,10 @@ def _gpu_canary_capacity(config: StackConfig) -> list[Problem]:
             for other in config.models
             if other is not model and other.resources.gpu_pool == pool.name
         )
+        # Training and batch Jobs of any model on the pool take their GPUs while they run.
+        neighbours += sum(
+            resources.gpus for other in config.models for _, resources in model_pods(other, "")[1:] if resources.gpu_pool == pool.name
+        )
         stable = model.autoscaling.max_replicas * model.resources.gpus
         canary = canary_replicas(model) * model.resources.gpus
         if stable + canary + neighbours > capacity:
@@ -270,7 +280,7 @@ def _gpu_canary_capacity(config: StackConfig) -> list[Problem]:
                     f"{model.canary.traffic_percent}%",
                     f"GPU pool {pool.name!r} holds {capacity} GPU(s) (maxSize {pool.max_size} x {pool.accelerator_count}); "
                     f"stable needs up to {stable} (maxReplicas {model.autoscaling.max_replicas} x {model.resources.gpus}), "
-                    f"the canary {canary} more ({canary_replicas(model)} replica(s)), other models on the pool {neighbours}: "
+                    f"the canary {canary} more ({canary_replicas(model)} replica(s)), other models and training/batch Jobs on the pool {neighbours}: "
                     f"{stable + canary + neighbours} in all; raise the pool's maxSize or lower autoscaling.maxReplicas",
                 )
             )

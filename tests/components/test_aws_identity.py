@@ -15,6 +15,8 @@ SERVICE_ACCOUNTS = {
     "payload-collector": "system:serviceaccount:mlops-platform:payload-collector",
     "storage-initializer": "system:serviceaccount:mlops-serving:model-server",
     "drift-job": "system:serviceaccount:mlops-serving:drift-job",
+    "training-job": "system:serviceaccount:mlops-serving:training-job",
+    "batch-job": "system:serviceaccount:mlops-serving:batch-job",
     "vpc-cni": "system:serviceaccount:kube-system:aws-node",
     "ebs-csi": "system:serviceaccount:kube-system:ebs-csi-controller-sa",
     "cluster-autoscaler": "system:serviceaccount:kube-system:cluster-autoscaler",
@@ -96,6 +98,26 @@ def test_payload_collector_only_adds_payload_objects(prod, arns):
     assert allowed == {f"{arns['payloads']}/*": WRITE, arns["key"]: {"kms:Decrypt", "kms:GenerateDataKey"}}
 
 
+def test_training_job_only_reads_reference_data_and_payloads(prod, arns):
+    """Runs, artifacts and model versions go through MLflow's server: no bucket write."""
+    assert grants(policy(prod, "training-job")) == {
+        arns["artifacts"]: LIST,
+        f"{arns['artifacts']}/*": READ,
+        arns["payloads"]: LIST,
+        f"{arns['payloads']}/*": READ,
+        arns["key"]: {"kms:Decrypt"},
+    }
+
+
+def test_batch_job_reads_payloads_and_writes_only_under_batch_output(prod, arns):
+    assert grants(policy(prod, "batch-job")) == {
+        arns["payloads"]: LIST,
+        f"{arns['payloads']}/*": READ,
+        f"{arns['payloads']}/batch-output/*": WRITE,
+        arns["key"]: {"kms:Decrypt", "kms:GenerateDataKey"},
+    }
+
+
 def test_drift_job_reads_both_buckets_and_only_adds_its_reports(prod, arns):
     allowed = grants(policy(prod, "drift-job"))
     assert allowed == {
@@ -122,7 +144,10 @@ def test_addon_roles_get_only_their_aws_managed_policies(prod):
         "irsa-ebs-csi-AmazonEBSCSIDriverPolicy": "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy",
     }
     inline = {p.name for p in prod.by_type("aws:iam/rolePolicy:RolePolicy") if p.name.startswith("irsa-")}
-    assert inline == {"irsa-mlflow", "irsa-storage-initializer", "irsa-payload-collector", "irsa-drift-job", "irsa-cluster-autoscaler"}
+    assert inline == {
+        "irsa-mlflow", "irsa-storage-initializer", "irsa-payload-collector", "irsa-drift-job", "irsa-training-job", "irsa-batch-job",
+        "irsa-cluster-autoscaler",
+    }  # fmt: skip
 
 
 def test_no_static_access_keys_or_iam_users_exist(prod):

@@ -18,6 +18,8 @@ KUBERNETES_ACCOUNTS = {
     "payload-collector": "mlops-platform/payload-collector",
     "storage-initializer": "mlops-serving/model-server",
     "drift-job": "mlops-serving/drift-job",
+    "training-job": "mlops-serving/training-job",
+    "batch-job": "mlops-serving/batch-job",
 }
 ACCOUNT_ID = re.compile(r"^[a-z](?:[-a-z0-9]{4,28}[a-z0-9])$")
 
@@ -81,6 +83,9 @@ def test_bucket_roles_are_least_privilege_per_workload_on_the_specific_bucket(pr
             (payloads, "roles/storage.objectViewer"),
             (payloads, "roles/storage.objectCreator"),
         },
+        # Training reads data; its runs and model versions go through MLflow's server.
+        email("training-job"): {(artifacts, "roles/storage.objectViewer"), (payloads, "roles/storage.objectViewer")},
+        email("batch-job"): {(payloads, "roles/storage.objectViewer"), (payloads, "roles/storage.objectCreator")},
     }
 
 

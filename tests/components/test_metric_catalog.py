@@ -32,7 +32,9 @@ def declared_models() -> list[ModelDeployment]:
         config = yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text())["config"]
         for document in config["mlops:models"]:
             for model_format in ("mlflow", "sklearn", "xgboost"):
-                models.append(ModelDeployment.model_validate({**document, "format": model_format}))
+                # Only MLflow models batch-score (pyfunc); the other formats are served without it.
+                declared = {k: v for k, v in document.items() if k != "batch" or model_format == "mlflow"}
+                models.append(ModelDeployment.model_validate({**declared, "format": model_format}))
     return models
 
 

@@ -44,6 +44,13 @@ PLACEMENT = GpuPlacement(
 )
 
 
+# Scheduled retraining runs a training Job, which needs the task its metric belongs to.
+SCHEDULED = {
+    "retraining": {"schedule": "0 3 * * 0", "policy": "scheduled", "job": {"dataUri": "s3://artifacts/training/"}},
+    "monitoring": {"referenceDataUri": "s3://artifacts/reference.parquet", "task": "classification"},
+}
+
+
 def declaration(**overrides: Any) -> ModelDeployment:
     document: dict[str, Any] = {
         "name": "fraud-detector",
@@ -179,7 +186,7 @@ def test_alias_without_resolved_version_labels_with_the_alias():
 
 def test_retraining_strategy_is_declared_on_the_inference_service():
     """The retraining policy and its trigger are annotations the policy pack reads."""
-    annotations = isvc(declaration(retraining={"schedule": "0 3 * * 0", "policy": "scheduled"}))["metadata"]["annotations"]
+    annotations = isvc(declaration(**SCHEDULED))["metadata"]["annotations"]
     assert annotations["mlops.platform/retraining-policy"] == "scheduled"
     assert annotations["mlops.platform/retraining-schedule"] == "0 3 * * 0"
     assert "mlops.platform/retraining-webhook" not in annotations
@@ -302,7 +309,7 @@ def test_labels_without_a_task_are_refused():
 
 def test_scheduled_retraining_makes_the_drift_job_report_only():
     """Scheduled retraining is not triggered by drift: the job runs with policy never and no webhook."""
-    model = declaration(retraining={"schedule": "0 3 * * 0", "policy": "scheduled"})
+    model = declaration(**SCHEDULED)
     config = load_config(drift_job_args(model, "s3://payloads", "s3://reports", "http://pushgateway:9091"), {})  # type: ignore[arg-type]
     assert (config.retrain_policy, config.retrain_webhook) == (RetrainPolicy.NEVER, None)
 
@@ -319,3 +326,24 @@ def test_drift_cronjob_is_restricted_and_never_overlaps():
     assert container["resources"]["limits"] and container["resources"]["requests"]
     assert spec["jobTemplate"]["metadata"]["labels"][MODEL_LABEL] == "fraud-detector"
 
+
+
+def test_a_github_dispatch_webhook_is_signed_and_authenticated_from_secrets():
+    """webhookSecret, webhookToken and webhookEventType reach the drift job as its variables and options."""
+    model = declaration(
+        retraining={
+            "webhook": "https://api.github.com/repos/acme/models/dispatches",
+            "webhookEventType": "mlops-retrain",
+            "webhookSecret": {"secret": "retrain-webhook", "key": "hmac"},
+            "webhookToken": {"secret": "retrain-webhook", "key": "github-token"},
+        }
+    )
+    spec = drift_cronjob_spec(model, image="runtime@sha256:" + "0" * 64, account="drift-job", payload_root="s3://p", report_root="s3://r", pushgateway_url="http://pg:9091", env=[])
+    (container,) = spec["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    secrets = {item["name"]: item["valueFrom"]["secretKeyRef"] for item in container["env"]}
+    assert secrets == {
+        "DRIFT_RETRAIN_WEBHOOK_SECRET": {"name": "retrain-webhook", "key": "hmac"},
+        "DRIFT_RETRAIN_WEBHOOK_TOKEN": {"name": "retrain-webhook", "key": "github-token"},
+    }
+    config = load_config(container["args"], {"DRIFT_RETRAIN_WEBHOOK_SECRET": "k", "DRIFT_RETRAIN_WEBHOOK_TOKEN": "t"})
+    assert (config.retrain_webhook_event_type, config.retrain_webhook_secret, config.retrain_webhook_token) == ("mlops-retrain", "k", "t")

@@ -189,7 +189,10 @@ def test_schedules_are_parsed_as_kubernetes_parses_them(schedule, key):
     section, field = key.split(".")
     overrides = {
         "monitoring": {"referenceDataUri": "s3://bucket/ref.parquet", field: schedule},
-    } if section == "monitoring" else {"retraining": {"schedule": schedule, "policy": "scheduled"}}
+    } if section == "monitoring" else {
+        "retraining": {"schedule": schedule, "policy": "scheduled", "job": {"dataUri": "s3://bucket/training/"}},
+        "monitoring": {"referenceDataUri": "s3://bucket/ref.parquet", "task": "classification"},
+    }
     raw = {"mlops:models": [model(**overrides)]}
     if CRON_VERDICTS[schedule] is None:
         accepted(raw)

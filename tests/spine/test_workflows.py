@@ -164,3 +164,14 @@ def test_e2e_brings_the_local_platform_up_smoke_tests_it_runs_a_10_percent_canar
     makefile = (PROJECT_DIR / "Makefile").read_text()
     for target, command in (("local-up", "up"), ("local-canary", "canary --percent $(CANARY_PERCENT)"), ("local-down", "down")):
         assert re.search(rf"^{target}:.*\n\t\$\(LOCAL_PLATFORM\) {re.escape(command)}$", makefile, re.M), target
+
+
+def test_retrain_receives_the_dispatch_and_opens_the_canary_pull_request():
+    """retrain.yml: started by the drift job's repository_dispatch, one run per idempotency key,
+    trains with python -m training, and resolves the challenger as a 10 % canary for the PR."""
+    document = workflow("retrain.yml")
+    assert document["on"] == {"repository_dispatch": {"types": ["mlops-retrain"]}}
+    assert "client_payload.idempotencyKey" in document["concurrency"]["group"] and document["concurrency"]["cancel-in-progress"] is False
+    runs = "\n".join(step.get("run", "") for step in document["jobs"]["retrain"]["steps"])
+    assert "-m training" in runs and "gh pr create" in runs
+    assert 'mlops models resolve "$MODEL" --stack "$STACK" --alias challenger --canary 10' in runs

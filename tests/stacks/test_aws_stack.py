@@ -76,7 +76,7 @@ def test_outputs_use_the_shared_names_and_hide_the_kubeconfig(prod):
     assert outputs["clusterName"] == "mlops-prod"
     assert outputs["kubeconfig"] == SECRET
     assert outputs["databaseEndpoint"].endswith(".rds.amazonaws.com")
-    assert sorted(outputs["workloadRoleArns"]) == ["drift-job", "mlflow", "payload-collector", "storage-initializer"]
+    assert sorted(outputs["workloadRoleArns"]) == ["batch-job", "drift-job", "mlflow", "payload-collector", "storage-initializer", "training-job"]
     assert all(arn.startswith("arn:aws:iam::") for arn in outputs["workloadRoleArns"].values())
 
 
@@ -211,7 +211,7 @@ def foundation_fields() -> dict[str, object]:
 
 def test_each_platform_workload_gets_its_role_annotation(foundation_fields, prod):
     annotations = foundation_fields["identityAnnotations"]
-    assert sorted(annotations) == ["drift-job", "mlflow", "payload-collector", "storage-initializer"]
+    assert sorted(annotations) == ["batch-job", "drift-job", "mlflow", "payload-collector", "storage-initializer", "training-job"]
     for workload, values in annotations.items():
         assert values["eks.amazonaws.com/role-arn"] == prod.outputs["workloadRoleArns"][workload]
 

@@ -11,6 +11,7 @@ from mlops.offline import render as render_module
 from mlops.offline.policy_runner import blocking, run_policies
 from mlops.offline.render import SECRET, RenderedResource, Rendering, render
 from mlops.offline.validate import ReferenceData, validate_rendering
+from components.interfaces import WORKLOADS
 from stacks import program
 from stacks.config import ConfigError
 from tests.conftest import PROJECT_DIR, REFERENCE_DIR
@@ -86,7 +87,7 @@ def test_outputs_use_the_shared_names_and_hide_the_kubeconfig(prod):
     assert outputs["databaseEndpoint"] == "10.60.0.3"
     assert outputs["workloadIdentityPool"] == "mlops-platform-prod.svc.id.goog"
     assert outputs["project"] == "mlops-platform-prod" and outputs["region"] == "us-central1"
-    assert sorted(outputs["workloadServiceAccounts"]) == ["drift-job", "mlflow", "payload-collector", "storage-initializer"]
+    assert sorted(outputs["workloadServiceAccounts"]) == ["batch-job", "drift-job", "mlflow", "payload-collector", "storage-initializer", "training-job"]
     assert outputs["nodeServiceAccount"] == "mlops-prod-nodes@mock-project.iam.gserviceaccount.com"
 
 
@@ -160,7 +161,7 @@ def test_destroy_removes_cluster_objects_then_node_pools_then_the_cluster_then_t
 def test_workload_identity_bindings_outlive_the_pods_using_them(prod):
     after = destroyed_before(prod)
     bindings = {b.urn for b in prod.by_type("gcp:serviceaccount/iAMMember:IAMMember")}
-    assert len(bindings) == 4
+    assert len(bindings) == len(WORKLOADS)
     for resource in (r for r in in_cluster(prod) if r.custom):
         assert bindings <= after[resource.urn], resource.name
 
@@ -255,6 +256,8 @@ def test_cluster_ready_holds_the_node_pools_and_workload_identity_bindings(found
             "workload-identity-storage-initializer-workload-identity",
             "workload-identity-payload-collector-workload-identity",
             "workload-identity-drift-job-workload-identity",
+            "workload-identity-training-job-workload-identity",
+            "workload-identity-batch-job-workload-identity",
         ]
     )
 

@@ -152,7 +152,7 @@ def test_declared_external_location_renders_its_read_grant(cloud: str) -> None:
                 "model": {"registeredModel": "shared", "version": "1", "artifactUri": f"{scheme}://shared-models/team-a/1/model"},
                 "monitoring": {"referenceDataUri": f"{scheme}://shared-models/team-a/reference.parquet"},
                 "canary": {"trafficPercent": 100},
-                "retraining": {"schedule": "0 3 * * 0", "policy": "scheduled"},
+                "retraining": {"webhook": "https://ci.example.com/hooks/retrain"},
             }
         ]
     )
@@ -181,7 +181,7 @@ def _model(**locations: str) -> Any:
             "name": "m",
             "model": {"registeredModel": "m", "version": "1", "artifactUri": locations.get("artifact", "1/model")},
             "monitoring": {"referenceDataUri": locations.get("reference", "reference/m.parquet")},
-            "retraining": {"schedule": "0 3 * * 0", "policy": "scheduled"},
+            "retraining": {"webhook": "https://ci.example.com/hooks/retrain"},
         }
     )
 

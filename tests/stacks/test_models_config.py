@@ -126,7 +126,7 @@ def test_gpu_canary_beyond_the_pool_is_refused():
 def test_gpu_canary_counts_other_models_on_the_pool():
     """Another model's GPUs on the same pool count against the canary's room."""
     (found,) = problems([gpu_model(2, 10), gpu_model(2, None, name="other")], pools=[SYSTEM_POOL, GPU_POOL])
-    assert found[0] == "mlops:models[0].canary" and "other models on the pool 2" in found[1]
+    assert found[0] == "mlops:models[0].canary" and "other models and training/batch Jobs on the pool 2" in found[1]
 
 
 @pytest.mark.parametrize(("percent", "max_replicas", "min_replicas", "replicas"), [(10, 4, 1, 1), (50, 8, 1, 4), (10, 8, 3, 3), (0, 4, 0, 1)])
@@ -161,3 +161,70 @@ def test_signature_is_recorded_as_typed_columns():
     }
     loaded = load([model(model=reference)]).models[0].model.signature
     assert loaded.inputs[0].name == "amount" and loaded.outputs[0].name is None
+
+
+# --- training Job and batch scoring --------------------------------------------------------------
+
+TRAINING_JOB = {"dataUri": "s3://a/training/"}
+CLASSIFIER_MONITORING = {"referenceDataUri": "s3://a/ref.parquet", "task": "classification"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "path", "message"),
+    [
+        ({"retraining": {"schedule": "0 3 * * 0", "policy": "scheduled"}}, "mlops:models[0].retraining", "needs a schedule and the job it runs"),
+        (
+            {"retraining": {"webhook": "https://ci/retrain", "job": TRAINING_JOB}, "monitoring": CLASSIFIER_MONITORING},
+            "mlops:models[0].retraining",
+            "needs exactly one trigger",
+        ),
+        ({"retraining": {"job": TRAINING_JOB}}, "mlops:models[0]", "retraining.job needs monitoring.task"),
+        ({"retraining": {"job": {}}, "monitoring": CLASSIFIER_MONITORING}, "mlops:models[0]", "has nothing to train on"),
+        (
+            {"retraining": {"job": {**TRAINING_JOB, "metric": "rmse"}}, "monitoring": CLASSIFIER_MONITORING},
+            "mlops:models[0]",
+            "'rmse' is not a classification metric; choose one of accuracy, f1",
+        ),
+        (
+            {"format": "sklearn", "batch": {"schedule": "0 2 * * *", "inputPrefix": "tables/in", "outputPrefix": "fraud"}},
+            "mlops:models[0]",
+            "batch scoring loads the registered version with MLflow's pyfunc, which needs format 'mlflow'",
+        ),
+    ],
+    ids=["scheduled-without-job", "webhook-and-job", "job-without-task", "job-without-data", "metric-of-another-task", "batch-needs-pyfunc"],
+)
+def test_lifecycle_declarations_that_cannot_run_are_refused(overrides, path, message):
+    """Each refusal names the key and what is allowed."""
+    (found,) = problems([model(**overrides)])
+    assert found[0] == path and message in found[1], found
+
+
+def test_a_training_job_gets_the_serving_gpu_checks():
+    """A GPU training Job on an undeclared pool, or asking more GPUs than its pool's nodes carry:
+    refused at its own key, as a serving pod would be."""
+    def found(resources: dict[str, Any]) -> list[tuple[str, str]]:
+        declared = model(retraining={"job": {**TRAINING_JOB, "resources": resources}}, monitoring=CLASSIFIER_MONITORING)
+        return problems([declared], pools=[SYSTEM_POOL, GPU_POOL])
+
+    assert ("mlops:models[0].retraining.job.resources.gpuPool", "no GPU pool of that name; GPU pools: gpu") in found({"gpus": 1, "gpuPool": "gpu-xl"})
+    assert ("mlops:models[0].retraining.job.resources.gpus", "pool 'gpu' nodes carry 1 GPU(s); a replica cannot span nodes") in found(
+        {"gpus": 2, "gpuPool": "gpu"}
+    )
+
+
+def test_a_gpu_training_job_counts_against_the_canarys_pool():
+    """Three stable replicas and a canary fill the 4-GPU pool; a one-GPU training Job there does not fit."""
+    serving = {"resources": {"gpus": 1, "gpuPool": "gpu"}, "autoscaling": {"minReplicas": 1, "maxReplicas": 3, "metric": "cpu", "target": 70}}
+    capacity = [p for p in problems_or_none([model(**serving)]) if p[0] == "mlops:models[0].canary"]
+    assert capacity == []
+    job = {**TRAINING_JOB, "resources": {"gpus": 1, "gpuPool": "gpu"}}
+    found = dict(problems([model(**serving, retraining={"job": job}, monitoring=CLASSIFIER_MONITORING)], pools=[SYSTEM_POOL, GPU_POOL]))
+    assert "other models and training/batch Jobs on the pool 1: 5 in all" in found["mlops:models[0].canary"]
+
+
+def problems_or_none(models: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    try:
+        load(models, pools=[SYSTEM_POOL, GPU_POOL])
+    except ConfigError as error:
+        return [(p.path, p.message) for p in error.problems]
+    return []

@@ -119,16 +119,20 @@ def test_prod_declares_a_cpu_canary_and_a_gpu_model():
     assert models["image-embedder"].resources.gpu_pool == "gpu-l4" and models["image-embedder"].resources.gpus == 1
 
 
-def test_drift_job_runs_under_the_cloud_identity(target):
-    """The drift-job service account carries the foundation's identity annotations (none on local)."""
+def test_model_jobs_run_under_their_cloud_identities(target):
+    """The drift-job, training-job and batch-job service accounts carry the foundation's identity
+    annotations (none on local); each CronJob runs under its own."""
     name, rendering = target
-    (account,) = [manifest_of(r) for r in model_resources(rendering) if r.type == "kubernetes:core/v1:ServiceAccount"]
-    annotations = account["metadata"].get("annotations") or {}
+    accounts = {manifest_of(r)["metadata"]["name"]: manifest_of(r) for r in model_resources(rendering) if r.type == "kubernetes:core/v1:ServiceAccount"}
+    assert set(accounts) == {"drift-job", "training-job", "batch-job"}
     expected = {"local-dev": set(), "aws-prod": {"eks.amazonaws.com/role-arn"}, "gcp-prod": {"iam.gke.io/gcp-service-account"}}[name]
-    assert expected <= set(annotations) and (expected or not annotations)
-    for job in manifests(rendering, "CronJob").values():
+    for account in accounts.values():
+        annotations = account["metadata"].get("annotations") or {}
+        assert expected <= set(annotations) and (expected or not annotations)
+    for job_name, job in manifests(rendering, "CronJob").items():
         pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-        assert pod["serviceAccountName"] == account["metadata"]["name"] == "drift-job"
+        kind = job_name.rsplit("-", 1)[1]
+        assert pod["serviceAccountName"] == {"drift": "drift-job", "training": "training-job", "batch": "batch-job"}[kind]
 
 
 def test_custom_resources_wait_for_their_crds(target):
@@ -145,8 +149,10 @@ def test_model_deployments_are_components_with_parented_children(target):
     components = {r.name: r.urn for r in rendering.by_type("mlops:serving:ModelDeployment")}
     assert set(components) == {f"model-{m.name}" for m in declared(rendering)}
     for name, urn in components.items():
+        model = next(m for m in declared(rendering) if f"model-{m.name}" == name)
+        lifecycle = (model.retraining.job is not None) + (model.batch is not None)  # ModelTraining, BatchScoring
         children = [r for r in rendering.resources if r.parent == urn]
-        assert len(children) == 5 and all(c.name.startswith(name) for c in children)
+        assert len(children) == 5 + lifecycle and all(c.name.startswith(name) for c in children)
 
 
 def test_raw_deployment_prod_renders_spec_canary(reference):
