@@ -45,6 +45,14 @@ from tests.runtime.servers import PushgatewayServer, free_port
 pytestmark = pytest.mark.server
 
 NOW = datetime.now(timezone.utc)
+
+
+@pytest.fixture(autouse=True)
+def _now_is_when_the_test_starts() -> None:
+    """The job reads the clock when it runs, so windows are laid out from each test's own start,
+    not from when a long suite imported this module."""
+    global NOW
+    NOW = datetime.now(timezone.utc)
 REQUIRED = ["--model-version", "v1", "--window-hours", "2"]
 
 
