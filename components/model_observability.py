@@ -15,6 +15,7 @@ from typing import Any
 import pulumi
 
 from components import workloads
+from components.alertmanager import PROMOTED_ALERT
 from components.model_serving import MODEL_LABEL, VERSION_LABEL, DeploymentMode
 from stacks.config.schema import ModelDeployment
 
@@ -112,6 +113,8 @@ def prometheus_rule_spec(model: ModelDeployment, namespace: str) -> dict[str, An
     # Gate alerts while a new version shares the traffic; a promoted model (100 %) has no stable side.
     if model.canary is not None and model.canary.traffic_percent < 100:
         rules += _canary_rules(model, namespace, labels)
+    elif model.canary is not None:
+        rules.append(_promoted_rule(model, labels))
     rules.append(_drift_rule(model, labels))
     return {"groups": [{"name": f"mlops-model-{model.name}", "rules": rules}]}
 
@@ -152,6 +155,17 @@ def _canary_rules(model: ModelDeployment, namespace: str, labels: dict[str, str]
             }
         )
     return rules
+
+
+def _promoted_rule(model: ModelDeployment, labels: dict[str, str]) -> dict[str, Any]:
+    """Fires as long as the config says the model is promoted: the source of Alertmanager's inhibition
+    of canary-gate alerts still firing from the rollout (routed to no one itself)."""
+    return {
+        "alert": PROMOTED_ALERT,
+        "expr": "vector(1)",
+        "labels": {**labels, "model_version": model.model.deployed_version, "severity": "info"},
+        "annotations": {"summary": f"{model.name} {model.model.deployed_version} is promoted: canary-gate alerts are inhibited"},
+    }
 
 
 def _drift_rule(model: ModelDeployment, labels: dict[str, str]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
         MonitoringArgs(
             size=sizing(config.monitoring.retention, config.monitoring.storage_gib, config.is_prod),
             prod=config.is_prod,
+            alerting=config.alerting,
             storage_class=storage_class,
             grafana_hostname=config.monitoring.grafana_hostname,
         ),
