@@ -25,9 +25,9 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 def measure(stack: str, models: int) -> dict[str, float]:
     """Runs in the child: render + validate `models` copies of the stack's first model."""
-    from mlops.render import render
+    from mlops.offline.render import render
     from mlops.stackfiles import ProjectFiles
-    from mlops.validate import ReferenceData, validate_rendering
+    from mlops.offline.validate import ReferenceData, validate_rendering
 
     declared = ProjectFiles(PROJECT_DIR).raw_stack_config(stack)["mlops:models"]
     template = declared[0]

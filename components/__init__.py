@@ -1,0 +1,1 @@
+"""Reusable ComponentResources: per-cloud foundations, in-cluster platform services, model deployments."""

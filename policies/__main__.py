@@ -2,7 +2,7 @@
 
 Pulumi runs this directory with it on sys.path, so the rules package is `rules` here. Constructing
 a PolicyPack starts the analyzer's gRPC server and never returns: nothing else may import this
-file (tests and `mlops validate` use `policies.rules` and `mlops.policy_runner`).
+file (tests and `mlops validate` use `policies.rules` and `mlops.offline.policy_runner`).
 """
 
 from pulumi_policy import EnforcementLevel, PolicyPack

@@ -1,6 +1,6 @@
 """The AWS foundation: network, EKS and its node groups, buckets, database, identities, registries.
 
-Composition only: each piece is a component under `components/aws`. Dependencies are declared so
+Composition only: each piece is a component under `components/foundation/aws`. Dependencies are declared so
 that one `pulumi destroy` removes in-cluster objects (the cluster autoscaler among them), then node
 groups, then the control plane, then the network (nothing is left holding an ENI or a load
 balancer in a deleted subnet).
@@ -12,7 +12,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.aws.addons import (
+from components.foundation.aws.addons import (
     NODE_ADDONS,
     WORKLOAD_ADDONS,
     EksAddons,
@@ -20,16 +20,16 @@ from components.aws.addons import (
     UnsupportedKubernetesVersion,
     addon_versions,
 )
-from components.aws.cluster import EksCluster, EksClusterArgs
-from components.aws.cluster_autoscaler import (
+from components.foundation.aws.cluster import EksCluster, EksClusterArgs
+from components.foundation.aws.cluster_autoscaler import (
     ClusterAutoscaler,
     ClusterAutoscalerArgs,
     cluster_autoscaler_image,
     cluster_autoscaler_policy,
 )
-from components.aws.database import PostgresDatabase, PostgresDatabaseArgs
-from components.aws.device_plugin import NvidiaDevicePlugin, NvidiaDevicePluginArgs
-from components.aws.identity import (
+from components.foundation.aws.database import PostgresDatabase, PostgresDatabaseArgs
+from components.foundation.aws.device_plugin import NvidiaDevicePlugin, NvidiaDevicePluginArgs
+from components.foundation.aws.identity import (
     BucketGrant,
     ServiceAccountRole,
     WorkloadIdentity,
@@ -37,8 +37,8 @@ from components.aws.identity import (
     bucket_access_policy,
     service_account_annotations,
 )
-from components.aws.network import Network, NetworkArgs
-from components.aws.node_groups import (
+from components.foundation.aws.network import Network, NetworkArgs
+from components.foundation.aws.node_groups import (
     GPU_PRESENT_LABEL,
     GPU_TOLERATION,
     ROLE_LABEL,
@@ -46,11 +46,11 @@ from components.aws.node_groups import (
     NodeGroupsArgs,
     node_group_spec,
 )
-from components.aws.registry import ImageRegistries, ImageRegistriesArgs
-from components.aws.storage_class import DefaultStorageClass, DefaultStorageClassArgs
-from components.aws.storage import Buckets, BucketsArgs
+from components.foundation.aws.registry import ImageRegistries, ImageRegistriesArgs
+from components.foundation.aws.storage_class import DefaultStorageClass, DefaultStorageClassArgs
+from components.foundation.aws.storage import Buckets, BucketsArgs
 from components.images import as_configured, repository_names
-from components.model_observability import DRIFT_REPORT_PREFIX
+from components.model.observability import DRIFT_REPORT_PREFIX
 from components.interfaces import WORKLOAD_SERVICE_ACCOUNTS, WORKLOADS, Foundation, ObjectStore
 from stacks.config import ConfigError, Problem, StackConfig
 

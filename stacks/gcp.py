@@ -1,6 +1,6 @@
 """The GCP foundation: VPC, GKE and its node pools, GCS buckets, Cloud SQL, Workload Identity, registry.
 
-Composition only: each piece is a component under `components/gcp`. Config the components cannot
+Composition only: each piece is a component under `components/foundation/gcp`. Config the components cannot
 honour (a zonal cluster in prod, a GPU pool in zones without its accelerator) stops the program
 before any resource is declared. Dependencies let one `pulumi destroy` remove in-cluster objects,
 then node pools, then the cluster, then the network.
@@ -12,9 +12,9 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from components.gcp.cluster import GkeCluster, GkeClusterArgs
-from components.gcp.database import PostgresDatabase, PostgresDatabaseArgs
-from components.gcp.identity import (
+from components.foundation.gcp.cluster import GkeCluster, GkeClusterArgs
+from components.foundation.gcp.database import PostgresDatabase, PostgresDatabaseArgs
+from components.foundation.gcp.identity import (
     OBJECT_ADMIN,
     OBJECT_CREATOR,
     OBJECT_VIEWER,
@@ -23,15 +23,15 @@ from components.gcp.identity import (
     WorkloadIdentity,
     WorkloadIdentityArgs,
 )
-from components.gcp.network import Network, NetworkArgs
-from components.gcp.node_pools import NodePools, NodePoolsArgs, NodePoolSpec, node_pool_spec
-from components.gcp.registry import ImageRegistry, ImageRegistryArgs
-from components.gcp.storage import Buckets, BucketsArgs
+from components.foundation.gcp.network import Network, NetworkArgs
+from components.foundation.gcp.node_pools import NodePools, NodePoolsArgs, NodePoolSpec, node_pool_spec
+from components.foundation.gcp.registry import ImageRegistry, ImageRegistryArgs
+from components.foundation.gcp.storage import Buckets, BucketsArgs
 from components.images import as_configured, repository_names
 from components.namespaces import GKE_METADATA_FLOWS
 from components.interfaces import WORKLOAD_SERVICE_ACCOUNTS, WORKLOADS, Foundation, ObjectStore
 from stacks.config import ConfigError, Problem, StackConfig
-from stacks.config.catalog import CatalogError
+from components.catalog import CatalogError
 
 
 

@@ -10,8 +10,8 @@ import pulumi_kubernetes as k8s
 
 from components.interfaces import Foundation
 from components.namespaces import PLATFORM, SERVING, PlatformNamespaces
-from components.object_store import InClusterObjectStore, InClusterObjectStoreArgs
-from components.postgres import InClusterPostgres, InClusterPostgresArgs
+from components.foundation.local.object_store import InClusterObjectStore, InClusterObjectStoreArgs
+from components.foundation.local.postgres import InClusterPostgres, InClusterPostgresArgs
 from stacks.config import StackConfig
 
 POSTGRES_IMAGE = "postgres:16.10-bookworm"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pulumi
 
-from components.collector import PAYLOAD_PREFIX
-from components.model_observability import DRIFT_REPORT_PREFIX
+from components.platform.collector import PAYLOAD_PREFIX
+from components.model.observability import DRIFT_REPORT_PREFIX
 from components.interfaces import Foundation, PlatformServices
-from components.kserve import SERVICE_ACCOUNT as MODEL_SERVER_ACCOUNT
-from components.model_deployment import ModelDeployment, ModelDeploymentArgs
-from components.model_serving_access import ModelServingAccess, ModelServingAccessArgs
+from components.platform.kserve import SERVICE_ACCOUNT as MODEL_SERVER_ACCOUNT
+from components.model.deployment import ModelDeployment, ModelDeploymentArgs
+from components.model.serving_access import ModelServingAccess, ModelServingAccessArgs
 from components.namespaces import MONITORING, SERVING
 from stacks.config import ConfigError, Problem, StackConfig
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pulumi
 
-from components.cert_manager import CertManager, CertManagerArgs
-from components.collector import CollectorModel, PayloadCollector, PayloadCollectorArgs
+from components.platform.cert_manager import CertManager, CertManagerArgs
+from components.platform.collector import CollectorModel, PayloadCollector, PayloadCollectorArgs
 from components.interfaces import Foundation, PlatformServices
-from components.knative import KnativeServing, KnativeServingArgs
-from components.kserve import KServe, KServeArgs
-from components.mlflow import MlflowServer, MlflowServerArgs
-from components.model_serving import READY_TIMEOUT_SECONDS
-from components.monitoring import Monitoring, MonitoringArgs, sizing
+from components.platform.knative import KnativeServing, KnativeServingArgs
+from components.platform.kserve import KServe, KServeArgs
+from components.platform.mlflow import MlflowServer, MlflowServerArgs
+from components.model.serving import READY_TIMEOUT_SECONDS
+from components.platform.monitoring import Monitoring, MonitoringArgs, sizing
 from components.namespaces import MONITORING, PLATFORM, SERVING, PlatformNamespaces
 from stacks.config import StackConfig
 from stacks.config.schema import ModelDeployment

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from stacks.config.catalog import CatalogError, accelerator_offer, gpu_machine_type
+from components.catalog import CatalogError, accelerator_offer, gpu_machine_type
 from stacks.config.schema import ModelDeployment, StackConfig
 
 KNATIVE_METRICS = ("concurrency", "rps")

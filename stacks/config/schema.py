@@ -8,35 +8,21 @@ in `stacks.config.rules`, so each can report its own key path.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from stacks.config.catalog import Accelerator, SizeClass
-
-DNS_LABEL = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
-KUBERNETES_QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"
-DURATION = r"^[0-9]+(s|m|h|d)$"
-CRON = r"^(\S+\s+){4}\S+$"
-
-DnsLabel = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
-Quantity = Annotated[str, Field(pattern=KUBERNETES_QUANTITY)]
-# A container image with an explicit tag or digest (no implicit `latest`).
-IMAGE = r"^[^\s]+(:[^\s/]+|@sha256:[0-9a-f]{64})$"
-
-
-class Section(BaseModel):
-    """Base of every config section: camelCase keys, unknown keys rejected, immutable."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        alias_generator=to_camel,
-        populate_by_name=True,
-        frozen=True,
-        validate_default=True,
-    )
-
+from components.catalog import Accelerator
+from components.declarations import (
+    DURATION,
+    IMAGE,
+    AlertingSettings,
+    CanaryGates,
+    ModelDeployment,
+    NodePool,
+    Section,
+)
 
 # --- Cloud targets ---------------------------------------------------------------------------
 
@@ -139,29 +125,6 @@ class ClusterSettings(Section):
         return self
 
 
-class NodePool(Section):
-    name: DnsLabel = Field(description="Pool name; becomes part of node group and label names.")
-    role: Literal["system", "cpu", "gpu"] = Field(description="system: platform services; cpu/gpu: model serving.")
-    size: SizeClass = Field("medium", description="Size class: small=2 vCPU, medium=4, large=8, xlarge=16.")
-    accelerator: Accelerator | None = Field(None, description="GPU type; required for role gpu, forbidden otherwise.")
-    accelerator_count: int = Field(1, ge=1, le=8, description="GPUs per node.")
-    min_size: int = Field(0, ge=0, description="Minimum node count (0 lets GPU pools scale from zero).")
-    max_size: int = Field(ge=1, description="Maximum node count.")
-    spot: bool = Field(False, description="Use spot/preemptible capacity.")
-
-    @model_validator(mode="after")
-    def _consistent(self) -> "NodePool":
-        if self.max_size < self.min_size:
-            raise ValueError(f"maxSize {self.max_size} is below minSize {self.min_size}; maxSize must be >= minSize")
-        if self.role == "gpu" and self.accelerator is None:
-            raise ValueError("role 'gpu' needs an accelerator (e.g. nvidia-t4, nvidia-l4)")
-        if self.role != "gpu" and self.accelerator is not None:
-            raise ValueError(f"accelerator {self.accelerator!r} is only allowed on role 'gpu' pools, not {self.role!r}")
-        if self.role == "system" and (self.min_size < 1 or self.spot):
-            raise ValueError("the system pool must be on-demand (spot: false) with minSize >= 1")
-        return self
-
-
 def _default_node_pools() -> list[NodePool]:
     return [NodePool(name="system", role="system", size="medium", min_size=2, max_size=4)]
 
@@ -253,269 +216,6 @@ class Limits(Section):
 
     max_gpu_pool_size: int = Field(4, ge=0, description="Largest maxSize a GPU pool may declare.")
     max_gpus_per_model: int = Field(2, ge=0, description="Most GPUs one model replica may request.")
-
-
-# --- Alerting ----------------------------------------------------------------------------------
-
-# kube-prometheus-stack's own sink for its always-firing Watchdog and InfoInhibitor alerts.
-NULL_RECEIVER = "null"
-
-
-class WebhookReceiver(Section):
-    url: str = Field(pattern=r"^https?://", description="Endpoint Alertmanager POSTs its JSON payload to.")
-    bearer_token: str | None = Field(None, min_length=1, description="Bearer token sent with each POST (a Pulumi secret).")
-
-
-class SlackReceiver(Section):
-    api_url: str = Field(min_length=1, description="Slack incoming-webhook URL (a Pulumi secret: it is the credential).")
-    channel: str = Field(pattern=r"^[#@][^\s]+$", description="Channel (#name) or user (@name) to post to.")
-
-
-class PagerDutyReceiver(Section):
-    routing_key: str = Field(min_length=1, description="PagerDuty Events API v2 integration key (a Pulumi secret).")
-
-
-class EmailReceiver(Section):
-    to: list[str] = Field(min_length=1, description="Recipient addresses.")
-    sender: str = Field(description="From address.")
-    smarthost: str = Field(pattern=r"^[^\s:]+:[0-9]+$", description="SMTP server as host:port.")
-    auth_username: str | None = Field(None, description="SMTP user, if the server requires authentication.")
-    auth_password: str | None = Field(None, min_length=1, description="SMTP password (a Pulumi secret).")
-    require_tls: bool = Field(True, description="Refuse to send without STARTTLS.")
-
-    @model_validator(mode="after")
-    def _password_needs_user(self) -> "EmailReceiver":
-        if self.auth_password is not None and self.auth_username is None:
-            raise ValueError("authPassword is set but authUsername is not; give both or neither")
-        return self
-
-
-class AlertReceiver(Section):
-    name: DnsLabel = Field(description="Receiver name routes refer to.")
-    webhook: WebhookReceiver | None = Field(None, description="POST the alert group as JSON.")
-    slack: SlackReceiver | None = Field(None, description="Post to a Slack channel.")
-    pagerduty: PagerDutyReceiver | None = Field(None, description="Open a PagerDuty incident.")
-    email: EmailReceiver | None = Field(None, description="Send an email.")
-    send_resolved: bool = Field(True, description="Also notify when the alert resolves.")
-
-    @model_validator(mode="after")
-    def _has_a_channel(self) -> "AlertReceiver":
-        if not any((self.webhook, self.slack, self.pagerduty, self.email)):
-            raise ValueError(f"receiver {self.name!r} declares no channel; give webhook, slack, pagerduty or email")
-        if self.name == NULL_RECEIVER:
-            raise ValueError(f"receiver name {NULL_RECEIVER!r} is reserved for the heartbeat sink; choose another")
-        return self
-
-
-class TeamRoute(Section):
-    team: DnsLabel = Field(description="Team owning the models.")
-    models: list[str] = Field(min_length=1, description="Names of the model deployments the team owns.")
-    receiver: str = Field(description="Receiver of the team's alerts.")
-    critical_receiver: str | None = Field(
-        None, description="Receiver of the team's critical alerts (default: mlops:alerting.criticalReceiver)."
-    )
-
-
-class AlertingSettings(Section):
-    receivers: list[AlertReceiver] = Field(default_factory=list, description="Where alerts can be sent.")
-    default_receiver: str | None = Field(
-        None, description="Receiver of every alert no other route takes (required once receivers are declared)."
-    )
-    critical_receiver: str | None = Field(
-        None, description="Receiver of critical alerts (a pager); required in prod."
-    )
-    teams: list[TeamRoute] = Field(default_factory=list, description="Routes by model owner: a team's models to its receivers.")
-    group_wait: str = Field("30s", pattern=r"^[0-9]+(s|m)$", description="How long a new alert group waits for more alerts before it is sent.")
-    repeat_interval: str = Field("4h", pattern=r"^[0-9]+(m|h)$", description="How often a still-firing alert is re-sent.")
-
-    def receiver_names(self) -> list[str]:
-        return [receiver.name for receiver in self.receivers]
-
-
-# --- Model deployments -----------------------------------------------------------------------
-
-
-class SignatureColumn(Section):
-    name: str | None = Field(None, description="Column name; absent for an unnamed tensor.")
-    type: str = Field(min_length=1, description="MLflow type (double, long, string, ...) or tensor:<dtype>.")
-
-
-class ModelSignature(Section):
-    """The model's MLflow signature, recorded so a deployment's history says what it accepts."""
-
-    inputs: list[SignatureColumn] = Field(min_length=1, description="Input columns or tensors, in order.")
-    outputs: list[SignatureColumn] = Field(default_factory=list, description="Output columns or tensors, in order.")
-
-
-class ModelReference(Section):
-    registered_model: str = Field(min_length=1, description="MLflow registered model name.")
-    version: str | None = Field(None, pattern=r"^[0-9]+$", description="Registered model version.")
-    alias: str | None = Field(None, description="Registered model alias (e.g. champion).")
-    resolved_version: str | None = Field(
-        None, pattern=r"^[0-9]+$", description="Version the alias pointed at when resolved (written by `mlops models resolve`)."
-    )
-    artifact_uri: str | None = Field(
-        None, description="Resolved artifact URI (written by `mlops models resolve`); the storageUri served."
-    )
-    signature: ModelSignature | None = Field(None, description="MLflow signature (written by `mlops models resolve`).")
-
-    @model_validator(mode="after")
-    def _version_or_alias(self) -> "ModelReference":
-        if (self.version is None) == (self.alias is None):
-            raise ValueError("give exactly one of version or alias")
-        if self.resolved_version is not None and self.alias is None:
-            raise ValueError("resolvedVersion records what an alias pointed at; it is only allowed with alias")
-        return self
-
-    @property
-    def deployed_version(self) -> str:
-        """The version label of the served model: the version, else what the alias resolved to, else the alias."""
-        return self.version or self.resolved_version or str(self.alias)
-
-
-class ModelResources(Section):
-    cpu: Quantity = Field("1", description="CPU request (and limit) per replica.")
-    memory: Quantity = Field("2Gi", description="Memory request (and limit) per replica.")
-    gpus: int = Field(0, ge=0, le=8, description="GPUs per replica.")
-    gpu_pool: str | None = Field(None, description="Name of the GPU node pool the model runs on (required with gpus).")
-
-
-class Autoscaling(Section):
-    min_replicas: int = Field(1, ge=0, description="Minimum replicas (0 = scale to zero, Serverless only).")
-    max_replicas: int = Field(3, ge=1, description="Maximum replicas.")
-    metric: Literal["concurrency", "rps", "cpu", "memory"] = Field(
-        "concurrency",
-        description="Autoscaling metric: concurrency/rps (Knative, Serverless only) or cpu/memory (HPA, either mode).",
-    )
-    target: int = Field(10, ge=1, description="Target value of the metric per replica.")
-
-    @model_validator(mode="after")
-    def _bounds(self) -> "Autoscaling":
-        if self.max_replicas < self.min_replicas:
-            raise ValueError(f"maxReplicas {self.max_replicas} is below minReplicas {self.min_replicas}")
-        return self
-
-
-class CanaryGates(Section):
-    max_error_rate: float = Field(0.01, ge=0, le=1, description="Highest canary 5xx ratio to promote.")
-    max_p99_latency_ms: float = Field(500, gt=0, description="Highest canary p99 latency (ms) to promote.")
-    min_request_count: int = Field(100, ge=1, description="Requests the canary must serve before a verdict.")
-    window: str = Field("10m", pattern=DURATION, description="PromQL range the gates are evaluated over.")
-
-
-class Canary(Section):
-    traffic_percent: int = Field(ge=0, le=100, description="Share of traffic sent to the new model version.")
-    previous_artifact_uri: str | None = Field(
-        None, description="Artifact URI of the stable version serving the rest of the traffic."
-    )
-    previous_version: str | None = Field(
-        None,
-        pattern=r"^[0-9A-Za-z][-0-9A-Za-z_.]*$",
-        description="Model version of the stable predictor (names it in RawDeployment mode).",
-    )
-    steps: list[int] = Field(
-        default_factory=lambda: [10, 25, 50],
-        description="Traffic percents `mlops canary promote` walks through before promoting fully.",
-    )
-    gates: CanaryGates = Field(default_factory=CanaryGates, description="Gates `mlops canary analyze` evaluates.")
-
-    @field_validator("steps")
-    @classmethod
-    def _increasing_steps(cls, value: list[int]) -> list[int]:
-        if any(not 0 < step < 100 for step in value) or value != sorted(set(value)):
-            raise ValueError(f"steps {value} must be strictly increasing percents between 1 and 99 (100 = promote)")
-        return value
-
-
-class ModelMonitoring(Section):
-    payload_sample_rate: float = Field(
-        1.0,
-        gt=0,
-        le=1,
-        description="Share of inferences the payload collector stores, chosen by inference id; the rest are "
-        "acknowledged and counted (mlops_collector_events_sampled_out_total).",
-    )
-    drift_schedule: str = Field("0 * * * *", pattern=CRON, description="Cron schedule of the drift job.")
-    drift_window_hours: int = Field(24, ge=1, le=24 * 30, description="Hours of payloads each drift run reads.")
-    feature_drift_threshold: float | None = Field(None, gt=0, description="Override of the per-feature threshold.")
-    drift_share_threshold: float = Field(0.5, gt=0, le=1, description="Share of drifted features = dataset drift.")
-    reference_data_uri: str = Field(min_length=1, description="Reference (training) sample the drift job compares to.")
-    labels_uri: str | None = Field(
-        None,
-        min_length=1,
-        description="Ground-truth labels (Parquet/CSV with request_id, label) joined to the payloads: turns on "
-        "performance drift (MlopsPerformanceDrop). Needs task.",
-    )
-    task: Literal["classification", "regression"] | None = Field(
-        None, description="The model's task, which picks the performance metrics; required with labelsUri."
-    )
-
-    @model_validator(mode="after")
-    def _labels_need_a_task(self) -> "ModelMonitoring":
-        if self.labels_uri is not None and self.task is None:
-            raise ValueError("labelsUri needs task (classification or regression) to choose the performance metrics")
-        return self
-
-
-class Retraining(Section):
-    webhook: str | None = Field(None, pattern=r"^https?://", description="URL called when the policy triggers.")
-    schedule: str | None = Field(None, pattern=CRON, description="Cron schedule of periodic retraining.")
-    policy: Literal["on_drift", "on_dataset_drift", "scheduled"] = Field(
-        "on_dataset_drift", description="When retraining is triggered."
-    )
-
-    @model_validator(mode="after")
-    def _has_a_trigger(self) -> "Retraining":
-        if self.webhook is None and self.schedule is None:
-            raise ValueError("a retraining strategy needs a webhook or a schedule")
-        if self.policy == "scheduled" and self.schedule is None:
-            raise ValueError("policy 'scheduled' needs a schedule")
-        if self.policy != "scheduled" and self.webhook is None:
-            raise ValueError(f"policy {self.policy!r} needs a webhook to call")
-        return self
-
-
-class Slo(Section):
-    availability: float = Field(0.995, gt=0, lt=1, description="Target share of non-5xx responses.")
-    p99_latency_ms: float = Field(500, gt=0, description="Target p99 latency in milliseconds.")
-
-
-class ModelDeployment(Section):
-    name: DnsLabel = Field(description="Deployment name; the InferenceService name.")
-    model: ModelReference
-    format: Literal["mlflow", "sklearn", "xgboost"] = Field("mlflow", description="Model format / serving runtime.")
-    protocol: Literal["v1", "v2"] = Field("v2", description="Inference protocol.")
-    resources: ModelResources = Field(default_factory=ModelResources)
-    autoscaling: Autoscaling = Field(default_factory=Autoscaling)
-    canary: Canary | None = Field(None, description="Canary rollout of a new version next to the stable one.")
-    monitoring: ModelMonitoring | None = Field(None, description="Payload logging and drift detection.")
-    retraining: Retraining | None = Field(None, description="What the drift alert triggers.")
-    slo: Slo = Field(default_factory=Slo)
-
-    @field_validator("monitoring")
-    @classmethod
-    def _observability_required(cls, value: ModelMonitoring | None) -> ModelMonitoring:
-        if value is None:
-            raise ValueError(
-                "a model cannot be deployed without observability: add monitoring "
-                "(referenceDataUri, driftSchedule)"
-            )
-        return value
-
-    @field_validator("retraining")
-    @classmethod
-    def _retraining_required(cls, value: Retraining | None) -> Retraining:
-        if value is None:
-            raise ValueError("a model cannot be deployed without a retraining strategy: add retraining (webhook or schedule)")
-        return value
-
-    @model_validator(mode="after")
-    def _gpu_needs_pool(self) -> "ModelDeployment":
-        if self.resources.gpus > 0 and self.resources.gpu_pool is None:
-            raise ValueError(f"resources.gpus is {self.resources.gpus} but resources.gpuPool is not set")
-        if self.resources.gpus == 0 and self.resources.gpu_pool is not None:
-            raise ValueError("resources.gpuPool is set but resources.gpus is 0")
-        return self
 
 
 # --- The whole stack -------------------------------------------------------------------------

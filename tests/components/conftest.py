@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlops.render import Rendering, render
+from mlops.offline.render import Rendering, render
 from tests.conftest import PROJECT_DIR
 
 

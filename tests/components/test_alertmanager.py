@@ -27,14 +27,14 @@ import httpx
 import pytest
 import yaml
 
-from components.alertmanager import CREDENTIALS_SECRET, PROMOTED_ALERT, SECRETS_MOUNT, AlertmanagerFiles, alertmanager_files, credential_path
-from components.model_observability import prometheus_rule_spec
+from components.platform.alertmanager import CREDENTIALS_SECRET, PROMOTED_ALERT, SECRETS_MOUNT, AlertmanagerFiles, alertmanager_files, credential_path
+from components.model.observability import prometheus_rule_spec
 from mlops.stackfiles import ProjectFiles
 from monitoring.drift_job.push import push_results
 from monitoring.drift_job.results import ColumnVerdict, DriftResult
 from monitoring.drift_job.window import Window
 from stacks.config import load_stack_config
-from stacks.config.schema import AlertingSettings
+from components.declarations import AlertingSettings
 from tests.components.test_model_deployment import declaration
 from tests.conftest import PROJECT_DIR, REFERENCE_DIR
 from tests.runtime.servers import AlertmanagerServer, PrometheusServer, PushgatewayServer, amtool, wait_for

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from components.aws.addons import ADDON_VERSIONS, UnsupportedKubernetesVersion, addon_versions
-from components.aws.cluster import CONTROL_PLANE_LOG_TYPES, kubeconfig_document, principal_label
-from mlops.render import RenderedResource, Rendering, render
+from components.foundation.aws.addons import ADDON_VERSIONS, UnsupportedKubernetesVersion, addon_versions
+from components.foundation.aws.cluster import CONTROL_PLANE_LOG_TYPES, kubeconfig_document, principal_label
+from mlops.offline.render import RenderedResource, Rendering, render
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 ADMIN_ROLE = "arn:aws:iam::123456789012:role/platform-admins"

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from components.aws import addons
-from components.aws.cluster_autoscaler import VERSIONS, cluster_autoscaler_image
-from mlops.render import RenderedResource, Rendering, manifest_of, render
-from mlops.validate import ReferenceData, validate_manifest
+from components.foundation.aws import addons
+from components.foundation.aws.cluster_autoscaler import VERSIONS, cluster_autoscaler_image
+from mlops.offline.render import RenderedResource, Rendering, manifest_of, render
+from mlops.offline.validate import ReferenceData, validate_manifest
 from stacks.config import ConfigError
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]

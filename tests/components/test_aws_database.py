@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops.render import SECRET, RenderedResource, Rendering, render, write_rendering
+from mlops.offline.render import SECRET, RenderedResource, Rendering, render, write_rendering
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from components.aws.identity import BucketGrant, bucket_access_policy, irsa_trust_policy
-from mlops.render import RenderedResource, Rendering
+from components.foundation.aws.identity import BucketGrant, bucket_access_policy, irsa_trust_policy
+from mlops.offline.render import RenderedResource, Rendering
 
 SERVICE_ACCOUNTS = {
     "mlflow": "system:serviceaccount:mlops-platform:mlflow",

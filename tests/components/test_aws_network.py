@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from components.aws.network import plan_subnets
-from mlops.render import RenderedResource, Rendering, render
+from components.foundation.aws.network import plan_subnets
+from mlops.offline.render import RenderedResource, Rendering, render
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.aws.node_groups import GPU_TOLERATION, gpu_placement, instance_types, node_group_spec
-from mlops.render import RenderedResource, Rendering, render
+from components.foundation.aws.node_groups import GPU_TOLERATION, gpu_placement, instance_types, node_group_spec
+from mlops.offline.render import RenderedResource, Rendering, render
 from stacks.config import ConfigError, NodePool, load_stack_config
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from mlops.render import render
+from mlops.offline.render import render
 from tests.conftest import PROJECT_DIR
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlops.render import render
+from mlops.offline.render import render
 from tests.conftest import PROJECT_DIR
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from components.gcp.cluster import kubeconfig_document
-from mlops.render import RenderedResource, Rendering, render
+from components.foundation.gcp.cluster import kubeconfig_document
+from mlops.offline.render import RenderedResource, Rendering, render
 from stacks.config import ConfigError
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]

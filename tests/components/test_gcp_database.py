@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops.render import SECRET, RenderedResource, Rendering, render
+from mlops.offline.render import SECRET, RenderedResource, Rendering, render
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 ON_GCP = {"mlops:cloud": "gcp"}

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from components.gcp.identity import service_account_id
-from mlops.render import RenderedResource, Rendering, render
+from components.foundation.gcp.identity import service_account_id
+from mlops.offline.render import RenderedResource, Rendering, render
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 ON_GCP = {"mlops:cloud": "gcp"}

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from components.gcp.node_pools import gpu_node_locations, gpu_placement, node_pool_spec
-from mlops.render import RenderedResource, Rendering, render
+from components.foundation.gcp.node_pools import gpu_node_locations, gpu_placement, node_pool_spec
+from mlops.offline.render import RenderedResource, Rendering, render
 from stacks.config import ConfigError, NodePool, load_stack_config
-from stacks.config.catalog import CatalogError
+from components.catalog import CatalogError
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 ON_GCP = {"mlops:cloud": "gcp"}

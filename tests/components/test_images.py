@@ -7,7 +7,7 @@ import re
 import pytest
 
 from components.images import ImageReference, repository_names
-from mlops.render import Rendering, render
+from mlops.offline.render import Rendering, render
 from policies.rules.common.kubernetes import containers
 from stacks.config import ConfigError
 from tests.conftest import PROJECT_DIR

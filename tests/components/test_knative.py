@@ -6,7 +6,7 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from components.knative import (
+from components.platform.knative import (
     GATEWAY_NAMESPACE,
     GATEWAY_SERVICE,
     INGRESS_CLASS,
@@ -15,8 +15,8 @@ from components.knative import (
     QUEUE_PROXY_RESOURCES,
     cluster_internal_gateway,
 )
-from mlops.render import RenderedResource, Rendering, render
-from mlops.validate import validate_manifest_source
+from mlops.offline.render import RenderedResource, Rendering, render
+from mlops.offline.validate import validate_manifest_source
 from tests.conftest import PROJECT_DIR
 
 CONFIG_FILE = "kubernetes:yaml/v2:ConfigFile"

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from components.interfaces import GpuPlacement
-from components.model_observability import (
+from components.model.observability import (
     dashboard,
     dashboard_uid,
     drift_cronjob_spec,
@@ -23,14 +23,14 @@ from components.model_observability import (
     pod_monitor_spec,
     prometheus_rule_spec,
 )
-from components.model_serving import (
+from components.model.serving import (
     MODEL_LABEL,
     VERSION_LABEL,
     inference_service_metadata,
     inference_service_spec,
     predictor_name,
 )
-from mlops.validate import ReferenceData
+from mlops.offline.validate import ReferenceData
 from monitoring.drift_job.config import RetrainPolicy, load_config
 from stacks.config.schema import ModelDeployment
 from tests.conftest import REFERENCE_DIR

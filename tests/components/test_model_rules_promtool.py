@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.model_observability import prometheus_rule_spec
+from components.model.observability import prometheus_rule_spec
 from tests.components.test_model_deployment import declaration
 
 NAMESPACE = "mlops-serving"

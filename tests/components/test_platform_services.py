@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from components.kserve import chart_deployment_mode, parse_s3_endpoint, serving_runtimes
-from components.mlflow_server import in_cluster_hosts, server_args
-from components.monitoring import MonitoringFileError, load_dashboards, load_rule_files
-from mlops.render import SECRET, RenderedResource, Rendering, render
+from components.platform.kserve import chart_deployment_mode, parse_s3_endpoint, serving_runtimes
+from components.platform.mlflow_server import in_cluster_hosts, server_args
+from components.platform.monitoring import MonitoringFileError, load_dashboards, load_rule_files
+from mlops.offline.render import SECRET, RenderedResource, Rendering, render
 from tests.conftest import PROJECT_DIR
 
 DASHBOARDS = sorted((PROJECT_DIR / "monitoring" / "dashboards").glob("*.json"))

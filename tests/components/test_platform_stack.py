@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from mlops.render import SECRET, RenderedResource, Rendering, render
-from mlops.validate import ReferenceData, validate_rendering
+from mlops.offline.render import SECRET, RenderedResource, Rendering, render
+from mlops.offline.validate import ReferenceData, validate_rendering
 from tests.conftest import PROJECT_DIR, REFERENCE_DIR
 
 CHART = "kubernetes:helm.sh/v4:Chart"

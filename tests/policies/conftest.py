@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from mlops.policy_runner import PolicyFinding, run_policies
-from mlops.render import Rendering, RenderedResource, render
+from mlops.offline.policy_runner import PolicyFinding, run_policies
+from mlops.offline.render import Rendering, RenderedResource, render
 from stacks.config.schema import Limits
 from tests.conftest import PROJECT_DIR
 

@@ -10,7 +10,7 @@ import sys
 import yaml
 from pulumi_policy import EnforcementLevel
 
-from mlops.policy_config import policy_pack_config
+from mlops.offline.policy_config import policy_pack_config
 from policies.rules import GUARDRAILS, POLICIES
 from stacks.config.schema import Limits
 from tests.conftest import PROJECT_DIR

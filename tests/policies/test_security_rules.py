@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from mlops.render import SECRET
+from mlops.offline.render import SECRET
 from tests.policies.conftest import made, mutated, resource, verdicts
 
 BUCKET = "aws:s3/bucket:Bucket"

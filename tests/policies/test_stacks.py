@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from components.aws.cluster_autoscaler import cluster_autoscaler_image
-from mlops.policy_runner import blocking, run_policies
-from mlops.render import render
+from components.foundation.aws.cluster_autoscaler import cluster_autoscaler_image
+from mlops.offline.policy_runner import blocking, run_policies
+from mlops.offline.render import render
 from stacks.config import load_stack_config
 from stacks.config.schema import Limits
 from tests.conftest import PROJECT_DIR

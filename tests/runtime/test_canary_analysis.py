@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops import canary
+from mlops.stackops import canary
 from tests.conftest import PROJECT_DIR
 from tests.runtime.servers import PrometheusServer, promtool
 

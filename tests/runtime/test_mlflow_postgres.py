@@ -1,6 +1,6 @@
 """MLflow with the platform's server settings, on a real PostgreSQL, end to end.
 
-The server is started with `components.mlflow_server` (the same functions the `MlflowServer`
+The server is started with `components.platform.mlflow_server` (the same functions the `MlflowServer`
 component renders into its Deployment): `mlflow db upgrade` first, then `mlflow server` with the
 basic-auth app, its user store in the same database, artifacts proxied by the server. A model is
 logged, registered and loaded back through it, as a data scientist would with only the tracking
@@ -27,7 +27,7 @@ import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from components.mlflow_server import (
+from components.platform.mlflow_server import (
     ADMIN_USERNAME,
     AUTH_CONFIG_ENV,
     SECRET_KEY_ENV,

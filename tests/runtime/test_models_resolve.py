@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops import models_cli
+from mlops.stackops import models as models_cli
 from tests.conftest import PROJECT_DIR
 from tests.runtime.servers import free_port, wait_until_answering
 

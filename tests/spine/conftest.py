@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlops.render import Rendering, render
-from mlops.validate import ReferenceData
+from mlops.offline.render import Rendering, render
+from mlops.offline.validate import ReferenceData
 from tests.conftest import PROJECT_DIR, REFERENCE_DIR
 
 

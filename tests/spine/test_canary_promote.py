@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops import canary
-from mlops.canary import next_traffic, promoted
+from mlops.stackops import canary
+from mlops.stackops.canary import next_traffic, promoted
 from tests.conftest import PROJECT_DIR
 
 

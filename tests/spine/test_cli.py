@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from mlops.cli import EXIT_BAD_INPUT, EXIT_OK, build_parser, main
+from mlops.cli import build_parser, main
+from mlops.project import EXIT_BAD_INPUT, EXIT_OK
 from tests.conftest import PROJECT_DIR, REFERENCE_DIR
 
 

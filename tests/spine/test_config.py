@@ -8,7 +8,7 @@ import json
 import pytest
 import yaml
 
-from mlops.project_config import declared_config
+from mlops.offline.project_config import declared_config
 from mlops.stackfiles import ProjectFiles
 from stacks.config import ConfigError, load_stack_config
 from tests.conftest import PROJECT_DIR

@@ -7,8 +7,8 @@ import copy
 import pytest
 import yaml
 
-from mlops.cost import PRICES_FILE, PriceError, PriceTable, cost_delta, estimate
-from stacks.config.catalog import CPU_MACHINE_TYPES, GPU_OFFERS
+from mlops.offline.cost import PRICES_FILE, PriceError, PriceTable, cost_delta, estimate
+from components.catalog import CPU_MACHINE_TYPES, GPU_OFFERS
 
 
 @pytest.fixture(scope="module")

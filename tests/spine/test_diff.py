@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from mlops.diff import diff_renderings
+from mlops.offline.diff import diff_renderings
 from tests.conftest import PROJECT_DIR
 
 PROJECT_CONTENT = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "pyproject.toml", "stacks", "components", "mlops", "monitoring", "serving")

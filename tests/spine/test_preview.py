@@ -9,8 +9,8 @@ import subprocess
 import pytest
 import yaml
 
-from mlops import preview
-from mlops.security_scan import CHECKOV_ENV, checkov_executable
+from mlops.offline import preview
+from mlops.offline.security_scan import CHECKOV_ENV, checkov_executable
 from tests.conftest import PROJECT_DIR, REFERENCE_DIR
 
 PROJECT_CONTENT = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "pyproject.toml",

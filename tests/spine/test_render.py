@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from mlops import render as render_module
-from mlops.render import SECRET, render, write_rendering
+from mlops.offline import render as render_module
+from mlops.offline.render import SECRET, render, write_rendering
 from stacks.config import ConfigError
 from tests.conftest import PROJECT_DIR
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops import rollback
-from mlops.rollback import RollbackError, parse_history, plan_rollback
+from mlops.stackops import rollback
+from mlops.stackops.rollback import RollbackError, parse_history, plan_rollback
 from tests.conftest import PROJECT_DIR
 
 HISTORY_DIR = PROJECT_DIR / "tests" / "fixtures" / "history"

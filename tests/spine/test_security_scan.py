@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from components.workloads import POLICY_EXEMPTION_PREFIX, TAG_PINNED_REASON, skip_annotations
-from mlops.security_scan import checkov_executable, parse_report, scan_manifests
+from mlops.offline.security_scan import checkov_executable, parse_report, scan_manifests
 from policies.rules.common.guardrail import EXEMPTION_PREFIX
 from tests.conftest import PROJECT_DIR
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops.stack_models import ModelNotDeclared, StackModels, replace_models_block
+from mlops.stackops.stack_models import ModelNotDeclared, StackModels, replace_models_block
 from stacks.config import ConfigError
 from tests.conftest import PROJECT_DIR
 
@@ -72,7 +72,7 @@ def test_unknown_model_names_the_declared_ones(project):
 
 def test_prod_takes_a_new_artifact_only_behind_a_canary():
     """`mlops models resolve` refuses to switch a prod model's artifact outright; dev may."""
-    from mlops.models_cli import RegistryError, ResolvedModel, refuse_unguarded_rollout
+    from mlops.stackops.models import RegistryError, ResolvedModel, refuse_unguarded_rollout
 
     project = PROJECT_DIR
     declaration = StackModels(project, "prod").declaration("fraud-detector")

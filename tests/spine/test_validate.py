@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from mlops.render import RenderedResource
-from mlops.validate import strict_crd_schema, unknown_value_paths, validate_chart, validate_manifest, validate_rendering
+from mlops.offline.render import RenderedResource
+from mlops.offline.validate import strict_crd_schema, unknown_value_paths, validate_chart, validate_manifest, validate_rendering
 
 OPTIONS = {"protect": False, "retainOnDelete": False, "deleteBeforeReplace": False, "dependsOn": [], "provider": None, "ignoreChanges": []}
 
@@ -18,7 +18,7 @@ def resource(type_token: str, inputs: dict, name: str = "example") -> RenderedRe
 
 
 def manifest_findings(res: RenderedResource, reference) -> list:
-    from mlops.render import manifest_of
+    from mlops.offline.render import manifest_of
 
     return validate_manifest(res, manifest_of(res), reference, "1.33")
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from mlops.render import RenderedResource, Rendering, render
+from mlops.offline.render import RenderedResource, Rendering, render
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 FOUNDATION_COMPONENTS = ("mlops:aws:", "mlops:gcp:")

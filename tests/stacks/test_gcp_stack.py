@@ -8,10 +8,10 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from mlops import render as render_module
-from mlops.policy_runner import blocking, run_policies
-from mlops.render import SECRET, RenderedResource, Rendering, render
-from mlops.validate import ReferenceData, validate_rendering
+from mlops.offline import render as render_module
+from mlops.offline.policy_runner import blocking, run_policies
+from mlops.offline.render import SECRET, RenderedResource, Rendering, render
+from mlops.offline.validate import ReferenceData, validate_rendering
 from stacks import program
 from stacks.config import ConfigError
 

@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from mlops.render import RenderedResource, Rendering, manifest_of, render
-from mlops.validate import ReferenceData, validate_rendering
+from mlops.offline.render import RenderedResource, Rendering, manifest_of, render
+from mlops.offline.validate import ReferenceData, validate_rendering
 from stacks.config import load_stack_config
 from mlops.stackfiles import ProjectFiles
 from tests.conftest import PROJECT_DIR, REFERENCE_DIR

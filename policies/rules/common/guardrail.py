@@ -1,7 +1,7 @@
 """A guardrail: one pulumi-policy `Policy` plus its enforcement level in each environment.
 
 Environments. A rule reads the environment it judges from, in order: its policy config
-(`environment`, written into the pack config by `mlops.policy_config`), the stack tag
+(`environment`, written into the pack config by `mlops.offline.policy_config`), the stack tag
 `mlops:environment`, else `prod`, so a pack run without config applies the strictest checks.
 
 Enforcement. A `Policy` carries one static level, its prod level. Per environment, levels come

@@ -1,0 +1,1 @@
+"""One model deployment and its parts: the InferenceService, its access grants and its observability."""

@@ -1,0 +1,279 @@
+"""Check a rendering against authoritative schemas, offline.
+
+- Core Kubernetes objects: the strict JSON schemas shipped by `kubernetes-validate` (unknown
+  fields are errors), for the cluster's Kubernetes version.
+- CustomResources: the `openAPIV3Schema` of the upstream CRD in `shared/reference/crds`, made
+  strict the way the API server's pruning would make a typo vanish silently: an object that
+  lists its properties accepts no others.
+- Helm charts: every key path set in `values` must exist in the chart's default values (or be
+  allowed by its values.schema.json), and the chart version must be the pinned reference one.
+- Manifests applied from a URL (Knative's release files): fetched over HTTPS from a path that
+  names an exact release, so that the same declaration always applies the same objects.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import jsonschema
+import referencing
+import yaml
+from kubernetes_validate import utils as k8s_schemas
+
+from mlops.offline.render import RenderedResource, Rendering, manifest_of
+
+# libyaml's loader: the KServe CRD alone is megabytes of YAML.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+HELM_CHART_TYPES = ("kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v3:Chart")
+MANIFEST_FILE_TYPES = ("kubernetes:yaml/v2:ConfigFile", "kubernetes:yaml:ConfigFile")
+EXACT_RELEASE = re.compile(r"(^|[-_])v?\d+\.\d+\.\d+$")
+MOVING_REFERENCES = frozenset({"latest", "main", "master", "HEAD", "nightly", "stable"})
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One validation failure: which object, which check, where in it, and what is wrong."""
+
+    resource: str
+    check: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        location = f" at {self.path}" if self.path else ""
+        return f"[{self.check}] {self.resource}{location}: {self.message}"
+
+
+class ReferenceData:
+    """The upstream CRDs and chart defaults in shared/reference (see its README).
+
+    Parsing the KServe CRD takes about a second, so strict schemas are built only for the API
+    groups a rendering uses and, given `cache_dir`, kept as JSON keyed by the CRD file's hash.
+    """
+
+    def __init__(self, root: Path, cache_dir: Path | None = None):
+        if not (root / "crds").is_dir():
+            raise FileNotFoundError(f"reference data not found at {root} (expected crds/ and chart-values/)")
+        self.root = root
+        self.cache_dir = cache_dir
+        self._schemas: dict[tuple[str, str], dict[str, Any]] = {}
+        self._loaded_groups: set[str] = set()
+
+    def crd_schema(self, api_version: str, kind: str) -> dict[str, Any] | None:
+        """Strict JSON schema of a CRD version, or None when no reference CRD defines the kind."""
+        group = api_version.rpartition("/")[0]
+        if group and group not in self._loaded_groups:
+            self._loaded_groups.add(group)
+            for path in sorted((self.root / "crds").glob(f"{group}_*.yaml")):
+                self._schemas.update(self._crd_file_schemas(path))
+        return self._schemas.get((api_version, kind))
+
+    def known_custom_kinds(self) -> list[str]:
+        return sorted(p.name.removesuffix(".yaml") for p in (self.root / "crds").glob("*.yaml"))
+
+    def _crd_file_schemas(self, path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+        content = path.read_bytes()
+        cached = self.cache_dir / f"crd-{hashlib.sha256(content).hexdigest()[:24]}.json" if self.cache_dir else None
+        if cached is not None and cached.is_file():
+            return {(a, k): schema for a, k, schema in json.loads(cached.read_text())}
+        crd = yaml.load(content, Loader=_YAML_LOADER)
+        spec = crd["spec"]
+        entries = [
+            (f"{spec['group']}/{version['name']}", spec["names"]["kind"], strict_crd_schema(version["schema"]["openAPIV3Schema"]))
+            for version in spec["versions"]
+        ]
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            cached.write_text(json.dumps(entries))
+        return {(a, k): schema for a, k, schema in entries}
+
+    def chart(self, name: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None] | None:
+        """(Chart.yaml, default values, values.schema.json or None) of a reference chart.
+
+        A chart shipped without a values file (kserve-crd) takes no values: its defaults are
+        None, so that any value set for it is reported.
+        """
+        base = self.root / "chart-values"
+        values = base / f"{name}.values.yaml"
+        chart_file = base / f"{name}.Chart.yaml"
+        if not values.is_file() and not chart_file.is_file():
+            return None
+        chart = yaml.safe_load(chart_file.read_text()) if chart_file.is_file() else {}
+        schema_file = base / f"{name}.values.schema.json"
+        schema = json.loads(schema_file.read_text()) if schema_file.is_file() else None
+        defaults = (yaml.load(values.read_text(), Loader=_YAML_LOADER) or {}) if values.is_file() else None
+        return chart, defaults, schema
+
+    def chart_names(self) -> list[str]:
+        base = self.root / "chart-values"
+        names = {p.name.removesuffix(".values.yaml") for p in base.glob("*.values.yaml")}
+        names |= {p.name.removesuffix(".Chart.yaml") for p in base.glob("*.Chart.yaml")}
+        return sorted(names)
+
+
+def strict_crd_schema(schema: Any) -> Any:
+    """Translate a CRD's OpenAPI v3 schema into JSON Schema that rejects unknown fields."""
+    if isinstance(schema, list):
+        return [strict_crd_schema(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    result = {k: strict_crd_schema(v) for k, v in schema.items() if not k.startswith("x-kubernetes-")}
+    if schema.get("x-kubernetes-int-or-string"):
+        result.pop("type", None)
+        result["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if schema.get("nullable"):
+        if "type" in result:
+            result["type"] = [result["type"], "null"]
+        result.pop("nullable", None)
+    preserves_unknown = schema.get("x-kubernetes-preserve-unknown-fields", False)
+    if "properties" in schema and "additionalProperties" not in schema and not preserves_unknown:
+        result["additionalProperties"] = False
+    return result
+
+
+def validate_rendering(rendering: Rendering, reference: ReferenceData, kubernetes_version: str) -> list[Finding]:
+    findings: list[Finding] = []
+    for resource in rendering.resources:
+        if resource.is_manifest:
+            findings += validate_manifest(resource, manifest_of(resource), reference, kubernetes_version)
+        elif resource.type in HELM_CHART_TYPES:
+            findings += validate_chart(resource, reference)
+        elif resource.type in MANIFEST_FILE_TYPES:
+            findings += validate_manifest_source(resource)
+    return findings
+
+
+def validate_manifest_source(resource: RenderedResource) -> list[Finding]:
+    """A manifest file from the web must come over HTTPS from an exact, immutable release."""
+    location = str(resource.inputs.get("file", ""))
+    parsed = urlparse(location)
+    if not parsed.scheme:
+        return []
+    label = f"manifest file {location} ({resource.name})"
+    segments = [s for s in parsed.path.split("/") if s]
+    if parsed.scheme != "https":
+        return [Finding(label, "manifest-source", "file", f"fetched over {parsed.scheme}, not https")]
+    moving = sorted(MOVING_REFERENCES.intersection(segments))
+    if moving or not any(EXACT_RELEASE.search(s) for s in segments[:-1]):
+        found = f"it follows {moving[0]!r}" if moving else "no path segment names a version"
+        return [Finding(label, "manifest-source", "file", f"not pinned to an exact release ({found}, e.g. .../download/v1.2.3/...)")]
+    return []
+
+
+def validate_manifest(
+    resource: RenderedResource, manifest: dict[str, Any], reference: ReferenceData, kubernetes_version: str
+) -> list[Finding]:
+    label = f"{manifest.get('kind')}/{(manifest.get('metadata') or {}).get('name', resource.name)} ({resource.name})"
+    key = (str(manifest.get("apiVersion")), str(manifest.get("kind")))
+    crd_schema = reference.crd_schema(*key)
+    if crd_schema is not None:
+        return [Finding(label, "crd-schema", path, message) for path, message in _schema_errors(crd_schema, manifest)]
+    validator = _kubernetes_validator(kubernetes_version, manifest["apiVersion"], manifest["kind"])
+    if validator is None:
+        known = ", ".join(reference.known_custom_kinds())
+        return [
+            Finding(
+                label,
+                "schema-missing",
+                "",
+                f"no schema for {key[0]} {key[1]}: neither a Kubernetes {kubernetes_version} kind nor a reference CRD "
+                f"({known})",
+            )
+        ]
+    return [Finding(label, "kubernetes-schema", _json_path(e.absolute_path), e.message) for e in _sorted_errors(validator, manifest)]
+
+
+def _schema_errors(schema: dict[str, Any], document: Any) -> list[tuple[str, str]]:
+    validator = jsonschema.Draft202012Validator(schema)
+    return [(_json_path(e.absolute_path), e.message) for e in _sorted_errors(validator, document)]
+
+
+def _sorted_errors(validator: Any, document: Any) -> Iterator[jsonschema.ValidationError]:
+    return iter(sorted(validator.iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path]))
+
+
+@functools.lru_cache(maxsize=None)
+def _kubernetes_validator(kubernetes_version: str, api_version: str, kind: str) -> Any:
+    """A cached strict validator for one kind, from the schemas kubernetes-validate ships."""
+    version = [v for v in k8s_schemas.all_versions() if k8s_schemas.major_minor(v) <= kubernetes_version][-1]
+    schema_dir = f"kubernetes-json-schema/v{version}-local-strict"
+    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    try:
+        schema = k8s_schemas.schema_contents(f"{schema_dir}/{kind.lower()}-{group_version}.json", version)
+    except FileNotFoundError:
+        return None
+    definitions = _kubernetes_definitions(schema_dir, version)
+    registry = referencing.Resource.from_contents(schema) @ referencing.Registry()
+    registry = referencing.Resource.from_contents(definitions) @ registry
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+@functools.lru_cache(maxsize=None)
+def _kubernetes_definitions(schema_dir: str, version: str) -> dict[str, Any]:
+    return k8s_schemas.schema_contents(f"{schema_dir}/_definitions.json", version)
+
+
+def validate_chart(resource: RenderedResource, reference: ReferenceData) -> list[Finding]:
+    inputs = resource.inputs
+    chart_name = str(inputs.get("chart", "")).rsplit("/", 1)[-1]
+    label = f"chart {chart_name} ({resource.name})"
+    chart = reference.chart(chart_name)
+    if chart is None:
+        return [Finding(label, "chart-values", "", f"no reference values for chart {chart_name!r}; known: {', '.join(reference.chart_names())}")]
+    chart_meta, defaults, values_schema = chart
+    findings = []
+    pinned = str(chart_meta.get("version", ""))
+    if pinned and str(inputs.get("version")) != pinned:
+        findings.append(
+            Finding(label, "chart-version", "version", f"chart version {inputs.get('version')!r} is not the pinned reference {pinned!r}")
+        )
+    values = inputs.get("values") or {}
+    if values_schema is not None:
+        for path, message in _schema_errors(values_schema, values):
+            findings.append(Finding(label, "chart-values-schema", path, message))
+    if defaults is None:
+        for key in values:
+            findings.append(Finding(label, "chart-values", str(key), "the chart takes no values; Helm would ignore it"))
+        return findings
+    for path in unknown_value_paths(values, defaults):
+        findings.append(Finding(label, "chart-values", path, "key is not in the chart's default values; Helm would ignore it"))
+    return findings
+
+
+def unknown_value_paths(values: Any, defaults: Any, prefix: str = "") -> list[str]:
+    """Key paths set in `values` that the chart's defaults do not have.
+
+    Below a default that is an empty map, or a list, or any non-map value, the chart takes
+    free-form content (annotations, extra env, resources), so nothing there is flagged.
+    """
+    if not isinstance(values, dict) or not isinstance(defaults, dict) or not defaults:
+        return []
+    unknown = []
+    for key, value in values.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if key not in defaults:
+            unknown.append(path)
+        else:
+            unknown += unknown_value_paths(value, defaults[key], path)
+    return unknown
+
+
+def _json_path(parts: Any) -> str:
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def kubernetes_version(rendering: Rendering) -> str:
+    """The Kubernetes minor the rendered stack declares, which its objects are validated against."""
+    cluster = json.loads(rendering.config.get("mlops:cluster", "{}"))
+    return str(cluster.get("kubernetesVersion", "1.33"))
