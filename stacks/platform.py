@@ -11,6 +11,7 @@ from components.platform.knative import KnativeServing, KnativeServingArgs
 from components.platform.kserve import KServe, KServeArgs
 from components.platform.mlflow import MlflowServer, MlflowServerArgs
 from components.model.serving import READY_TIMEOUT_SECONDS
+from components.platform.gpu_metrics import GpuMetrics, GpuMetricsArgs
 from components.platform.monitoring import Monitoring, MonitoringArgs, sizing
 from components.namespaces import MONITORING, PLATFORM, SERVING, PlatformNamespaces
 from stacks.config import StackConfig
@@ -54,6 +55,15 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
         opts,
     )
     monitoring_crds: list[pulumi.Resource] = [monitoring.stack_chart]
+    if foundation.gpu_placements:
+        GpuMetrics(
+            "gpu-metrics",
+            GpuMetricsArgs(
+                placements=[foundation.gpu_placements[pool] for pool in sorted(foundation.gpu_placements)],
+                monitoring_crds=monitoring_crds,
+            ),
+            opts,
+        )
     mlflow = MlflowServer(
         "mlflow",
         MlflowServerArgs(
