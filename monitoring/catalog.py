@@ -1,11 +1,25 @@
-"""The metric names of the platform's monitoring contract, as constants (pure stdlib).
+"""The metric names of the platform's monitoring contract, per source and version (pure stdlib).
 
-Alert rules, dashboards and the drift job use these names; the runtime tests prove that the drift
-job pushes and the payload collector exports exactly them. The Knative queue-proxy names cannot be
-produced on this machine (no cluster): they are listed here as the contract states them.
+Every PromQL expression the platform ships or renders (monitoring/rules, monitoring/dashboards, the
+per-model rules and dashboards, the canary gates) names only series listed here; a test parses them
+and fails on any other name. The runtime tests prove the names: the drift job and the collector
+push and export exactly theirs, and real MLServer and KServe servers, scraped by a real Prometheus,
+emit the model-server families below.
+
+Where each serving signal comes from:
+- Requests, 5xx answers and latency of a model (SLO alerts, canary gates, `mlops canary analyze`):
+  the Knative queue-proxy in front of every revision, because it sees every request the same way
+  whatever the model server (including time queued before the server, and answers the server never
+  produced, such as timeouts), and it labels each request with its HTTP status code. The KServe
+  Python server has no status code on its metrics, so it cannot give an error ratio.
+- What the model server itself spends (dashboard row "Model server"): MLServer's and the KServe
+  Python server's own metrics, scraped from their own ports.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
 
 # Drift job: pushed to the Pushgateway under this job name, grouped by model and version.
 DRIFT_PUSH_JOB = "mlops-drift"
@@ -54,14 +68,109 @@ COLLECTOR_SERIES = frozenset(
     }
 )
 
-# Knative queue-proxy of every InferenceService revision, relabelled by the platform's PodMonitors
-# to carry namespace, model, model_version and revision. Latencies are in milliseconds.
+
+@dataclass(frozen=True)
+class MetricFamily:
+    """One metric family as Prometheus scrapes it: the name, its kind, the labels its source sets, the
+    unit of its values, and where in the source's code at the pinned version it is defined."""
+
+    name: str
+    kind: Literal["counter", "gauge", "histogram", "summary"]
+    labels: tuple[str, ...]
+    unit: str
+    source: str
+    defined_in: str
+
+    @property
+    def series(self) -> frozenset[str]:
+        """The series names the family exposes (a histogram's buckets, sum and count)."""
+        if self.kind == "histogram":
+            return frozenset({f"{self.name}_bucket", f"{self.name}_sum", f"{self.name}_count"})
+        if self.kind == "summary":
+            return frozenset({f"{self.name}_sum", f"{self.name}_count"})
+        return frozenset({self.name})
+
+
+# Labels the platform's PodMonitors add to every scraped model series (from the pod's namespace and
+# labels); the queries select and group by them.
 SERVING_LABELS = ("namespace", "model", "model_version", "revision")
-SERVING_SERIES = frozenset(
-    {
-        "revision_request_count",
-        "revision_request_latencies_bucket",
-        "revision_request_latencies_sum",
-        "revision_request_latencies_count",
-    }
+
+KNATIVE_SERVING_VERSION = "knative-v1.21.3"
+QUEUE_PROXY_SOURCE = f"Knative queue-proxy {KNATIVE_SERVING_VERSION}"
+# The queue-proxy exports its OpenTelemetry instruments with the OTel Prometheus exporter v0.61.0
+# (knative.dev/pkg observability/metrics/prometheus_enabled.go, UnderscoreEscapingWithSuffixes):
+# dots become underscores, the unit "s" adds "_seconds", and every series carries the scope labels.
+OTEL_SCOPE_LABELS = ("otel_scope_name", "otel_scope_schema_url", "otel_scope_version")
+QUEUE_PROXY_SCOPE = "knative.dev/serving/pkg/queue"
+# knative/serving pkg/queue/request_metric.go @ knative-v1.21.3: `latencyBounds`.
+QUEUE_PROXY_LATENCY_BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
+QUEUE_PROXY_REQUEST_DURATION = MetricFamily(
+    name="kn_serving_invocation_duration_seconds",
+    kind="histogram",
+    labels=("http_response_status_code", *OTEL_SCOPE_LABELS),
+    unit="seconds",
+    source=QUEUE_PROXY_SOURCE,
+    defined_in="knative/serving pkg/queue/request_metric.go @ knative-v1.21.3 (kn.serving.invocation.duration, unit s)",
 )
+QUEUE_PROXY_QUEUE_DEPTH = MetricFamily(
+    name="kn_serving_queue_depth",
+    kind="gauge",
+    labels=OTEL_SCOPE_LABELS,
+    unit="requests",
+    source=QUEUE_PROXY_SOURCE,
+    defined_in="knative/serving pkg/queue/request_metric.go @ knative-v1.21.3 (kn.serving.queue.depth)",
+)
+# The status label's values are integers ("200", "503"): 5xx is a regex, not a status class label.
+SERVER_ERROR_STATUS = "5.."
+
+MLSERVER_SOURCE = "MLServer 1.7.1"
+# MLServer serves /metrics on its own port (settings.py `metrics_port`), not on the inference port.
+MLSERVER_METRICS_PORT = 8082
+MLSERVER_INFER_SUCCESS = MetricFamily(
+    name="model_infer_request_success_total",
+    kind="counter",
+    labels=("model", "version"),
+    unit="requests",
+    source=MLSERVER_SOURCE,
+    defined_in="SeldonIO/MLServer mlserver/handlers/dataplane.py @ 1.7.1 (model_infer_request_success)",
+)
+MLSERVER_INFER_FAILURE = MetricFamily(
+    name="model_infer_request_failure_total",
+    kind="counter",
+    labels=("model", "version"),
+    unit="requests",
+    source=MLSERVER_SOURCE,
+    defined_in="SeldonIO/MLServer mlserver/handlers/dataplane.py @ 1.7.1 (model_infer_request_failure)",
+)
+MLSERVER_INFER_DURATION = MetricFamily(
+    name="model_infer_request_duration",
+    kind="summary",
+    labels=("model", "version"),
+    unit="seconds",
+    source=MLSERVER_SOURCE,
+    defined_in="SeldonIO/MLServer mlserver/handlers/dataplane.py @ 1.7.1 (Summary model_infer_request_duration)",
+)
+
+KSERVE_SOURCE = "KServe Python model server 0.21.0"
+# The KServe Python server serves /metrics on its HTTP port (kserve/protocol/rest/server.py).
+KSERVE_METRICS_PORT = 8080
+KSERVE_PREDICT_DURATION = MetricFamily(
+    name="request_predict_seconds",
+    kind="histogram",
+    labels=("model_name",),
+    unit="seconds",
+    source=KSERVE_SOURCE,
+    defined_in="kserve/kserve python/kserve/kserve/metrics.py @ v0.21.0 (PREDICT_HIST_TIME)",
+)
+
+MODEL_SERVER_FAMILIES = {
+    "mlserver": (MLSERVER_INFER_SUCCESS, MLSERVER_INFER_FAILURE, MLSERVER_INFER_DURATION),
+    "kserve": (KSERVE_PREDICT_DURATION,),
+}
+SERVING_FAMILIES = (QUEUE_PROXY_REQUEST_DURATION, QUEUE_PROXY_QUEUE_DEPTH, *MODEL_SERVER_FAMILIES["mlserver"], *MODEL_SERVER_FAMILIES["kserve"])
+SERVING_SERIES = frozenset().union(*(family.series for family in SERVING_FAMILIES))
+
+# Prometheus' own series the rules use: `up` of each scrape target.
+PROMETHEUS_SERIES = frozenset({"up"})
+
+ALL_SERIES = DRIFT_JOB_SERIES | COLLECTOR_SERIES | SERVING_SERIES | PROMETHEUS_SERIES
