@@ -15,6 +15,7 @@ from typing import Any
 import pulumi
 
 from components import workloads
+from monitoring import catalog
 from components.platform.alertmanager import PROMOTED_ALERT
 from components.model.serving import MODEL_LABEL, VERSION_LABEL, DeploymentMode
 from components.declarations import ModelDeployment
@@ -116,6 +117,8 @@ def prometheus_rule_spec(model: ModelDeployment, namespace: str) -> dict[str, An
     elif model.canary is not None:
         rules.append(_promoted_rule(model, labels))
     rules.append(_drift_rule(model, labels))
+    if model.resources.gpus > 0:
+        rules += _gpu_rules(model, namespace, labels)
     return {"groups": [{"name": f"mlops-model-{model.name}", "rules": rules}]}
 
 
@@ -155,6 +158,47 @@ def _canary_rules(model: ModelDeployment, namespace: str, labels: dict[str, str]
             }
         )
     return rules
+
+
+# A GPU model's GPUs, averaged over the model's pods: idle for an hour means paid-for GPUs doing
+# nothing; busy above 90 % (or memory nearly full) for 15 minutes means requests queue for the GPU.
+GPU_IDLE_PERCENT, GPU_IDLE_FOR = 10, "1h"
+GPU_SATURATED_PERCENT, GPU_MEMORY_FULL_SHARE, GPU_SATURATED_FOR = 90, 0.95, "15m"
+
+
+def _gpu_selector(model: ModelDeployment, namespace: str) -> str:
+    return f'namespace="{namespace}", model="{model.name}"'
+
+
+def _gpu_rules(model: ModelDeployment, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
+    gpus = _gpu_selector(model, namespace)
+    utilization = f"avg({catalog.GPU_UTILIZATION.name}{{{gpus}}})"
+    used, free = catalog.GPU_MEMORY_USED.name, catalog.GPU_MEMORY_FREE.name
+    memory_share = f"max({used}{{{gpus}}} / ({used}{{{gpus}}} + {free}{{{gpus}}}))"
+    return [
+        {
+            "alert": "MlopsModelGpuIdle",
+            "expr": f"{utilization} < {GPU_IDLE_PERCENT}",
+            "for": GPU_IDLE_FOR,
+            "labels": {**labels, "severity": "warning"},
+            "annotations": {
+                "summary": f"{model.name}'s GPUs averaged under {GPU_IDLE_PERCENT}% utilisation for {GPU_IDLE_FOR}",
+                "description": "Average GPU utilisation is {{ $value | humanize }}%.",
+                "runbook": f"Lower mlops:models[{model.name}].autoscaling.minReplicas or serve it on CPU (resources.gpus 0) if the load stays this low.",
+            },
+        },
+        {
+            "alert": "MlopsModelGpuSaturated",
+            "expr": f"{utilization} > {GPU_SATURATED_PERCENT}\nor\n{memory_share} > {GPU_MEMORY_FULL_SHARE}",
+            "for": GPU_SATURATED_FOR,
+            "labels": {**labels, "severity": "warning"},
+            "annotations": {
+                "summary": f"{model.name}'s GPUs are saturated (utilisation above {GPU_SATURATED_PERCENT}% or memory above {GPU_MEMORY_FULL_SHARE:.0%})",
+                "description": "Value {{ $value | humanize }} (percent utilisation, or share of GPU memory used).",
+                "runbook": f"Raise mlops:models[{model.name}].autoscaling.maxReplicas (within the GPU pool's maxSize) or lower the autoscaling target.",
+            },
+        },
+    ]
 
 
 def _promoted_rule(model: ModelDeployment, labels: dict[str, str]) -> dict[str, Any]:
@@ -253,8 +297,30 @@ def dashboard(model: ModelDeployment, namespace: str) -> dict[str, Any]:
         "schemaVersion": 39,
         "time": {"from": "now-6h", "to": "now"},
         "refresh": "30s",
-        "panels": [_panel(i, title, unit, targets) for i, (title, unit, targets) in enumerate(panels)],
+        "panels": [_panel(i, title, unit, targets) for i, (title, unit, targets) in enumerate(panels)]
+        + (_gpu_row(model, namespace, first_id=len(panels) + 1, y=8 * ((len(panels) + 1) // 2)) if model.resources.gpus > 0 else []),
     }
+
+
+def _gpu_row(model: ModelDeployment, namespace: str, first_id: int, y: int) -> list[dict[str, Any]]:
+    """A row of three panels, per pod and GPU: utilisation, memory used, power draw (DCGM exporter)."""
+    gpus = _gpu_selector(model, namespace)
+    legend = "{{pod}} GPU {{gpu}}"
+    panels: list[dict[str, Any]] = [
+        {"id": first_id, "type": "row", "title": "GPU", "collapsed": False, "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}, "panels": []}
+    ]
+    for offset, (title, family, unit) in enumerate(
+        (
+            ("GPU utilisation", catalog.GPU_UTILIZATION, "percent"),
+            ("GPU memory used", catalog.GPU_MEMORY_USED, "decmbytes"),
+            ("GPU power draw", catalog.GPU_POWER_USAGE, "watt"),
+        )
+    ):
+        panel = _panel(0, title, unit, [(f"max by (pod, gpu) ({family.name}{{{gpus}}})", legend)])
+        panel["id"] = first_id + 1 + offset
+        panel["gridPos"] = {"h": 8, "w": 8, "x": 8 * offset, "y": y + 1}
+        panels.append(panel)
+    return panels
 
 
 def dashboard_data(model: ModelDeployment, namespace: str) -> dict[str, str]:

@@ -6,7 +6,7 @@ internal/pkg/transformation/const.go) and, with `kubernetes.enablePodLabels`, wi
 labels, names sanitised to `[a-zA-Z0-9_]` (internal/pkg/utils/utils.go). The platform lets only
 its model labels through and renames them to the `model` / `model_version` labels every model
 query uses. `honorLabels` keeps the exporter's `namespace`/`pod` (the GPU's pod) instead of the
-exporter's own target labels.
+exporter's own target labels. The counters the platform reads are in monitoring/catalog.py.
 
 It runs in kube-system beside the device plugin: the exporter runs as root with SYS_ADMIN (the
 chart's default, needed for the DCGM_FI_PROF_* counters), which no platform namespace's Pod
@@ -29,13 +29,6 @@ CHART = "dcgm-exporter"
 CHART_VERSION = "4.8.2"
 CHART_REPOSITORY = "https://nvidia.github.io/dcgm-exporter/helm-charts"
 NAMESPACE = "kube-system"
-
-# Counters of the exporter's default set (etc/default-counters.csv at tag 4.5.3-4.8.2) the
-# platform's dashboards and alerts read.
-GPU_UTILIZATION = "DCGM_FI_DEV_GPU_UTIL"  # gauge, percent
-GPU_MEMORY_USED = "DCGM_FI_DEV_FB_USED"  # gauge, MiB
-GPU_MEMORY_FREE = "DCGM_FI_DEV_FB_FREE"  # gauge, MiB
-GPU_POWER = "DCGM_FI_DEV_POWER_USAGE"  # gauge, W
 
 
 def exported_label(pod_label: str) -> str:

@@ -37,7 +37,7 @@ from stacks.config import load_stack_config
 from components.declarations import AlertingSettings
 from tests.components.test_model_deployment import declaration
 from tests.conftest import PROJECT_DIR, REFERENCE_DIR
-from tests.runtime.servers import AlertmanagerServer, PrometheusServer, PushgatewayServer, amtool, wait_for
+from tests.runtime.servers import AlertmanagerServer, PrometheusServer, PushgatewayServer, amtool, exposition_target, wait_for
 
 NAMESPACE = "mlops-serving"
 DRIFT_RULES = PROJECT_DIR / "monitoring" / "rules" / "drift.yaml"
@@ -216,25 +216,8 @@ class RequestCounters:
 
 @pytest.fixture
 def request_counters() -> Iterator[str]:
-    counters = RequestCounters()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            body = counters.exposition().encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with exposition_target(RequestCounters().exposition) as address:
+        yield address
 
 
 def drift_result(model: str, version: str) -> DriftResult:

@@ -14,13 +14,16 @@ renders the platform's rules and Alertmanager config) starts the same servers.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -151,6 +154,7 @@ class PrometheusServer(_ServerProcess):
         rule_files: Sequence[Path] = (),
         interval: str = "1s",
         alertmanagers: Sequence[str] = (),
+        scrape_configs: Sequence[dict[str, Any]] = (),
     ) -> "PrometheusServer":
         binary = require_binary(PROMETHEUS_BINARY, "apt-get install -y prometheus")
         home = workdir / "prometheus"
@@ -164,6 +168,7 @@ class PrometheusServer(_ServerProcess):
             if scrape_targets
             else [],
         }
+        config["scrape_configs"] += list(scrape_configs)
         if alertmanagers:
             config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]}
         config_path = home / "prometheus.yml"
@@ -263,6 +268,32 @@ class MotoServer(_ServerProcess):
             aws_secret_access_key=self.AWS_ENV["AWS_SECRET_ACCESS_KEY"],
             region_name=self.AWS_ENV["AWS_DEFAULT_REGION"],
         )
+
+
+@contextlib.contextmanager
+def exposition_target(render: Callable[[], str]) -> Iterator[str]:
+    """A scrape target on loopback answering every GET with `render()` in the Prometheus text
+    format; yields its host:port."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            body = render().encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def wait_for(condition_description: str, probe: Any, timeout: float, interval: float = 0.25) -> Any:
