@@ -189,3 +189,8 @@ GPU_MEMORY_FREE = MetricFamily("DCGM_FI_DEV_FB_FREE", "gauge", DCGM_LABELS, "MiB
 GPU_POWER_USAGE = MetricFamily("DCGM_FI_DEV_POWER_USAGE", "gauge", DCGM_LABELS, "watts", DCGM_EXPORTER_SOURCE, DCGM_COUNTERS)
 GPU_FAMILIES = (GPU_UTILIZATION, GPU_MEMORY_USED, GPU_MEMORY_FREE, GPU_POWER_USAGE)
 GPU_SERIES = frozenset().union(*(family.series for family in GPU_FAMILIES))
+
+# The canary guard (monitoring/canary/guard.py), scraped from its /metrics endpoint: 1 for its current
+# verdict on each canary version, 0 for the others.
+CANARY_VERDICT = "mlops_canary_verdict"
+CANARY_VERDICT_LABELS = ("namespace", "model", "model_version", "verdict")
