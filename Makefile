@@ -11,7 +11,7 @@ CHECKOV_VERSION := 3.3.30
 RUNTIME_LOCK := images/requirements-runtime.txt
 IAC_TESTS := tests/spine tests/components tests/stacks tests/policies
 RUNTIME_TESTS := tests/runtime tests/smoke
-SERVER_PACKAGES := prometheus prometheus-pushgateway postgresql
+SERVER_PACKAGES := prometheus prometheus-pushgateway prometheus-alertmanager postgresql
 
 .PHONY: dev test test-iac test-runtime servers clean
 
@@ -47,9 +47,9 @@ $(CHECKOV_VENV)/.installed:
 	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov==$(CHECKOV_VERSION)'
 	touch $@
 
-## Prometheus, promtool, Pushgateway and PostgreSQL from Debian, for the server-backed tests.
+## Prometheus, promtool, Pushgateway, Alertmanager (amtool) and PostgreSQL from Debian, for the server-backed tests.
 servers:
-	@if command -v promtool >/dev/null && command -v prometheus-pushgateway >/dev/null \
+	@if command -v promtool >/dev/null && command -v prometheus-pushgateway >/dev/null && command -v amtool >/dev/null \
 	    && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 	  echo "test servers present"; \
 	else \

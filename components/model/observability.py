@@ -16,7 +16,6 @@ import pulumi
 
 from components import workloads
 from monitoring import catalog
-from components.platform.alertmanager import PROMOTED_ALERT
 from components.model.serving import MODEL_LABEL, VERSION_LABEL, DeploymentMode
 from components.declarations import ModelDeployment
 
@@ -27,6 +26,9 @@ MODEL_SERVER_METRICS_PORT = 8080
 DRIFT_JOB_COMPONENT = "drift-job"
 DASHBOARD_LABEL = {"grafana_dashboard": "1"}
 PROMETHEUS_DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
+# Fires while the stack config says the model's canary is promoted: the source of Alertmanager's
+# inhibition of canary-gate alerts left over from the rollout (components/platform/alertmanager.py).
+PROMOTED_ALERT = "MlopsModelPromoted"
 # Multiwindow burn-rate alerts (Google SRE workbook): (long, short, factor, for, severity).
 BURN_RATE_WINDOWS = (("1h", "5m", 14.4, "2m", "critical"), ("6h", "30m", 6.0, "15m", "warning"))
 

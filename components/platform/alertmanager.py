@@ -22,14 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.declarations import NULL_RECEIVER, AlertingSettings, AlertReceiver
+from components.model.observability import PROMOTED_ALERT
 
 CREDENTIALS_SECRET = "alertmanager-receiver-credentials"
 # Where the Prometheus operator mounts each Secret listed in `alertmanagerSpec.secrets`.
 SECRETS_MOUNT = "/etc/alertmanager/secrets"
 HEARTBEAT_ALERTS = ("Watchdog", "InfoInhibitor")
-# Fires (from the model's rules) while the stack config says the model's canary is promoted: the
-# source of the inhibition that silences canary-gate alerts left over from the rollout.
-PROMOTED_ALERT = "MlopsModelPromoted"
 CANARY_ALERTS = "MlopsModelCanary.+"
 GROUP_BY = ["alertname", "namespace", "model"]
 SEVERITIES = ("critical", "warning", "info")
