@@ -3,10 +3,13 @@
 #   .venv          the Pulumi program, policy pack and `mlops` CLI   (pip install -e '.[iac,test]')
 #   .venv-runtime  collector, drift job, model servers, held to the runtime image's lock
 #   .venv-checkov  checkov, the security scan `mlops validate` and `mlops preview` run
+#   .venv-mlserver MLServer 1.7.1 for the model-metrics test (it needs fastapi<0.116; kserve has 0.165)
 PYTHON ?= python3
 IAC_VENV := .venv
 RUNTIME_VENV := .venv-runtime
 CHECKOV_VENV := .venv-checkov
+MLSERVER_VENV := .venv-mlserver
+MLSERVER_LOCK := tests/runtime/requirements-mlserver.txt
 CHECKOV_VERSION := 3.3.30
 RUNTIME_LOCK := images/requirements-runtime.txt
 IAC_TESTS := tests/spine tests/components tests/stacks tests/policies
@@ -26,7 +29,7 @@ test: test-iac test-runtime
 test-iac: $(IAC_VENV)/.installed $(CHECKOV_VENV)/.installed servers
 	$(IAC_VENV)/bin/python -m pytest $(IAC_TESTS)
 
-test-runtime: $(RUNTIME_VENV)/.installed servers
+test-runtime: $(RUNTIME_VENV)/.installed $(MLSERVER_VENV)/.installed servers
 	$(RUNTIME_VENV)/bin/python -m pytest $(RUNTIME_TESTS)
 
 $(IAC_VENV)/.installed: pyproject.toml
@@ -39,6 +42,12 @@ $(RUNTIME_VENV)/.installed: pyproject.toml $(RUNTIME_LOCK)
 	$(PYTHON) -m venv $(RUNTIME_VENV)
 	$(RUNTIME_VENV)/bin/pip install --quiet --upgrade pip
 	$(RUNTIME_VENV)/bin/pip install --quiet -c $(RUNTIME_LOCK) -e '.[runtime,runtime-test]'
+	touch $@
+
+$(MLSERVER_VENV)/.installed: $(MLSERVER_LOCK)
+	$(PYTHON) -m venv $(MLSERVER_VENV)
+	$(MLSERVER_VENV)/bin/pip install --quiet --upgrade pip
+	$(MLSERVER_VENV)/bin/pip install --quiet -r $(MLSERVER_LOCK)
 	touch $@
 
 $(CHECKOV_VENV)/.installed:
@@ -57,4 +66,4 @@ servers:
 	fi
 
 clean:
-	rm -rf $(IAC_VENV) $(RUNTIME_VENV) $(CHECKOV_VENV) build .pytest_cache
+	rm -rf $(IAC_VENV) $(RUNTIME_VENV) $(CHECKOV_VENV) $(MLSERVER_VENV) build .pytest_cache

@@ -112,14 +112,6 @@ QUEUE_PROXY_REQUEST_DURATION = MetricFamily(
     source=QUEUE_PROXY_SOURCE,
     defined_in="knative/serving pkg/queue/request_metric.go @ knative-v1.21.3 (kn.serving.invocation.duration, unit s)",
 )
-QUEUE_PROXY_QUEUE_DEPTH = MetricFamily(
-    name="kn_serving_queue_depth",
-    kind="gauge",
-    labels=OTEL_SCOPE_LABELS,
-    unit="requests",
-    source=QUEUE_PROXY_SOURCE,
-    defined_in="knative/serving pkg/queue/request_metric.go @ knative-v1.21.3 (kn.serving.queue.depth)",
-)
 # The status label's values are integers ("200", "503"): 5xx is a regex, not a status class label.
 SERVER_ERROR_STATUS = "5.."
 
@@ -167,13 +159,11 @@ MODEL_SERVER_FAMILIES = {
     "mlserver": (MLSERVER_INFER_SUCCESS, MLSERVER_INFER_FAILURE, MLSERVER_INFER_DURATION),
     "kserve": (KSERVE_PREDICT_DURATION,),
 }
-SERVING_FAMILIES = (QUEUE_PROXY_REQUEST_DURATION, QUEUE_PROXY_QUEUE_DEPTH, *MODEL_SERVER_FAMILIES["mlserver"], *MODEL_SERVER_FAMILIES["kserve"])
+SERVING_FAMILIES = (QUEUE_PROXY_REQUEST_DURATION, *MODEL_SERVER_FAMILIES["mlserver"], *MODEL_SERVER_FAMILIES["kserve"])
 SERVING_SERIES = frozenset().union(*(family.series for family in SERVING_FAMILIES))
 
 # Prometheus' own series the rules use: `up` of each scrape target.
 PROMETHEUS_SERIES = frozenset({"up"})
-
-ALL_SERIES = DRIFT_JOB_SERIES | COLLECTOR_SERIES | SERVING_SERIES | PROMETHEUS_SERIES
 
 # NVIDIA dcgm-exporter on GPU nodes (chart 4.8.2). Every GPU series carries the GPU's identity
 # (internal/pkg/rendermetrics/render_metrics.go @ 4.5.3-4.8.2: gpu, UUID, pci_bus_id, device,
@@ -194,3 +184,6 @@ GPU_SERIES = frozenset().union(*(family.series for family in GPU_FAMILIES))
 # verdict on each canary version, 0 for the others.
 CANARY_VERDICT = "mlops_canary_verdict"
 CANARY_VERDICT_LABELS = ("namespace", "model", "model_version", "verdict")
+CANARY_GUARD_SERIES = frozenset({CANARY_VERDICT})
+
+ALL_SERIES = DRIFT_JOB_SERIES | COLLECTOR_SERIES | SERVING_SERIES | PROMETHEUS_SERIES | GPU_SERIES | CANARY_GUARD_SERIES

@@ -1,36 +1,37 @@
 """What watches one declared model: scrape config, alert rules, dashboard and drift job (pure builders).
 
-Platform-wide rules (generic error rate, no traffic compared with yesterday, every drift signal,
-drift job health) live in `monitoring/rules/`; the rules here are the ones only the model's own
-declaration can give: its SLO (availability burn rate, p99 latency), its canary gates, and its
-drift share threshold with the retraining strategy the alert leads to.
+The PromQL (alert rules, dashboard) is built by `monitoring.model_watch` from the declaration's values,
+so the runtime tests evaluate the very expressions rendered here against real model servers. The
+scrape config reads the two sources monitoring/catalog.py names: the Knative queue-proxy's request
+histogram (Serverless) and the model server's own metrics.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
 import pulumi
 
 from components import workloads
-from monitoring import catalog
-from components.model.serving import MODEL_LABEL, VERSION_LABEL, DeploymentMode
 from components.declarations import ModelDeployment
+from components.model.serving import MODEL_LABEL, VERSION_LABEL, DeploymentMode
+from monitoring import catalog, model_watch
+from monitoring.canary.gates import Gates
 
-# Knative's queue-proxy serves the request metrics (revision_request_*) on this container port.
+# The queue-proxy's named port for request metrics (knative/serving pkg/apis/serving/v1/revision_helpers.go
+# UserQueueMetricsPortName, 9091, @ knative-v1.21.3); it answers once config-observability sets
+# request-metrics-protocol (components/platform/knative.py).
 QUEUE_PROXY_METRICS_PORT = "http-usermetric"
-# Without a queue-proxy (RawDeployment), the KServe model server serves /metrics on its own port.
-MODEL_SERVER_METRICS_PORT = 8080
+# The predictor's container port KServe declares in RawDeployment mode.
+PREDICTOR_PORT = 8080
+# The model server each format runs on (the ServingRuntimes in components/platform/kserve.py): MLServer
+# for MLflow models, the KServe Python servers (sklearnserver, xgbserver) for the others.
+MODEL_SERVER_OF_FORMAT: dict[str, model_watch.ModelServer] = {"mlflow": "mlserver", "sklearn": "kserve", "xgboost": "kserve"}
+MODEL_SERVER_METRICS_PORT = {"mlserver": catalog.MLSERVER_METRICS_PORT, "kserve": catalog.KSERVE_METRICS_PORT}
 DRIFT_JOB_COMPONENT = "drift-job"
 DASHBOARD_LABEL = {"grafana_dashboard": "1"}
-PROMETHEUS_DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
-# Fires while the stack config says the model's canary is promoted: the source of Alertmanager's
-# inhibition of canary-gate alerts left over from the rollout (components/platform/alertmanager.py).
-PROMOTED_ALERT = "MlopsModelPromoted"
-# Multiwindow burn-rate alerts (Google SRE workbook): (long, short, factor, for, severity).
-BURN_RATE_WINDOWS = (("1h", "5m", 14.4, "2m", "critical"), ("6h", "30m", 6.0, "15m", "warning"))
+dashboard_uid = model_watch.dashboard_uid
 
 
 def _pod_label(name: str) -> str:
@@ -38,291 +39,92 @@ def _pod_label(name: str) -> str:
     return "__meta_kubernetes_pod_label_" + "".join(c if c.isalnum() else "_" for c in name)
 
 
+def _keep(families: tuple[catalog.MetricFamily, ...]) -> list[dict[str, Any]]:
+    """Keep only the catalog's series of these families: the exporters also serve runtime internals."""
+    names = sorted(name for family in families for name in family.series)
+    return [{"action": "keep", "sourceLabels": ["__name__"], "regex": "|".join(names)}]
+
+
 def pod_monitor_spec(model: ModelDeployment, mode: DeploymentMode, namespace: str) -> dict[str, Any]:
-    """Scrape the model's pods, labelling every series with namespace, model, model_version, revision."""
+    """Scrape the model's pods, labelling every series with namespace, model, model_version, revision:
+    in Serverless mode the queue-proxy's request histogram, in both modes the model server's own
+    metrics. A model server's metrics port need not be a declared container port (MLServer's 8082 is
+    not, and Knative lets the user container declare one port): that endpoint discovers the pod through
+    a declared port and rewrites the address to the pod IP and the server's metrics port."""
     revision_source = "serving.knative.dev/revision" if mode == "Serverless" else "app"
-    port: dict[str, Any] = {"port": QUEUE_PROXY_METRICS_PORT} if mode == "Serverless" else {"portNumber": MODEL_SERVER_METRICS_PORT}
-    endpoint: dict[str, Any] = {
-        **port,
+    labels = [
+        {"action": "replace", "sourceLabels": ["__meta_kubernetes_namespace"], "targetLabel": "namespace"},
+        {"action": "replace", "sourceLabels": [_pod_label(MODEL_LABEL)], "targetLabel": "model"},
+        {"action": "replace", "sourceLabels": [_pod_label(VERSION_LABEL)], "targetLabel": "model_version"},
+        {"action": "replace", "sourceLabels": [_pod_label(revision_source)], "targetLabel": "revision"},
+    ]
+    server = MODEL_SERVER_OF_FORMAT[model.format]
+    discovery: dict[str, Any] = {"port": QUEUE_PROXY_METRICS_PORT} if mode == "Serverless" else {"portNumber": PREDICTOR_PORT}
+    model_server = {
+        **discovery,
         "path": "/metrics",
         "interval": "15s",
         "relabelings": [
-            {"action": "replace", "sourceLabels": ["__meta_kubernetes_namespace"], "targetLabel": "namespace"},
-            {"action": "replace", "sourceLabels": [_pod_label(MODEL_LABEL)], "targetLabel": "model"},
-            {"action": "replace", "sourceLabels": [_pod_label(VERSION_LABEL)], "targetLabel": "model_version"},
-            {"action": "replace", "sourceLabels": [_pod_label(revision_source)], "targetLabel": "revision"},
+            {
+                "action": "replace",
+                "sourceLabels": ["__meta_kubernetes_pod_ip"],
+                "regex": "(.+)",
+                "replacement": f"$1:{MODEL_SERVER_METRICS_PORT[server]}",
+                "targetLabel": "__address__",
+            },
+            *labels,
         ],
+        "metricRelabelings": _keep(catalog.MODEL_SERVER_FAMILIES[server]),
     }
+    endpoints = [model_server]
     if mode == "Serverless":
-        # Only the request series: the queue-proxy also exports Go runtime and autoscaler internals.
-        endpoint["metricRelabelings"] = [
-            {"action": "keep", "sourceLabels": ["__name__"], "regex": "revision_request_(count|latencies_(bucket|sum|count))"}
-        ]
+        queue_proxy = {
+            "port": QUEUE_PROXY_METRICS_PORT,
+            "path": "/metrics",
+            "interval": "15s",
+            "relabelings": labels,
+            "metricRelabelings": _keep((catalog.QUEUE_PROXY_REQUEST_DURATION,)),
+        }
+        endpoints.insert(0, queue_proxy)
     return {
         "selector": {"matchLabels": {MODEL_LABEL: model.name}},
         "namespaceSelector": {"matchNames": [namespace]},
-        "podMetricsEndpoints": [endpoint],
+        "podMetricsEndpoints": endpoints,
     }
 
 
-def _selector(model: ModelDeployment, namespace: str, version: str | None = None) -> str:
-    labels = f'namespace="{namespace}", model="{model.name}"'
-    return labels + (f', model_version="{version}"' if version is not None else "")
-
-
-def error_ratio(selector: str, window: str) -> str:
-    return (
-        f'sum(rate(revision_request_count{{{selector}, response_code_class="5xx"}}[{window}]))'
-        f" / sum(rate(revision_request_count{{{selector}}}[{window}]))"
+def watched_model(model: ModelDeployment, namespace: str) -> model_watch.WatchedModel:
+    """The declaration in the plain values monitoring.model_watch builds the queries from."""
+    monitoring, retraining = model.monitoring, model.retraining
+    assert monitoring is not None and retraining is not None
+    canary = None
+    if model.canary is not None:
+        gates = model.canary.gates
+        canary = model_watch.WatchedCanary(
+            version=model.model.deployed_version,
+            traffic_percent=model.canary.traffic_percent,
+            gates=Gates(gates.max_error_rate, gates.max_p99_latency_ms, gates.min_request_count, gates.window),
+        )
+    return model_watch.WatchedModel(
+        namespace=namespace,
+        model=model.name,
+        server=MODEL_SERVER_OF_FORMAT[model.format],
+        availability=model.slo.availability,
+        p99_latency_ms=model.slo.p99_latency_ms,
+        drift_share_threshold=monitoring.drift_share_threshold,
+        retraining_policy=retraining.policy,
+        retraining_trigger=retraining.webhook if retraining.policy != "scheduled" else f"schedule {retraining.schedule}",
+        canary=canary,
+        gpus=model.resources.gpus,
     )
-
-
-def p99_latency(selector: str, window: str) -> str:
-    return f"histogram_quantile(0.99, sum by (le) (rate(revision_request_latencies_bucket{{{selector}}}[{window}])))"
 
 
 def prometheus_rule_spec(model: ModelDeployment, namespace: str) -> dict[str, Any]:
-    everything = _selector(model, namespace)
-    labels = {"model": model.name, "namespace": namespace}
-    budget = round(1 - model.slo.availability, 6)
-    rules: list[dict[str, Any]] = []
-    for long, short, factor, hold, severity in BURN_RATE_WINDOWS:
-        threshold = round(factor * budget, 6)
-        rules.append(
-            {
-                "alert": "MlopsModelSloBurnRate" + ("Fast" if severity == "critical" else "Slow"),
-                "expr": f"({error_ratio(everything, long)}) > {threshold}\nand\n({error_ratio(everything, short)}) > {threshold}",
-                "for": hold,
-                "labels": {**labels, "severity": severity},
-                "annotations": {
-                    "summary": f"{model.name} burns its {model.slo.availability:.3%} availability budget {factor}x too fast",
-                    "description": f"5xx ratio over {long} and {short} is above {threshold} ({factor} x the error budget {budget}).",
-                    "runbook": f"mlops canary analyze {model.name} (if a canary is running), then mlops rollback {model.name}.",
-                },
-            }
-        )
-    rules.append(
-        {
-            "alert": "MlopsModelLatencySlo",
-            "expr": f"{p99_latency(everything, '10m')} > {model.slo.p99_latency_ms:g}",
-            "for": "10m",
-            "labels": {**labels, "severity": "warning"},
-            "annotations": {
-                "summary": f"{model.name} p99 latency above its SLO of {model.slo.p99_latency_ms:g} ms",
-                "description": "p99 over 10m is {{ $value | humanize }} ms.",
-            },
-        }
-    )
-    # Gate alerts while a new version shares the traffic; a promoted model (100 %) has no stable side.
-    if model.canary is not None and model.canary.traffic_percent < 100:
-        rules += _canary_rules(model, namespace, labels)
-    elif model.canary is not None:
-        rules.append(_promoted_rule(model, labels))
-    rules.append(_drift_rule(model, labels))
-    if model.resources.gpus > 0:
-        rules += _gpu_rules(model, namespace, labels)
-    return {"groups": [{"name": f"mlops-model-{model.name}", "rules": rules}]}
-
-
-def _canary_rules(model: ModelDeployment, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
-    assert model.canary is not None
-    gates, window = model.canary.gates, model.canary.gates.window
-    canary = _selector(model, namespace, model.model.deployed_version)
-    canary_labels = {**labels, "model_version": model.model.deployed_version, "severity": "critical"}
-    rollback = f"Roll back: set mlops:models[{model.name}].canary.trafficPercent to 0 (or mlops rollback {model.name}), pulumi up."
-    rules: list[dict[str, Any]] = [
-        {
-            "alert": "MlopsModelCanaryErrorGate",
-            "expr": f"({error_ratio(canary, window)}) > {gates.max_error_rate:g}",
-            "labels": canary_labels,
-            "annotations": {"summary": f"{model.name} canary 5xx ratio above its gate {gates.max_error_rate:g}", "runbook": rollback},
-        },
-        {
-            "alert": "MlopsModelCanaryLatencyGate",
-            "expr": f"{p99_latency(canary, window)} > {gates.max_p99_latency_ms:g}",
-            "labels": canary_labels,
-            "annotations": {"summary": f"{model.name} canary p99 above its gate {gates.max_p99_latency_ms:g} ms", "runbook": rollback},
-        },
-    ]
-    if model.canary.traffic_percent > 0:
-        # A declared split that sends the canary nothing means the mode ignored it (kserve #5335).
-        rules.append(
-            {
-                "alert": "MlopsModelCanaryNoTraffic",
-                "expr": f"sum(rate(revision_request_count{{{_selector(model, namespace)}}}[{window}])) > 0\n"
-                f"unless\nsum(rate(revision_request_count{{{canary}}}[{window}])) > 0",
-                "for": window,
-                "labels": {**canary_labels, "severity": "warning"},
-                "annotations": {
-                    "summary": f"{model.name} serves traffic but its canary ({model.canary.traffic_percent}%) gets none",
-                    "description": "The traffic split is not applied; check the InferenceService status and deployment mode.",
-                },
-            }
-        )
-    return rules
-
-
-# A GPU model's GPUs, averaged over the model's pods: idle for an hour means paid-for GPUs doing
-# nothing; busy above 90 % (or memory nearly full) for 15 minutes means requests queue for the GPU.
-GPU_IDLE_PERCENT, GPU_IDLE_FOR = 10, "1h"
-GPU_SATURATED_PERCENT, GPU_MEMORY_FULL_SHARE, GPU_SATURATED_FOR = 90, 0.95, "15m"
-
-
-def _gpu_selector(model: ModelDeployment, namespace: str) -> str:
-    return f'namespace="{namespace}", model="{model.name}"'
-
-
-def _gpu_rules(model: ModelDeployment, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
-    gpus = _gpu_selector(model, namespace)
-    utilization = f"avg({catalog.GPU_UTILIZATION.name}{{{gpus}}})"
-    used, free = catalog.GPU_MEMORY_USED.name, catalog.GPU_MEMORY_FREE.name
-    memory_share = f"max({used}{{{gpus}}} / ({used}{{{gpus}}} + {free}{{{gpus}}}))"
-    return [
-        {
-            "alert": "MlopsModelGpuIdle",
-            "expr": f"{utilization} < {GPU_IDLE_PERCENT}",
-            "for": GPU_IDLE_FOR,
-            "labels": {**labels, "severity": "warning"},
-            "annotations": {
-                "summary": f"{model.name}'s GPUs averaged under {GPU_IDLE_PERCENT}% utilisation for {GPU_IDLE_FOR}",
-                "description": "Average GPU utilisation is {{ $value | humanize }}%.",
-                "runbook": f"Lower mlops:models[{model.name}].autoscaling.minReplicas or serve it on CPU (resources.gpus 0) if the load stays this low.",
-            },
-        },
-        {
-            "alert": "MlopsModelGpuSaturated",
-            "expr": f"{utilization} > {GPU_SATURATED_PERCENT}\nor\n{memory_share} > {GPU_MEMORY_FULL_SHARE}",
-            "for": GPU_SATURATED_FOR,
-            "labels": {**labels, "severity": "warning"},
-            "annotations": {
-                "summary": f"{model.name}'s GPUs are saturated (utilisation above {GPU_SATURATED_PERCENT}% or memory above {GPU_MEMORY_FULL_SHARE:.0%})",
-                "description": "Value {{ $value | humanize }} (percent utilisation, or share of GPU memory used).",
-                "runbook": f"Raise mlops:models[{model.name}].autoscaling.maxReplicas (within the GPU pool's maxSize) or lower the autoscaling target.",
-            },
-        },
-    ]
-
-
-def _promoted_rule(model: ModelDeployment, labels: dict[str, str]) -> dict[str, Any]:
-    """Fires as long as the config says the model is promoted: the source of Alertmanager's inhibition
-    of canary-gate alerts still firing from the rollout (routed to no one itself)."""
-    return {
-        "alert": PROMOTED_ALERT,
-        "expr": "vector(1)",
-        "labels": {**labels, "model_version": model.model.deployed_version, "severity": "info"},
-        "annotations": {"summary": f"{model.name} {model.model.deployed_version} is promoted: canary-gate alerts are inhibited"},
-    }
-
-
-def _drift_rule(model: ModelDeployment, labels: dict[str, str]) -> dict[str, Any]:
-    monitoring, retraining = model.monitoring, model.retraining
-    assert monitoring is not None and retraining is not None
-    trigger = retraining.webhook if retraining.policy != "scheduled" else f"schedule {retraining.schedule}"
-    return {
-        "alert": "MlopsModelDriftAboveThreshold",
-        "expr": f'max(mlops_drift_dataset_drift_share{{model="{model.name}"}}) >= {monitoring.drift_share_threshold:g}',
-        "labels": {**labels, "severity": "warning", "retraining_policy": retraining.policy},
-        "annotations": {
-            "summary": f"{model.name}: share of drifted features at or above {monitoring.drift_share_threshold:g}",
-            "description": f"Retraining policy {retraining.policy}: {trigger}.",
-        },
-    }
-
-
-def dashboard_uid(model: str) -> str:
-    """Grafana uids are at most 40 characters; long model names keep a stable hashed tail."""
-    uid = f"mlops-model-{model}"
-    return uid if len(uid) <= 40 else uid[:31] + "-" + hashlib.sha256(model.encode()).hexdigest()[:8]
-
-
-def _panel(index: int, title: str, unit: str, targets: list[tuple[str, str]]) -> dict[str, Any]:
-    return {
-        "id": index + 1,
-        "type": "timeseries",
-        "title": title,
-        "datasource": PROMETHEUS_DATASOURCE,
-        "gridPos": {"h": 8, "w": 12, "x": 12 * (index % 2), "y": 8 * (index // 2)},
-        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-        "targets": [
-            {"refId": chr(ord("A") + n), "expr": expr, "legendFormat": legend, "datasource": PROMETHEUS_DATASOURCE}
-            for n, (expr, legend) in enumerate(targets)
-        ],
-    }
+    return {"groups": [model_watch.rule_group(watched_model(model, namespace))]}
 
 
 def dashboard(model: ModelDeployment, namespace: str) -> dict[str, Any]:
-    """The model's Grafana dashboard: traffic, errors and latency per version (canary vs stable), drift."""
-    selector = _selector(model, namespace)
-    by_version = "sum by (model_version)"
-    panels = [
-        ("Requests per second by version", "reqps", [(f"{by_version} (rate(revision_request_count{{{selector}}}[5m]))", "{{model_version}}")]),
-        (
-            "Traffic share by version",
-            "percentunit",
-            [
-                (
-                    f"{by_version} (rate(revision_request_count{{{selector}}}[5m])) / ignoring(model_version) group_left "
-                    f"sum(rate(revision_request_count{{{selector}}}[5m]))",
-                    "{{model_version}}",
-                )
-            ],
-        ),
-        (
-            "5xx ratio by version",
-            "percentunit",
-            [
-                (
-                    f'{by_version} (rate(revision_request_count{{{selector}, response_code_class="5xx"}}[5m])) / '
-                    f"{by_version} (rate(revision_request_count{{{selector}}}[5m]))",
-                    "{{model_version}}",
-                )
-            ],
-        ),
-        (
-            "Latency by version",
-            "ms",
-            [
-                (f"histogram_quantile({q}, sum by (le, model_version) (rate(revision_request_latencies_bucket{{{selector}}}[5m])))", f"p{int(q * 100)} {{{{model_version}}}}")
-                for q in (0.5, 0.99)
-            ],
-        ),
-        ("Dataset drift share", "percentunit", [(f'mlops_drift_dataset_drift_share{{model="{model.name}"}}', "{{version}}")]),
-        ("Feature drift scores", "none", [(f'mlops_drift_feature_score{{model="{model.name}"}}', "{{feature}} ({{method}})")]),
-        ("Payload records written", "short", [(f'sum by (version) (rate(mlops_collector_records_written_total{{model="{model.name}"}}[5m]))', "{{version}}")]),
-        ("Drift job status", "none", [(f'mlops_drift_job_status{{model="{model.name}"}} == 1', "{{version}} {{status}}")]),
-    ]
-    return {
-        "uid": dashboard_uid(model.name),
-        "title": f"Model {model.name}",
-        "tags": ["mlops", "model"],
-        "timezone": "utc",
-        "schemaVersion": 39,
-        "time": {"from": "now-6h", "to": "now"},
-        "refresh": "30s",
-        "panels": [_panel(i, title, unit, targets) for i, (title, unit, targets) in enumerate(panels)]
-        + (_gpu_row(model, namespace, first_id=len(panels) + 1, y=8 * ((len(panels) + 1) // 2)) if model.resources.gpus > 0 else []),
-    }
-
-
-def _gpu_row(model: ModelDeployment, namespace: str, first_id: int, y: int) -> list[dict[str, Any]]:
-    """A row of three panels, per pod and GPU: utilisation, memory used, power draw (DCGM exporter)."""
-    gpus = _gpu_selector(model, namespace)
-    legend = "{{pod}} GPU {{gpu}}"
-    panels: list[dict[str, Any]] = [
-        {"id": first_id, "type": "row", "title": "GPU", "collapsed": False, "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}, "panels": []}
-    ]
-    for offset, (title, family, unit) in enumerate(
-        (
-            ("GPU utilisation", catalog.GPU_UTILIZATION, "percent"),
-            ("GPU memory used", catalog.GPU_MEMORY_USED, "decmbytes"),
-            ("GPU power draw", catalog.GPU_POWER_USAGE, "watt"),
-        )
-    ):
-        panel = _panel(0, title, unit, [(f"max by (pod, gpu) ({family.name}{{{gpus}}})", legend)])
-        panel["id"] = first_id + 1 + offset
-        panel["gridPos"] = {"h": 8, "w": 8, "x": 8 * offset, "y": y + 1}
-        panels.append(panel)
-    return panels
+    return model_watch.dashboard(watched_model(model, namespace))
 
 
 def dashboard_data(model: ModelDeployment, namespace: str) -> dict[str, str]:

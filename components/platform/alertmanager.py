@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.declarations import NULL_RECEIVER, AlertingSettings, AlertReceiver
-from components.model.observability import PROMOTED_ALERT
+from monitoring.model_watch import PROMOTED_ALERT
 
 CREDENTIALS_SECRET = "alertmanager-receiver-credentials"
 # Where the Prometheus operator mounts each Secret listed in `alertmanagerSpec.secrets`.

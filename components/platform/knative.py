@@ -16,6 +16,8 @@
   which must be as long as Pulumi waits for the InferenceService (a GPU model may first wait for a
   node to scale up from zero; the composition passes that wait in); and the queue-proxy it adds to
   every model pod gets limits as well as requests, like every other container of the platform.
+- `config-observability`: the queue-proxy's request metrics, which every model's SLO alerts, canary
+  gates and dashboard read (monitoring/catalog.py), are exported only when this is set.
 """
 
 from __future__ import annotations
@@ -54,6 +56,14 @@ POD_FEATURES: dict[str, str] = {
     # `runAsNonRoot` at pod level, which the serving namespace's `restricted` admission requires.
     POD_FIELD_FLAGS["securityContext"]: "enabled",
 }
+# Since Knative 1.19 the queue-proxy's request metrics are OpenTelemetry instruments, exported only
+# when `request-metrics-protocol` is set (the default `none` leaves port 9091 refusing connections).
+# With `prometheus` and no `request-metrics-endpoint`, the queue-proxy serves them on its user-metrics
+# port 9091, `http-usermetric` (pkg/queue/sharedmain/otel.go @ knative-v1.21.3). The revision
+# reconciler copies this ConfigMap into each queue-proxy's OBSERVABILITY_CONFIG environment when it
+# builds the revision's Deployment (pkg/reconciler/revision/resources/queue.go), so the patch is in
+# `ready`: the InferenceServices' revisions are created after it.
+REQUEST_METRICS: dict[str, str] = {"request-metrics-protocol": "prometheus"}
 QUEUE_PROXY_RESOURCES: dict[str, str] = {
     "queue-sidecar-cpu-request": "25m",
     "queue-sidecar-cpu-limit": "1000m",
@@ -106,6 +116,7 @@ class KnativeServing(pulumi.ComponentResource):
         settings = [
             self._patch(name, "config-network", {"ingress-class": INGRESS_CLASS}, core),
             self._patch(name, "config-features", dict(POD_FEATURES), core),
+            self._patch(name, "config-observability", dict(REQUEST_METRICS), core),
             self._patch(
                 name, "config-deployment", {"progress-deadline": f"{args.progress_deadline_seconds}s", **QUEUE_PROXY_RESOURCES}, core
             ),

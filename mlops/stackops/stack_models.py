@@ -80,7 +80,7 @@ def replace_models_block(text: str, models: list[dict[str, Any]]) -> str:
     if start is not None:
         indent = key.match(lines[start]).group(1)  # type: ignore[union-attr]
         end = start + 1
-        while end < len(lines) and (not lines[end].strip() or _indent(lines[end]) > len(indent)):
+        while end < len(lines) and (not lines[end].strip() or _inside_block(lines[end], len(indent))):
             end += 1
         # Blank lines closing the block belong to what follows it.
         while end > start + 1 and not lines[end - 1].strip():
@@ -97,6 +97,12 @@ def replace_models_block(text: str, models: list[dict[str, Any]]) -> str:
     if head and not head.endswith("\n"):
         head += "\n"
     return head + models_block(models, "  ") + "".join(lines[end:])
+
+
+def _inside_block(line: str, key_indent: int) -> bool:
+    """Deeper than the key, or a list item at the key's own indent (YAML's indentless sequences,
+    which PyYAML writes)."""
+    return _indent(line) > key_indent or (_indent(line) == key_indent and line.lstrip().startswith("- "))
 
 
 def _indent(line: str) -> int:

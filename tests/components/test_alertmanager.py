@@ -4,9 +4,9 @@
   `alertmanager.config` with the platform's keys merged over it), for the committed prod stack too;
 - amtool's route tester sends each kind of alert to the receiver the stack config says;
 - a real Prometheus, loaded with the platform's rendered rules, fires a drift alert (from results the
-  drift job's own push code put into a real Pushgateway) and a canary-gate alert (from scraped request
-  counters), and Alertmanager delivers both to local webhook receivers with model, version and
-  runbook in the payload;
+  drift job's own push code put into a real Pushgateway) and a canary-gate alert (from the queue-proxy
+  request histogram of tests/runtime/request_series.py, scraped live), and Alertmanager delivers
+  both to local webhook receivers with model, version and runbook in the payload;
 - the inhibition silences a canary-gate alert while the model's promoted alert fires.
 """
 
@@ -16,7 +16,6 @@ import copy
 import json
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,7 +36,8 @@ from stacks.config import load_stack_config
 from components.declarations import AlertingSettings
 from tests.components.test_model_deployment import declaration
 from tests.conftest import PROJECT_DIR, REFERENCE_DIR
-from tests.runtime.servers import AlertmanagerServer, PrometheusServer, PushgatewayServer, amtool, exposition_target, wait_for
+from tests.runtime.request_series import Revision, revision_targets
+from tests.runtime.servers import AlertmanagerServer, PrometheusServer, PushgatewayServer, amtool, wait_for
 
 NAMESPACE = "mlops-serving"
 DRIFT_RULES = PROJECT_DIR / "monitoring" / "rules" / "drift.yaml"
@@ -193,31 +193,13 @@ def webhook() -> Iterator[tuple[str, Deliveries]]:
     server.server_close()
 
 
-class RequestCounters:
-    """A scrape target serving the request counters of the fraud-detector revisions as the
-    platform's PodMonitor labels them: stable version 6 healthy, canary version 7 failing one
-    request in ten; counts grow with wall time like a live server's."""
-
-    SIDES = (("6", 18.0, 0.0), ("7", 2.0, 0.1))  # version, requests per second, 5xx share
-
-    def __init__(self) -> None:
-        self.started = time.monotonic()
-
-    def exposition(self) -> str:
-        elapsed = time.monotonic() - self.started
-        lines = ["# TYPE revision_request_count counter"]
-        for version, per_second, error_share in self.SIDES:
-            total = per_second * (10 + elapsed)
-            labels = f'namespace="{NAMESPACE}",model="fraud-detector",model_version="{version}"'
-            lines.append(f'revision_request_count{{{labels},response_code_class="2xx"}} {total * (1 - error_share):.1f}')
-            lines.append(f'revision_request_count{{{labels},response_code_class="5xx"}} {total * error_share:.1f}')
-        return "\n".join(lines) + "\n"
-
-
 @pytest.fixture
-def request_counters() -> Iterator[str]:
-    with exposition_target(RequestCounters().exposition) as address:
-        yield address
+def revisions() -> Iterator[list[dict[str, Any]]]:
+    """fraud-detector: stable version 6 healthy, canary version 7 failing one request in ten."""
+    with revision_targets(
+        [Revision(NAMESPACE, "fraud-detector", "6", 18.0), Revision(NAMESPACE, "fraud-detector", "7", 4.0, error_share=0.1)]
+    ) as scrape_configs:
+        yield scrape_configs
 
 
 def drift_result(model: str, version: str) -> DriftResult:
@@ -239,7 +221,7 @@ def drift_result(model: str, version: str) -> DriftResult:
 
 
 @pytest.mark.server
-def test_prometheus_fires_drift_and_canary_gate_alerts_that_reach_the_receivers(tmp_path, webhook, request_counters):
+def test_prometheus_fires_drift_and_canary_gate_alerts_that_reach_the_receivers(tmp_path, webhook, revisions):
     base_url, deliveries = webhook
     model = declaration()
     rules_path = tmp_path / "model-rules.yaml"
@@ -251,7 +233,8 @@ def test_prometheus_fires_drift_and_canary_gate_alerts_that_reach_the_receivers(
         PushgatewayServer.start(tmp_path) as gateway,
         PrometheusServer.start(
             tmp_path,
-            scrape_targets=[gateway.address, request_counters],
+            scrape_targets=[gateway.address],
+            scrape_configs=revisions,
             rule_files=[DRIFT_RULES, rules_path],
             alertmanagers=[alertmanager.address],
         ),

@@ -13,6 +13,7 @@ from components.platform.knative import (
     POD_FEATURES,
     POD_FIELD_FLAGS,
     QUEUE_PROXY_RESOURCES,
+    REQUEST_METRICS,
     cluster_internal_gateway,
 )
 from mlops.offline.render import RenderedResource, Rendering, render
@@ -65,7 +66,7 @@ def test_knative_routes_through_kourier_once_core_is_applied(prod):
 def test_kserve_controller_waits_for_all_of_knative_and_creates_no_istio_routes(prod):
     (controller,) = [r for r in prod.by_type("kubernetes:helm.sh/v4:Chart") if str(r.inputs["chart"]).endswith("/kserve-resources")]
     knative = [*prod.by_type(CONFIG_FILE), *prod.by_type(CONFIG_MAP_PATCH)]
-    assert len(knative) == 6
+    assert len(knative) == 7
     assert all(depends_on(controller, part) for part in knative)
     assert controller.inputs["values"]["kserve"]["controller"]["gateway"] == {"disableIstioVirtualHost": True}
 
@@ -98,6 +99,20 @@ def test_every_pod_field_the_models_set_is_enabled_and_nothing_else(dev, prod):
     assert features.inputs["metadata"]["name"] == "config-features"
     assert features.inputs["data"] == {POD_FIELD_FLAGS[field]: "enabled" for field in used}
     assert features.inputs["data"] == POD_FEATURES
+
+
+def test_the_queue_proxy_serves_request_metrics_where_the_model_pod_monitors_scrape(prod):
+    """config-observability turns the queue-proxy's Prometheus exporter on (port 9091, named
+    http-usermetric) before any model's revision exists; every model's PodMonitor scrapes that port."""
+    observability = by_name(prod, CONFIG_MAP_PATCH)["knative-config-observability"]
+    assert observability.inputs["metadata"]["name"] == "config-observability"
+    assert observability.inputs["data"] == REQUEST_METRICS == {"request-metrics-protocol": "prometheus"}
+    (controller,) = [r for r in prod.by_type("kubernetes:helm.sh/v4:Chart") if str(r.inputs["chart"]).endswith("/kserve-resources")]
+    assert depends_on(controller, observability)
+    monitors = prod.by_type("kubernetes:monitoring.coreos.com/v1:PodMonitor")
+    assert monitors and all(
+        monitor.inputs["spec"]["podMetricsEndpoints"][0]["port"] == "http-usermetric" for monitor in monitors
+    )
 
 
 def test_knative_waits_for_a_revision_as_long_as_pulumi_waits_for_the_model(prod):

@@ -188,18 +188,45 @@ def test_retraining_strategy_is_declared_on_the_inference_service():
 def test_pod_monitor_labels_series_with_the_contract(reference, mode, revision_label):
     """Every scraped series carries namespace, model, model_version and revision; the selector is the model's pods."""
     spec = pod_monitor_spec(declaration(), mode, NAMESPACE)  # type: ignore[arg-type]
-    (endpoint,) = spec["podMetricsEndpoints"]
-    targets = {r["targetLabel"]: r["sourceLabels"] for r in endpoint["relabelings"]}
-    assert targets == {
-        "namespace": ["__meta_kubernetes_namespace"],
-        "model": ["__meta_kubernetes_pod_label_mlops_platform_model"],
-        "model_version": ["__meta_kubernetes_pod_label_mlops_platform_model_version"],
-        "revision": ["__meta_kubernetes_pod_label_" + revision_label.replace(".", "_").replace("/", "_")],
-    }
+    for endpoint in spec["podMetricsEndpoints"]:
+        targets = {r["targetLabel"]: r["sourceLabels"] for r in endpoint["relabelings"] if r["targetLabel"] != "__address__"}
+        assert targets == {
+            "namespace": ["__meta_kubernetes_namespace"],
+            "model": ["__meta_kubernetes_pod_label_mlops_platform_model"],
+            "model_version": ["__meta_kubernetes_pod_label_mlops_platform_model_version"],
+            "revision": ["__meta_kubernetes_pod_label_" + revision_label.replace(".", "_").replace("/", "_")],
+        }
     assert spec["selector"] == {"matchLabels": {MODEL_LABEL: "fraud-detector"}}
     assert spec["namespaceSelector"] == {"matchNames": [NAMESPACE]}
     manifest = {"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor", "metadata": {"name": "m"}, "spec": spec}
     assert crd_errors(reference, "monitoring.coreos.com/v1", "PodMonitor", manifest) == []
+
+
+def kept_series(endpoint: dict[str, Any]) -> set[str]:
+    (keep,) = endpoint["metricRelabelings"]
+    assert keep["action"] == "keep" and keep["sourceLabels"] == ["__name__"]
+    return set(keep["regex"].split("|"))
+
+
+@pytest.mark.parametrize(
+    ("model_format", "metrics_port", "families"),
+    [
+        ("mlflow", 8082, ("model_infer_request_success_total", "model_infer_request_failure_total", "model_infer_request_duration")),
+        ("sklearn", 8080, ("request_predict_seconds",)),
+    ],
+)
+def test_pod_monitor_scrapes_the_queue_proxy_and_the_model_server(model_format, metrics_port, families):
+    """Serverless: the queue-proxy's request histogram on its named port 9091, and the model server's
+    own metrics on the server's metrics port (MLServer 8082, KServe 8080), reached through the pod IP;
+    each endpoint keeps only the catalog's series. RawDeployment has no queue-proxy."""
+    queue_proxy, server = pod_monitor_spec(declaration(format=model_format), "Serverless", NAMESPACE)["podMetricsEndpoints"]
+    assert (queue_proxy["port"], queue_proxy["path"]) == ("http-usermetric", "/metrics")
+    assert kept_series(queue_proxy) == {f"kn_serving_invocation_duration_seconds_{part}" for part in ("bucket", "sum", "count")}
+    (address,) = [r for r in server["relabelings"] if r["targetLabel"] == "__address__"]
+    assert address["sourceLabels"] == ["__meta_kubernetes_pod_ip"] and address["replacement"] == f"$1:{metrics_port}"
+    assert {name.rsplit("_", 1)[0] if name.endswith(("_bucket", "_sum", "_count")) else name for name in kept_series(server)} == set(families)
+    (raw_server,) = pod_monitor_spec(declaration(format=model_format), "RawDeployment", NAMESPACE)["podMetricsEndpoints"]
+    assert raw_server["portNumber"] == 8080 and kept_series(raw_server) == kept_series(server)
 
 
 def rule_by_name(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -212,7 +239,7 @@ def test_rules_come_from_the_declared_slo_and_gates():
     rules = rule_by_name(prometheus_rule_spec(declaration(), NAMESPACE))
     assert "> 0.0144" in rules["MlopsModelSloBurnRateFast"]["expr"]  # 14.4 x (1 - 0.999)
     assert "> 0.006" in rules["MlopsModelSloBurnRateSlow"]["expr"]  # 6 x (1 - 0.999)
-    assert rules["MlopsModelLatencySlo"]["expr"].endswith("> 250")
+    assert rules["MlopsModelLatencySlo"]["expr"].endswith("> 0.25")  # 250 ms, the histogram is in seconds
     assert 'model_version="7"' in rules["MlopsModelCanaryErrorGate"]["expr"] and "> 0.01" in rules["MlopsModelCanaryErrorGate"]["expr"]
     assert "[15m]" in rules["MlopsModelCanaryLatencyGate"]["expr"]
     assert "MlopsModelCanaryNoTraffic" in rules
@@ -240,7 +267,7 @@ def test_dashboard_panels_query_this_model():
     """Every panel queries this model's series; the uid fits Grafana's 40 characters."""
     board = dashboard(declaration(), NAMESPACE)
     exprs = [target["expr"] for panel in board["panels"] for target in panel["targets"]]
-    assert len(board["panels"]) == 8 and all("fraud-detector" in expr for expr in exprs)
+    assert len(board["panels"]) == 10 and all("fraud-detector" in expr for expr in exprs)
     assert board["uid"] == "mlops-model-fraud-detector"
     assert len(dashboard_uid("m" * 63)) == 40 and dashboard_uid("m" * 63) != dashboard_uid("m" * 62)
 

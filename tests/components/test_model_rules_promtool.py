@@ -11,18 +11,22 @@ import pytest
 import yaml
 
 from components.model.observability import prometheus_rule_spec
+from monitoring import catalog
 from tests.components.test_model_deployment import declaration
 
 NAMESPACE = "mlops-serving"
-SERIES = f'namespace="{NAMESPACE}",model="fraud-detector"'
+# The queue-proxy's series as the model's PodMonitor scrapes them: the exporter's labels (status code,
+# OTel scope; monitoring/catalog.py cites where they are defined) plus the PodMonitor's.
+FAMILY = catalog.QUEUE_PROXY_REQUEST_DURATION.name
+SERIES = f'namespace="{NAMESPACE}",model="fraud-detector",otel_scope_name="{catalog.QUEUE_PROXY_SCOPE}",otel_scope_schema_url="",otel_scope_version=""'
 
 
-def requests(version: str, code_class: str, values: str) -> dict[str, str]:
-    return {"series": f'revision_request_count{{{SERIES},model_version="{version}",response_code_class="{code_class}"}}', "values": values}
+def requests(version: str, status: int, values: str) -> dict[str, str]:
+    return {"series": f'{FAMILY}_count{{{SERIES},model_version="{version}",http_response_status_code="{status}"}}', "values": values}
 
 
-def latency(version: str, le: str, values: str) -> dict[str, str]:
-    return {"series": f'revision_request_latencies_bucket{{{SERIES},model_version="{version}",le="{le}"}}', "values": values}
+def latency(version: str, le_seconds: str, values: str) -> dict[str, str]:
+    return {"series": f'{FAMILY}_bucket{{{SERIES},model_version="{version}",http_response_status_code="200",le="{le_seconds}"}}', "values": values}
 
 
 @pytest.fixture(scope="module")
@@ -52,22 +56,21 @@ def test_every_model_alert_fires_and_resolves(rules, tmp_path):
         "name": "a failing, slow canary fires its gates, the latency SLO and the slow burn; all resolve",
         "interval": "1m",
         "input_series": [
-            requests("7", "2xx", "0+54x100"),
-            requests("7", "5xx", "0+6x40 240x60"),
-            requests("6", "2xx", "0+540x100"),
-            requests("6", "5xx", "0x100"),
-            latency("7", "250", "0x40 0+60x60"),
-            latency("7", "500", "0+60x100"),
+            requests("7", 200, "0+54x100"),
+            requests("7", 500, "0+6x40 240x60"),
+            requests("6", 200, "0+540x100"),
+            latency("7", "0.25", "0x40 0+60x60"),
+            latency("7", "0.5", "0+60x100"),
             latency("7", "+Inf", "0+60x100"),
-            latency("6", "250", "0+540x100"),
-            latency("6", "500", "0+540x100"),
+            latency("6", "0.25", "0+540x100"),
+            latency("6", "0.5", "0+540x100"),
             latency("6", "+Inf", "0+540x100"),
         ],
         "alert_rule_test": [
             *checks(rules, "MlopsModelCanaryErrorGate", "20m", "70m"),
             *checks(rules, "MlopsModelCanaryLatencyGate", "20m", "70m"),
             # All traffic: 540 of 600 requests a minute under 250 ms, the rest under 500: p99 475 ms.
-            *checks(rules, "MlopsModelLatencySlo", "30m", "70m", "p99 over 10m is 475 ms."),
+            *checks(rules, "MlopsModelLatencySlo", "30m", "70m", "p99 over 10m is 475ms."),
             # 6 of 600 requests fail: 1 %, above the slow threshold (6 x 0.1 %), below the fast one.
             *checks(rules, "MlopsModelSloBurnRateSlow", "35m", "95m"),
             {"eval_time": "35m", "alertname": "MlopsModelSloBurnRateFast", "exp_alerts": []},
@@ -77,15 +80,15 @@ def test_every_model_alert_fires_and_resolves(rules, tmp_path):
         "name": "half of all requests failing burns the budget fast, until they stop",
         "interval": "1m",
         "input_series": [
-            requests("7", "2xx", "0+300x40"),
-            requests("7", "5xx", "0+300x10 3000x30"),
+            requests("7", 200, "0+300x40"),
+            requests("7", 500, "0+300x10 3000x30"),
         ],
         "alert_rule_test": checks(rules, "MlopsModelSloBurnRateFast", "8m", "30m"),
     }
     canary_starved = {
         "name": "a canary that gets no traffic while stable serves is reported, until requests reach it",
         "interval": "1m",
-        "input_series": [requests("6", "2xx", "0+100x60"), requests("7", "2xx", "_x30 0+10x30")],
+        "input_series": [requests("6", 200, "0+100x60"), requests("7", 200, "_x30 0+10x30")],
         "alert_rule_test": checks(rules, "MlopsModelCanaryNoTraffic", "25m", "50m"),
     }
     drift = {

@@ -144,7 +144,8 @@ class PushgatewayServer(_ServerProcess):
 
 class PrometheusServer(_ServerProcess):
     """Prometheus scraping `scrape_targets` every second with `honor_labels: true` (as the platform's
-    Pushgateway ServiceMonitor does) and evaluating `rule_files` every second."""
+    Pushgateway ServiceMonitor does), plus any further `scrape_configs` jobs, and evaluating
+    `rule_files` every second."""
 
     @classmethod
     def start(

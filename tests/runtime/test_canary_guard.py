@@ -1,8 +1,7 @@
 """The canary guard against a real Prometheus and a stand-in API server.
 
-Prometheus scrapes queue-proxy request series (the family and labels of monitoring/catalog.py,
-written from knative/serving pkg/queue/request_metric.go @ knative-v1.21.3 as the catalog cites it)
-for a stable and a canary version. The InferenceService the guard reads is the one the platform
+Prometheus scrapes live queue-proxy request series (tests/runtime/request_series.py) of a stable
+and a canary version. The InferenceService the guard reads is the one the platform
 renders (tests/fixtures/inferenceservices, kept equal to the render by
 tests/components/test_canary_guard_component.py); a local HTTP endpoint serves it, applies the
 guard's JSON Patch as the API server would, and records the Event. The patched object must still
@@ -15,7 +14,6 @@ import copy
 import functools
 import json
 import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,7 +30,8 @@ from monitoring import catalog
 from monitoring.canary.gates import Gates, Prometheus
 from monitoring.canary.guard import ABORT_ANNOTATION, CanarySpec, Guard, Kubernetes, load_config, main
 from tests.conftest import PROJECT_DIR, REFERENCE_DIR
-from tests.runtime.servers import PrometheusServer, exposition_target, wait_for
+from tests.runtime.request_series import Revision, revision_targets
+from tests.runtime.servers import PrometheusServer, wait_for
 
 pytestmark = pytest.mark.server
 
@@ -41,47 +40,24 @@ FIXTURES = PROJECT_DIR / "tests" / "fixtures" / "inferenceservices"
 GATES = Gates(max_error_rate=0.01, max_p99_latency_ms=250, min_request_count=30, window="10m")
 
 
-class QueueProxy:
-    """Request counters and latency buckets growing with wall time, for two models' stable version 6
-    and canary version 7: every request under 50 ms, fraud-detector's canary failing one request in
-    five (HTTP 500), healthy-model's canary never."""
-
-    MODELS = {"fraud-detector": 0.2, "healthy-model": 0.0}
-
-    def __init__(self) -> None:
-        self.started = time.monotonic()
-
-    def exposition(self) -> str:
-        family = catalog.QUEUE_PROXY_REQUEST_DURATION
-        elapsed = time.monotonic() - self.started
-        scope = f'otel_scope_name="{catalog.QUEUE_PROXY_SCOPE}",otel_scope_schema_url="",otel_scope_version=""'
-        lines = [f"# TYPE {family.name} histogram"]
-        for model, canary_error_share in self.MODELS.items():
-            for version, per_second, error_share in (("6", 40.0, 0.0), ("7", 20.0, canary_error_share)):
-                total = per_second * elapsed
-                base = f'namespace="{NAMESPACE}",model="{model}",model_version="{version}",revision="{model}-predictor-v{version}",{scope}'
-                for status, share in (("200", 1 - error_share), ("500", error_share)):
-                    count = round(total * share, 3)
-                    labels = f'{base},http_response_status_code="{status}"'
-                    for bound in catalog.QUEUE_PROXY_LATENCY_BOUNDS:
-                        lines.append(f'{family.name}_bucket{{{labels},le="{bound}"}} {count if bound >= 0.05 else 0}')
-                    lines.append(f'{family.name}_bucket{{{labels},le="+Inf"}} {count}')
-                    lines.append(f"{family.name}_sum{{{labels}}} {count * 0.03:.3f}")
-                    lines.append(f"{family.name}_count{{{labels}}} {count}")
-        return "\n".join(lines) + "\n"
-
-
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory) -> Iterator[PrometheusServer]:
-    with exposition_target(QueueProxy().exposition) as address, PrometheusServer.start(
-        tmp_path_factory.mktemp("prometheus"), scrape_targets=[address]
+    """Stable version 6 and canary version 7 of two models, all requests under 50 ms: fraud-detector's
+    canary fails one request in five (HTTP 500), healthy-model's never."""
+    revisions = [
+        Revision(NAMESPACE, model, version, per_second, error_share)
+        for model, canary_errors in (("fraud-detector", 0.2), ("healthy-model", 0.0))
+        for version, per_second, error_share in (("6", 40.0, 0.0), ("7", 20.0, canary_errors))
+    ]
+    with revision_targets(revisions) as scrape_configs, PrometheusServer.start(
+        tmp_path_factory.mktemp("prometheus"), scrape_configs=scrape_configs
     ) as server:
         samples = f'count_over_time({catalog.QUEUE_PROXY_REQUEST_DURATION.name}_count{{model_version="7", http_response_status_code="200"}}[1m])'
 
         def scraped_enough() -> bool:
             # Four scrapes: increase() over the canaries' first seconds passes minRequestCount.
             result = server.query(samples)
-            return bool(result) and all(float(r["value"][1]) >= 4 for r in result)
+            return len(result) == 2 and all(float(r["value"][1]) >= 4 for r in result)
 
         wait_for("four scrapes of the canaries' requests", scraped_enough, 30)
         yield server
@@ -202,6 +178,7 @@ def test_a_failing_canary_is_aborted_at_once_and_says_why(api_server, prometheus
     assert event["involvedObject"]["kind"] == "InferenceService" and event["involvedObject"]["uid"] == isvc["metadata"]["uid"]
     assert "mlops rollback fraud-detector" in event["message"]
     assert verdict_samples(registry) == {"promote": 0.0, "hold": 0.0, "rollback": 1.0}
+    assert {metric.name for metric in registry.collect()} == catalog.CANARY_GUARD_SERIES
 
     # Aborted stays aborted: no second patch while traffic stays 0 ...
     guard.run_once(now)

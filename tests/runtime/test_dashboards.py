@@ -5,7 +5,7 @@ templated data source; every query is PromQL that a real Prometheus accepts (tem
 substituted); every metric named in the dashboards and the alert rules is one the platform exports
 — drift metrics as the real drift job pushes them to a real Pushgateway (and the drift panels
 return data from them), collector metrics from the collector's own registry, queue-proxy metrics
-from the contract (monitoring/catalog.py; no Knative here).
+from the catalog (monitoring/catalog.py; tests/runtime/test_model_metrics.py proves them).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from monitoring import catalog
 from monitoring.drift_job.cli import main as run_drift_job
 from serving.collector.metrics import CollectorMetrics
 from tests.conftest import PROJECT_DIR
+from tests.promql import metric_names
 from tests.runtime.payload_samples import labels_for, reference_frame, window_frame, write_partitions
 from tests.runtime.servers import PrometheusServer, PushgatewayServer, wait_for
 
@@ -38,7 +39,6 @@ GRAFANA_BUILTINS = {"__rate_interval": "1m", "__interval": "1m", "__range": "1h"
 PROMETHEUS_BUILTINS = {"ALERTS", "ALERTS_FOR_STATE"}
 MODEL = "dash-model"
 _TEMPLATE_VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")
-_PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "offset", "bool", "inf", "nan"}
 
 
 def _panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
@@ -73,22 +73,6 @@ def substitute(expr: str, values: dict[str, str]) -> str:
         return values[name]
 
     return _TEMPLATE_VARIABLE.sub(replace, expr)
-
-
-def metric_names(expr: str) -> set[str]:
-    """Metric names an expression selects: identifiers outside label matchers, grouping clauses,
-    ranges and strings that are not functions, aggregations or keywords."""
-    text = re.sub(r'"(?:[^"\\]|\\.)*"', "", expr)
-    text = re.sub(r"\{[^}]*\}", " ", text)
-    text = re.sub(r"\[[^\]]*\]", " ", text)
-    text = re.sub(r"\boffset\s+-?\w+", " ", text)
-    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
-    names = set()
-    for match in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", text):
-        following = text[match.end() :].lstrip()
-        if match.group() not in _PROMQL_WORDS and not following.startswith("(") and not re.match(r"\d", match.group()):
-            names.add(match.group())
-    return names
 
 
 def _variables(dashboard: dict[str, Any], model: str) -> dict[str, str]:
@@ -131,8 +115,8 @@ def test_platform_overview_covers_collector_drift_jobs_and_serving():
     exprs = " ".join(t["expr"] for n, _, t in TARGETS if n == "platform-overview.json")
     for needed in ["mlops_collector_events_received_total", "mlops_collector_records_written_total",
                    "mlops_collector_events_dropped_total", "mlops_drift_job_status",
-                   "mlops_drift_job_last_success_timestamp_seconds", "revision_request_count",
-                   "revision_request_latencies_bucket"]:  # fmt: skip
+                   "mlops_drift_job_last_success_timestamp_seconds", "kn_serving_invocation_duration_seconds_count",
+                   "kn_serving_invocation_duration_seconds_bucket"]:  # fmt: skip
         assert needed in exprs
 
 
@@ -144,7 +128,7 @@ def test_model_detail_is_per_model_with_canary_latency_errors_and_drift():
     targets = [t["expr"] for n, _, t in TARGETS if n == "model-detail.json"]
     assert all('model="$model"' in expr for expr in targets)
     joined = " ".join(targets)
-    for needed in ["histogram_quantile(0.5,", "histogram_quantile(0.99,", "by (model_version)", 'response_code_class="5xx"',
+    for needed in ["histogram_quantile(0.5,", "histogram_quantile(0.99,", "by (model_version)", 'http_response_status_code=~"5.."',
                    "by (version, feature, method) (mlops_drift_feature_score", "mlops_drift_dataset_drift_share",
                    "mlops_drift_performance{", "mlops_drift_performance_reference{"]:  # fmt: skip
         assert needed in joined
@@ -229,7 +213,11 @@ def test_every_dashboard_metric_is_exported_by_the_platform(
 
 @pytest.mark.parametrize(("rule_file", "rule", "expr"), RULE_EXPRESSIONS, ids=[f"{f}:{r}" for f, r, _ in RULE_EXPRESSIONS])
 def test_every_rule_metric_is_exported_by_the_platform(drift_job_pushed: str, rule_file: str, rule: str, expr: str):
-    """The alert rules select only metrics the drift job, the collector or the queue-proxy export."""
-    exported = _drift_job_series(drift_job_pushed) | _collector_series() | catalog.SERVING_SERIES
+    """The alert rules select only metrics the drift job, the collector, the queue-proxy or the canary
+    guard export (test_canary_guard.py proves the guard's), or Prometheus' own `up`."""
+    exported = (
+        _drift_job_series(drift_job_pushed) | _collector_series() | catalog.SERVING_SERIES
+        | catalog.CANARY_GUARD_SERIES | catalog.PROMETHEUS_SERIES
+    )
     names = metric_names(expr)
     assert names and names <= exported, names - exported

@@ -41,15 +41,22 @@ def test_promotion_drops_the_stable_side_and_keeps_the_rollout_policy():
     assert declaration["canary"]["trafficPercent"] == 50
 
 
-def test_promote_edits_the_stack_file(tmp_path: Path, capsys):
-    """The CLI moves fraud-detector from 10 % to 25 % in Pulumi.prod.yaml and touches nothing else."""
-    for name in ("Pulumi.yaml", "Pulumi.prod.yaml"):
-        shutil.copy(PROJECT_DIR / name, tmp_path / name)
+def promote(tmp_path: Path, *arguments: str) -> int:
     parser = argparse.ArgumentParser()
     canary.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["canary", "promote", "fraud-detector", "--stack", "prod", "--project-dir", str(tmp_path)])
-    assert args.func(args) == 0
-    assert "canary 10% -> 25%" in capsys.readouterr().out
+    args = parser.parse_args(["canary", "promote", *arguments, "--stack", "prod", "--project-dir", str(tmp_path)])
+    return args.func(args)
+
+
+def test_forced_promote_edits_the_stack_file(tmp_path: Path, capsys):
+    """--force --reason moves fraud-detector from 10 % to 25 % in Pulumi.prod.yaml, touches nothing
+    else, and prints the reason with the change. (Promotion on the gates' verdict, against a real
+    Prometheus: tests/runtime/test_canary_analysis.py.)"""
+    for name in ("Pulumi.yaml", "Pulumi.prod.yaml"):
+        shutil.copy(PROJECT_DIR / name, tmp_path / name)
+    assert promote(tmp_path, "fraud-detector", "--force", "--reason", "metrics pipeline down during the incident; verified by hand") == 0
+    out = capsys.readouterr().out
+    assert "canary 10% -> 25%" in out and "--force): metrics pipeline down during the incident; verified by hand" in out
     before = yaml.safe_load((PROJECT_DIR / "Pulumi.prod.yaml").read_text())["config"]
     after = yaml.safe_load((tmp_path / "Pulumi.prod.yaml").read_text())["config"]
     assert after["mlops:models"][0]["canary"]["trafficPercent"] == 25
@@ -61,7 +68,21 @@ def test_promoting_a_promoted_model_is_refused(tmp_path: Path, capsys):
     """image-embedder is at 100 %: exit 2 with the way to start its next rollout."""
     for name in ("Pulumi.yaml", "Pulumi.prod.yaml"):
         shutil.copy(PROJECT_DIR / name, tmp_path / name)
-    parser = argparse.ArgumentParser()
-    canary.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["canary", "promote", "image-embedder", "--stack", "prod", "--project-dir", str(tmp_path)])
-    assert args.func(args) == 2 and "is promoted already" in capsys.readouterr().err
+    assert promote(tmp_path, "image-embedder") == 2 and "is promoted already" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ((), "--prometheus URL is required to evaluate the canary's gates"),
+        (("--force",), "--force needs --reason TEXT"),
+        (("--force", "--reason", "  "), "--force needs --reason TEXT"),
+    ],
+)
+def test_promote_without_a_verdict_or_a_reason_is_refused(tmp_path: Path, capsys, arguments, message):
+    """Neither gates to evaluate nor a reason to override them: exit 2, the stack file untouched."""
+    for name in ("Pulumi.yaml", "Pulumi.prod.yaml"):
+        shutil.copy(PROJECT_DIR / name, tmp_path / name)
+    assert promote(tmp_path, "fraud-detector", *arguments) == 2
+    assert message in capsys.readouterr().err
+    assert (tmp_path / "Pulumi.prod.yaml").read_bytes() == (PROJECT_DIR / "Pulumi.prod.yaml").read_bytes()

@@ -46,6 +46,14 @@ def test_a_block_in_the_middle_keeps_what_follows():
     assert yaml.safe_load(result)["config"] == {"mlops:models": [MODEL], "mlops:cloud": "local"}
 
 
+def test_an_indentless_list_is_replaced_whole():
+    """List items at the key's own indent (as PyYAML writes them) belong to the block: none survive
+    after the new list."""
+    text = "config:\n  mlops:models:\n  - name: old\n    format: mlflow\n  - name: older\n  mlops:cloud: local\n"
+    result = replace_models_block(text, [MODEL])
+    assert yaml.safe_load(result)["config"] == {"mlops:models": [MODEL], "mlops:cloud": "local"}
+
+
 def test_a_missing_block_is_added_to_config():
     """A stack without models gets the key at the end of its config section."""
     result = replace_models_block("config:\n  mlops:cloud: local\nother: 1\n", [MODEL])
