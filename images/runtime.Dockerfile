@@ -1,5 +1,6 @@
-# Runtime image of the platform's own workloads: the payload collector (default command) and the
-# drift job (`python -m monitoring.drift_job ...`). Build from the repository root:
+# Runtime image of the platform's own workloads: the payload collector (default command), the drift
+# job (`python -m monitoring.drift_job ...`) and the canary guard (`python -m monitoring.canary.guard`).
+# Build from the repository root:
 #   docker build -f images/runtime.Dockerfile -t <registry>/mlops-runtime:<git sha> .
 # Base pinned to the interpreter the runtime tests run on (3.11.7).
 FROM python:3.11.7-slim-bookworm

@@ -28,11 +28,10 @@ import yaml
 
 from components.platform.alertmanager import CREDENTIALS_SECRET, PROMOTED_ALERT, SECRETS_MOUNT, AlertmanagerFiles, alertmanager_files, credential_path
 from components.model.observability import prometheus_rule_spec
-from mlops.stackfiles import ProjectFiles
+from mlops.offline.render import render
 from monitoring.drift_job.push import push_results
 from monitoring.drift_job.results import ColumnVerdict, DriftResult
 from monitoring.drift_job.window import Window
-from stacks.config import load_stack_config
 from components.declarations import AlertingSettings
 from tests.components.test_model_deployment import declaration
 from tests.conftest import PROJECT_DIR, REFERENCE_DIR
@@ -97,17 +96,21 @@ def alerting(base_url: str, **overrides: Any) -> AlertingSettings:
     return AlertingSettings.model_validate(document)
 
 
-def test_committed_prod_stack_config_loads_in_amtool(tmp_path):
-    config = load_stack_config(ProjectFiles(PROJECT_DIR).stack_config("prod", {}))
-    files = alertmanager_files(config.alerting)
-    assert set(files.credentials) == {
-        "platform-pager-pagerduty-routing-key",
-        "ml-alerts-slack-api-url",
-        "fraud-team-webhook-token",
+def test_committed_prod_stack_renders_a_config_amtool_accepts(tmp_path):
+    """What `mlops render --stack prod` puts into the chart values, merged as Helm does: valid, with
+    every credential a file of the mounted Secret and the Secret's values Pulumi secrets."""
+    rendering = render(PROJECT_DIR, "prod")
+    chart = next(r for r in rendering.resources if r.type == "kubernetes:helm.sh/v4:Chart" and r.inputs.get("chart") == "kube-prometheus-stack")
+    values = chart.inputs["values"]["alertmanager"]
+    assert values["alertmanagerSpec"]["secrets"] == [CREDENTIALS_SECRET]
+    assert "[secret]" not in json.dumps(values["config"]), "credentials must stay out of the configuration (files only)"
+    check_config(write_config(tmp_path / "alertmanager.yaml", values["config"]))
+    (secret,) = [m for _, m in rendering.manifests() if m["kind"] == "Secret" and m["metadata"]["name"] == CREDENTIALS_SECRET]
+    assert secret["stringData"] == {
+        "platform-pager-pagerduty-routing-key": "[secret]",
+        "ml-alerts-slack-api-url": "[secret]",
+        "fraud-team-webhook-token": "[secret]",
     }
-    rendered = json.dumps(files.config)
-    assert "[secret]" not in rendered, "credentials must stay out of the configuration (files only)"
-    check_config(write_config(tmp_path / "alertmanager.yaml", files.config))
 
 
 def route(config_path: Path, *labels: str) -> str:

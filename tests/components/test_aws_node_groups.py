@@ -129,7 +129,8 @@ def test_no_gpu_pool_means_no_device_plugin():
     rendering = render(
         PROJECT_DIR,
         "prod",
-        {"mlops:nodePools": '[{"name": "system", "role": "system", "minSize": 2, "maxSize": 3}]', "mlops:models": "[]"},
+        # No models, so no team owns any.
+        {"mlops:nodePools": '[{"name": "system", "role": "system", "minSize": 2, "maxSize": 3}]', "mlops:models": "[]", "mlops:alerting.teams": "[]"},
     )
     assert device_plugin_charts(rendering) == []
     assert list(groups(rendering)) == ["system"]
