@@ -251,20 +251,29 @@ class ModelDeployment(Section):
 
 # kube-prometheus-stack's own sink for its always-firing Watchdog and InfoInhibitor alerts.
 NULL_RECEIVER = "null"
+# Marks a field holding a credential: it must be a Pulumi secret (`secure:`) in the stack file, which
+# `mlops validate` checks offline.
+CREDENTIAL = {"credential": True}
 
 
 class WebhookReceiver(Section):
     url: str = Field(pattern=r"^https?://", description="Endpoint Alertmanager POSTs its JSON payload to.")
-    bearer_token: str | None = Field(None, min_length=1, description="Bearer token sent with each POST (a Pulumi secret).")
+    bearer_token: str | None = Field(
+        None, min_length=1, description="Bearer token sent with each POST (a Pulumi secret).", json_schema_extra=CREDENTIAL
+    )
 
 
 class SlackReceiver(Section):
-    api_url: str = Field(min_length=1, description="Slack incoming-webhook URL (a Pulumi secret: it is the credential).")
+    api_url: str = Field(
+        min_length=1, description="Slack incoming-webhook URL (a Pulumi secret: it is the credential).", json_schema_extra=CREDENTIAL
+    )
     channel: str = Field(pattern=r"^[#@][^\s]+$", description="Channel (#name) or user (@name) to post to.")
 
 
 class PagerDutyReceiver(Section):
-    routing_key: str = Field(min_length=1, description="PagerDuty Events API v2 integration key (a Pulumi secret).")
+    routing_key: str = Field(
+        min_length=1, description="PagerDuty Events API v2 integration key (a Pulumi secret).", json_schema_extra=CREDENTIAL
+    )
 
 
 class EmailReceiver(Section):
@@ -272,7 +281,7 @@ class EmailReceiver(Section):
     sender: str = Field(description="From address.")
     smarthost: str = Field(pattern=r"^[^\s:]+:[0-9]+$", description="SMTP server as host:port.")
     auth_username: str | None = Field(None, description="SMTP user, if the server requires authentication.")
-    auth_password: str | None = Field(None, min_length=1, description="SMTP password (a Pulumi secret).")
+    auth_password: str | None = Field(None, min_length=1, description="SMTP password (a Pulumi secret).", json_schema_extra=CREDENTIAL)
     require_tls: bool = Field(True, description="Refuse to send without STARTTLS.")
 
     @model_validator(mode="after")
