@@ -14,9 +14,14 @@ CHECKOV_VERSION := 3.3.30
 RUNTIME_LOCK := images/requirements-runtime.txt
 IAC_TESTS := tests/spine tests/components tests/stacks tests/policies
 RUNTIME_TESTS := tests/runtime tests/smoke
-SERVER_PACKAGES := prometheus prometheus-pushgateway prometheus-alertmanager postgresql
+SERVER_PACKAGES := prometheus prometheus-pushgateway prometheus-alertmanager postgresql chromium
+# apt needs root: GitHub-hosted runners and most workstations run make as a user with sudo.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: dev test test-iac test-runtime servers clean
+LOCAL_PLATFORM := $(IAC_VENV)/bin/python scripts/local/local_platform.py
+CANARY_PERCENT ?= 10
+
+.PHONY: dev test test-iac test-runtime servers clean local-up local-canary local-down
 
 ## Render and validate the dev stack offline (no cloud, no cluster) and print a summary.
 dev: $(IAC_VENV)/.installed $(CHECKOV_VENV)/.installed
@@ -56,14 +61,26 @@ $(CHECKOV_VENV)/.installed:
 	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov==$(CHECKOV_VERSION)'
 	touch $@
 
-## Prometheus, promtool, Pushgateway, Alertmanager (amtool) and PostgreSQL from Debian, for the server-backed tests.
+## The Debian servers and tools the server-backed tests run (SERVER_PACKAGES), when any is missing.
 servers:
-	@if command -v promtool >/dev/null && command -v prometheus-pushgateway >/dev/null && command -v amtool >/dev/null \
-	    && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
-	  echo "test servers present"; \
+	@if dpkg-query -W -f='$${Status}\n' $(SERVER_PACKAGES) 2>/dev/null | grep -qv '^install ok installed$$' \
+	    || ! dpkg-query -W $(SERVER_PACKAGES) >/dev/null 2>&1; then \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SERVER_PACKAGES); \
 	else \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SERVER_PACKAGES); \
+	  echo "test servers present: $(SERVER_PACKAGES)"; \
 	fi
+
+## The dev stack on a local kind cluster with a trained demo model (needs Docker and kubectl).
+local-up: $(IAC_VENV)/.installed $(RUNTIME_VENV)/.installed
+	$(LOCAL_PLATFORM) up
+
+## A second demo model version at CANARY_PERCENT % of the traffic (after local-up).
+local-canary: $(IAC_VENV)/.installed $(RUNTIME_VENV)/.installed
+	$(LOCAL_PLATFORM) canary --percent $(CANARY_PERCENT)
+
+## Delete the kind cluster and everything under build/local/.
+local-down: $(IAC_VENV)/.installed
+	$(LOCAL_PLATFORM) down
 
 clean:
 	rm -rf $(IAC_VENV) $(RUNTIME_VENV) $(CHECKOV_VENV) $(MLSERVER_VENV) build .pytest_cache

@@ -15,6 +15,8 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
+from monitoring import catalog
+
 PLATFORM = "mlops-platform"
 MONITORING = "mlops-monitoring"
 SERVING = "mlops-serving"
@@ -34,6 +36,8 @@ PUSHGATEWAY_PORT = 9091
 QUEUE_PROXY_PORT = 8012
 QUEUE_PROXY_AUTOSCALER_PORT = 9090
 QUEUE_PROXY_METRICS_PORT = 9091
+# MLServer serves its metrics on a port of their own (the KServe Python servers on HTTP_PORT).
+MLSERVER_METRICS_PORT = catalog.MLSERVER_METRICS_PORT
 
 
 def _namespace(name: str) -> dict[str, object]:
@@ -71,7 +75,7 @@ SERVING_FLOWS = (
         (_namespace(KNATIVE_SERVING), _namespace(KOURIER_SYSTEM)),
         (QUEUE_PROXY_PORT, QUEUE_PROXY_AUTOSCALER_PORT, HTTP_PORT),
     ),
-    Flow("prometheus", "Ingress", (_namespace(MONITORING),), (QUEUE_PROXY_METRICS_PORT, HTTP_PORT)),
+    Flow("prometheus", "Ingress", (_namespace(MONITORING),), (QUEUE_PROXY_METRICS_PORT, HTTP_PORT, MLSERVER_METRICS_PORT)),
 )
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mlops.project import EPILOG, EXIT_BAD_INPUT
+from mlops.project import EPILOG, EXIT_BAD_INPUT, garbage_collection_paused
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mlops.offline import commands, policy_config, preview
-    from mlops.stackops import canary, models, rollback
+    from mlops.offline import commands, policy_config, preview, reference
+    from mlops.stackops import canary, history, models, rollback
 
     parser = argparse.ArgumentParser(
         prog="mlops",
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Listed for --help; `main` hands `mlops drift ...` to the drift engine's own parser, so that
     # numpy/scipy/pandas load only for that command.
     subcommands.add_parser("drift", help="drift report between a reference and a current Parquet/CSV file", add_help=False)
-    for module in (preview, policy_config, models, canary, rollback):
+    for module in (preview, policy_config, reference, models, canary, history, rollback):
         module.register(subcommands)
     return parser
 
@@ -41,17 +41,19 @@ def main(argv: list[str] | None = None) -> int:
         return drift_main(arguments[1:])
 
     from mlops.offline.gitref import GitRefError
+    from mlops.offline.reference import ReferenceError
     from mlops.offline.security_scan import ScannerUnavailable
     from mlops.stackfiles import StackFileError
     from stacks.config import ConfigError
 
     args = build_parser().parse_args(arguments)
     try:
-        return args.func(args)
+        with garbage_collection_paused():
+            return args.func(args)
     except ConfigError as error:
         print(f"mlops: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (StackFileError, GitRefError, FileNotFoundError, ScannerUnavailable) as error:
+    except (StackFileError, GitRefError, FileNotFoundError, ScannerUnavailable, ReferenceError) as error:
         print(f"mlops: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

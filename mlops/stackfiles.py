@@ -43,7 +43,12 @@ class ProjectFiles:
         values = self.raw_stack_config(stack)
         for assignment, value in overrides.items():
             _apply_override(values, assignment, value)
-        return {key: _as_config_string(value) for key, value in sorted(values.items())}
+        return config_strings(values)
+
+
+def config_strings(values: dict[str, Any]) -> dict[str, str]:
+    """A stack file's `config:` values as Pulumi hands them to the program: strings, objects as JSON text."""
+    return {key: _as_config_string(value) for key, value in sorted(values.items())}
 
 
 def parse_overrides(assignments: list[str]) -> dict[str, str]:

@@ -25,6 +25,7 @@ from typing import Literal
 DRIFT_PUSH_JOB = "mlops-drift"
 DRIFT_FEATURE_SCORE = "mlops_drift_feature_score"
 DRIFT_FEATURE_DRIFTED = "mlops_drift_feature_drifted"
+DRIFT_FEATURE_SKIPPED = "mlops_drift_feature_skipped"
 DRIFT_DATASET_SHARE = "mlops_drift_dataset_drift_share"
 DRIFT_DATASET_DRIFTED = "mlops_drift_dataset_drifted"
 DRIFT_PREDICTION_SCORE = "mlops_drift_prediction_score"
@@ -41,6 +42,7 @@ DRIFT_JOB_SERIES = frozenset(
     {
         DRIFT_FEATURE_SCORE,
         DRIFT_FEATURE_DRIFTED,
+        DRIFT_FEATURE_SKIPPED,
         DRIFT_DATASET_SHARE,
         DRIFT_DATASET_DRIFTED,
         DRIFT_PREDICTION_SCORE,

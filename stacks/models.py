@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 
 from components.platform.collector import PAYLOAD_PREFIX
@@ -14,9 +16,28 @@ from components.namespaces import MONITORING, SERVING
 from stacks.config import ConfigError, Problem, StackConfig
 
 
-def build_models(config: StackConfig, foundation: Foundation, services: PlatformServices) -> dict[str, pulumi.Input[object]]:
+@dataclass(frozen=True)
+class ModelShard:
+    """The share of the declared models one process declares: those at positions p with p % count == index.
+
+    Only the offline render splits a stack across processes (`mlops.offline.render`); every shard
+    declares the whole foundation and platform, and the shards' resources are merged by URN. A
+    Pulumi deployment declares every model.
+    """
+
+    index: int
+    count: int
+
+    def declares(self, position: int) -> bool:
+        return position % self.count == self.index
+
+
+def build_models(
+    config: StackConfig, foundation: Foundation, services: PlatformServices, shard: ModelShard | None = None
+) -> dict[str, pulumi.Input[object]]:
     if not config.models:
         return {}
+    declared = [model for position, model in enumerate(config.models) if shard is None or shard.declares(position)]
     _check_gpu_placements(config, foundation)
     opts = pulumi.ResourceOptions(provider=foundation.provider, depends_on=foundation.cluster_ready)
     access = ModelServingAccess(
@@ -50,12 +71,12 @@ def build_models(config: StackConfig, foundation: Foundation, services: Platform
             ),
             opts,
         )
-        for model in config.models
+        for model in declared
     }
     return {
         "models": {
             model.name: {"url": deployments[model.name].url, "version": model.model.deployed_version}
-            for model in config.models
+            for model in declared
         }
     }
 

@@ -9,7 +9,7 @@ from components.interfaces import Foundation
 from components.namespaces import PlatformNamespaces, PlatformNamespacesArgs
 from stacks.config import StackConfig, load_stack_config
 from stacks.local import build_local_foundation, local_provider
-from stacks.models import build_models
+from stacks.models import ModelShard, build_models
 from stacks.platform import build_platform
 
 
@@ -36,11 +36,12 @@ def build_foundation(config: StackConfig) -> tuple[Foundation, PlatformNamespace
     return foundation, namespaces
 
 
-def main() -> None:
+def main(model_shard: ModelShard | None = None) -> None:
+    """The program; `model_shard` is only for the offline render, which may split models across processes."""
     config = stack_config()
     foundation, namespaces = build_foundation(config)
     services = build_platform(config, foundation, namespaces)
-    outputs = {**foundation.outputs, **services.outputs, **build_models(config, foundation, services)}
+    outputs = {**foundation.outputs, **services.outputs, **build_models(config, foundation, services, model_shard)}
     pulumi.export("cloud", config.cloud)
     pulumi.export("environment", config.environment)
     for key, value in sorted(outputs.items()):

@@ -1,9 +1,21 @@
-"""Paths shared by every test suite (importable from both virtualenvs: no Pulumi here)."""
+"""Paths and a script loader shared by every test suite (importable from both virtualenvs: no Pulumi here)."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-SHARED_DIR = PROJECT_DIR.parent / "shared"
-REFERENCE_DIR = SHARED_DIR / "reference"
+REFERENCE_DIR = PROJECT_DIR / "reference"
+
+
+def load_script(relative_path: str) -> ModuleType:
+    """A script of the repository (e.g. scripts/local/demo_model.py) imported as a module by path."""
+    path = PROJECT_DIR / relative_path
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their defining module up while being built
+    spec.loader.exec_module(module)
+    return module

@@ -16,7 +16,7 @@ def _render(args: argparse.Namespace):
 
     project_dir = find_project_dir(Path(args.project_dir).resolve())
     started = time.perf_counter()
-    rendering = render(project_dir, args.stack, parse_overrides(args.config or []))
+    rendering = render(project_dir, args.stack, parse_overrides(args.config or []), processes=args.processes)
     progress(f"rendered stack {args.stack} in {time.perf_counter() - started:.2f}s")
     return project_dir, rendering
 
@@ -111,7 +111,7 @@ def command_diff(args: argparse.Namespace) -> int:
     project_dir = find_project_dir(Path(args.project_dir).resolve())
     base = render_at_ref(project_dir, args.base, args.stack)
     started = time.perf_counter()
-    head = render(project_dir, args.stack, parse_overrides(args.config or [])).document()
+    head = render(project_dir, args.stack, parse_overrides(args.config or []), processes=args.processes).document()
     progress(f"rendered working tree in {time.perf_counter() - started:.2f}s")
     result = diff_renderings(base, head)
     print(result.to_json() if args.format == "json" else result.to_markdown(), end="")
@@ -128,6 +128,19 @@ def _stack_arguments(parser: argparse.ArgumentParser) -> None:
         "or mlops:nodePools[1].maxSize=6 (repeatable)",
     )
     parser.add_argument("--project-dir", default=".", help="project directory (default: the one containing Pulumi.yaml)")
+    parser.add_argument(
+        "--processes",
+        type=_positive_int,
+        metavar="N",
+        help="split the models across N processes (default: one per core once a stack declares enough models "
+        "to pay for it, mlops.offline.render.SPLIT_MIN_MODELS); the rendering is the same",
+    )
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of processes, 1 or more (got {text!r})")
+    return int(text)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -144,7 +157,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _stack_arguments(validate_parser)
-    validate_parser.add_argument("--reference", help="reference data dir (default: ../shared/reference or $MLOPS_REFERENCE_DIR)")
+    validate_parser.add_argument("--reference", help="reference data dir (default: the project's reference/ or $MLOPS_REFERENCE_DIR)")
     validate_parser.add_argument("--no-scan", action="store_true", help="skip the checkov scan of the rendered manifests")
     validate_parser.set_defaults(func=command_validate)
 

@@ -92,20 +92,25 @@ COMPUTED: dict[str, Callable[[pulumi.runtime.MockResourceArgs], dict[str, Any]]]
 
 
 class PlaceholderMocks(pulumi.runtime.Mocks):
-    """Echo inputs back as state, adding stable placeholders for provider-computed outputs."""
+    """Return what a provider would compute; the SDK takes every other output from the inputs.
+
+    Outside preview the SDK resolves each output the provider did not return from the resource's
+    own input (`pulumi.runtime.rpc.resolve_outputs`), as it does for a real `pulumi up`, so echoing
+    the inputs back would only serialise and deserialise them twice more.
+    """
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        state = dict(args.inputs)
+        state: dict[str, Any] = {}
         if args.typ.startswith("aws:"):
-            state = {**_aws_common(args), **state}
+            state.update(_aws_common(args))
         if args.typ.startswith("kubernetes:"):
-            state = _with_kubernetes_name(args, state)
+            state.update(_kubernetes_auto_name(args))
         computed = COMPUTED.get(args.typ)
         if computed is not None:
             state.update(computed(args))
-        if args.typ.startswith("aws:s3/bucket") and "bucket" not in state:
+        if args.typ.startswith("aws:s3/bucket") and "bucket" not in args.inputs and "bucket" not in state:
             state["bucket"] = f"{args.name}-{_digest(args.name)}"
-        if args.typ.startswith("gcp:storage/bucket") and "name" not in state:
+        if args.typ.startswith("gcp:storage/bucket") and "name" not in args.inputs:
             state["name"] = f"{args.name}-{_digest(args.name)}"
         return f"{args.name}-id", state
 
@@ -137,10 +142,10 @@ class PlaceholderMocks(pulumi.runtime.Mocks):
         return {}
 
 
-def _with_kubernetes_name(args: pulumi.runtime.MockResourceArgs, state: dict[str, Any]) -> dict[str, Any]:
+def _kubernetes_auto_name(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
     """Pulumi auto-names Kubernetes objects declared without `metadata.name`; mirror that stably."""
-    metadata = dict(state.get("metadata") or {})
-    if "name" not in metadata and not args.typ.startswith(("kubernetes:helm", "kubernetes:yaml")) and args.custom:
-        metadata["name"] = f"{args.name}-{_digest(args.name)}"
-        state["metadata"] = metadata
-    return state
+    metadata = dict(args.inputs.get("metadata") or {})
+    if "name" in metadata or args.typ.startswith(("kubernetes:helm", "kubernetes:yaml")) or not args.custom:
+        return {}
+    metadata["name"] = f"{args.name}-{_digest(args.name)}"
+    return {"metadata": metadata}

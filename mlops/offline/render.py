@@ -8,9 +8,12 @@ that change how the engine treats it), so what is rendered is what `pulumi up` w
 from __future__ import annotations
 
 import contextvars
+import functools
 import importlib
 import json
 import math
+import multiprocessing
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +28,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from mlops.offline.mocks import PlaceholderMocks
+from mlops.project import garbage_collection_paused
 from mlops.stackfiles import ProjectFiles
 
 SECRET = "[secret]"
@@ -166,20 +170,129 @@ def _masked(value: Any) -> Any:
     return SECRET if isinstance(value, str) else plain(value)
 
 
-def render(project_dir: Path, stack: str, overrides: dict[str, str] | None = None) -> Rendering:
-    """Render `stack` of the project in `project_dir` in a fresh Pulumi runtime context."""
+# Below this many models the foundation and platform, which every shard declares, outweigh the
+# models split between processes.
+SPLIT_MIN_MODELS = 50
+
+
+class RenderShardConflict(RuntimeError):
+    """Two shards of a split render declared the same URN differently: the split is not sound."""
+
+
+def render(project_dir: Path, stack: str, overrides: dict[str, str] | None = None, *, processes: int | None = None) -> Rendering:
+    """Render `stack` of the project in `project_dir` in a fresh Pulumi runtime context.
+
+    With `processes` > 1 the models are split across forked processes (None: one per usable core
+    once the stack declares SPLIT_MIN_MODELS models); the result is the same rendering.
+    """
     files = ProjectFiles(project_dir)
     config = files.stack_config(stack, overrides or {})
-    return contextvars.copy_context().run(_render_in_context, project_dir, files.project_name, stack, config)
+    if processes is None:
+        processes = default_processes(config)
+    if processes <= 1:
+        return _render_shard(project_dir, files.project_name, stack, config, None)
+    return _render_split(project_dir, files.project_name, stack, config, processes)
 
 
-def _render_in_context(project_dir: Path, project: str, stack: str, config: dict[str, str]) -> Rendering:
+def default_processes(config: dict[str, str]) -> int:
+    try:
+        models = len(json.loads(config.get("mlops:models", "[]")))
+    except (TypeError, ValueError):
+        return 1  # the program reports the malformed value
+    return 1 if models < SPLIT_MIN_MODELS else max(1, min(len(os.sched_getaffinity(0)), models))
+
+
+def _render_shard(project_dir: Path, project: str, stack: str, config: dict[str, str], shard: Any) -> Rendering:
+    with garbage_collection_paused():
+        return contextvars.copy_context().run(_render_in_context, project_dir, project, stack, config, shard)
+
+
+def _render_split(project_dir: Path, project: str, stack: str, config: dict[str, str], processes: int) -> Rendering:
+    """Each process declares the foundation, the platform and every `processes`-th model; merged by URN.
+
+    This process renders the first share; the others run in processes forked after the program's
+    modules are imported: from this process when the SDK has not run in it yet (a CLI command), else
+    from a fork server, because once the SDK has run, gRPC's threads (its callback server) make a
+    child forked from here crash on its first call.
+    """
+    from stacks.models import ModelShard
+
+    _program_entry(project_dir)
+    if _sdk_has_run:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["stacks.program", __name__])
+    else:
+        context = multiprocessing.get_context("fork")
+    children = []
+    for index in range(1, processes):
+        receiver, sender = context.Pipe(duplex=False)
+        child = context.Process(
+            target=_shard_in_child, args=(sender, project_dir, project, stack, config, ModelShard(index, processes)), daemon=True
+        )
+        child.start()
+        sender.close()
+        children.append((child, receiver))
+    shards = [_render_shard(project_dir, project, stack, config, ModelShard(0, processes))]
+    for child, receiver in children:
+        outcome, value = receiver.recv()
+        child.join()
+        if outcome == "error":
+            raise value
+        shards.append(value)
+    return merge_shards(shards)
+
+
+def _shard_in_child(sender: Any, project_dir: Path, project: str, stack: str, config: dict[str, str], shard: Any) -> None:
+    try:
+        sender.send(("ok", _render_shard(project_dir, project, stack, config, shard)))
+    except BaseException as error:  # noqa: BLE001 - handed to the parent, which raises it
+        sender.send(("error", error))
+    finally:
+        sender.close()
+
+
+def merge_shards(shards: list[Rendering]) -> Rendering:
+    """One rendering from the shards of a split render: resources by URN, outputs key by key."""
+    by_urn: dict[str, RenderedResource] = {}
+    outputs: dict[str, Any] = {}
+    for shard in shards:
+        for resource in shard.resources:
+            seen = by_urn.setdefault(resource.urn, resource)
+            if seen != resource:
+                raise RenderShardConflict(
+                    f"{resource.urn} is declared differently by two shards of the render; the program must declare "
+                    "shared resources the same way whatever share of the models a process declares"
+                )
+        outputs = _merged_outputs(outputs, shard.outputs, "")
+    first = shards[0]
+    resources = sorted(by_urn.values(), key=lambda r: r.urn)
+    return Rendering(project=first.project, stack=first.stack, config=first.config, resources=resources, outputs=outputs)
+
+
+def _merged_outputs(merged: dict[str, Any], more: dict[str, Any], path: str) -> dict[str, Any]:
+    result = dict(merged)
+    for key, value in more.items():
+        if key not in result or result[key] == value:
+            result[key] = value
+        elif isinstance(result[key], dict) and isinstance(value, dict):
+            result[key] = _merged_outputs(result[key], value, f"{path}{key}.")
+        else:
+            raise RenderShardConflict(f"stack output {path}{key} differs between two shards of the render")
+    return dict(sorted(result.items()))
+
+
+_sdk_has_run = False
+
+
+def _render_in_context(project_dir: Path, project: str, stack: str, config: dict[str, str], shard: Any) -> Rendering:
+    global _sdk_has_run
+    _sdk_has_run = True
     settings.ROOT.set(None)
     monitor = RecordingMonitor(PlaceholderMocks())
     pulumi_mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor)
     set_all_config(config, secret_keys=[k for k, v in config.items() if v == SECRET])
     program = _program_entry(project_dir)
-    _sync_await(run_pulumi_func(program))
+    _sync_await(run_pulumi_func(functools.partial(program, shard) if shard is not None else program))
     outputs = _sync_await(_resolve_outputs(settings.get_root_resource()))
     resources = sorted(monitor.recorded, key=lambda r: r.urn)
     return Rendering(project=project, stack=stack, config=dict(sorted(config.items())), resources=resources, outputs=outputs)

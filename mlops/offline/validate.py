@@ -2,11 +2,12 @@
 
 - Core Kubernetes objects: the strict JSON schemas shipped by `kubernetes-validate` (unknown
   fields are errors), for the cluster's Kubernetes version.
-- CustomResources: the `openAPIV3Schema` of the upstream CRD in `shared/reference/crds`, made
+- CustomResources: the `openAPIV3Schema` of the upstream CRD in `reference/crds`, made
   strict the way the API server's pruning would make a typo vanish silently: an object that
   lists its properties accepts no others.
 - Helm charts: every key path set in `values` must exist in the chart's default values (or be
-  allowed by its values.schema.json), and the chart version must be the pinned reference one.
+  allowed by its values.schema.json), and the chart version must be the one reference/manifest.yaml
+  pins (the reference data was taken at that version).
 - Manifests applied from a URL (Knative's release files): fetched over HTTPS from a path that
   names an exact release, so that the same declaration always applies the same objects.
 """
@@ -25,12 +26,14 @@ from typing import Any
 from urllib.parse import urlparse
 
 import jsonschema
+import jsonschema_rs
 import pydantic
 import referencing
 import yaml
 from kubernetes_validate import utils as k8s_schemas
 
 from components.declarations import CREDENTIAL, AlertingSettings
+from mlops.offline.reference import Manifest, chart_pin_problem
 from mlops.offline.render import SECRET, RenderedResource, Rendering, manifest_of
 
 # libyaml's loader: the KServe CRD alone is megabytes of YAML.
@@ -56,7 +59,7 @@ class Finding:
 
 
 class ReferenceData:
-    """The upstream CRDs and chart defaults in shared/reference (see its README).
+    """The upstream CRDs and chart defaults in reference/ and their manifest (see reference/README.md).
 
     Parsing the KServe CRD takes about a second, so strict schemas are built only for the API
     groups a rendering uses and, given `cache_dir`, kept as JSON keyed by the CRD file's hash.
@@ -66,8 +69,10 @@ class ReferenceData:
         if not (root / "crds").is_dir():
             raise FileNotFoundError(f"reference data not found at {root} (expected crds/ and chart-values/)")
         self.root = root
+        self.manifest = Manifest.load(root)
         self.cache_dir = cache_dir
         self._schemas: dict[tuple[str, str], dict[str, Any]] = {}
+        self._checks: dict[tuple[str, str], SchemaCheck] = {}
         self._loaded_groups: set[str] = set()
 
     def crd_schema(self, api_version: str, kind: str) -> dict[str, Any] | None:
@@ -78,6 +83,16 @@ class ReferenceData:
             for path in sorted((self.root / "crds").glob(f"{group}_*.yaml")):
                 self._schemas.update(self._crd_file_schemas(path))
         return self._schemas.get((api_version, kind))
+
+    def crd_check(self, api_version: str, kind: str) -> SchemaCheck | None:
+        """The compiled check of a CRD version's strict schema, built once per kind."""
+        key = (api_version, kind)
+        if key not in self._checks:
+            schema = self.crd_schema(api_version, kind)
+            if schema is None:
+                return None
+            self._checks[key] = SchemaCheck(schema)
+        return self._checks[key]
 
     def known_custom_kinds(self) -> list[str]:
         return sorted(p.name.removesuffix(".yaml") for p in (self.root / "crds").glob("*.yaml"))
@@ -226,53 +241,106 @@ def validate_manifest(
     resource: RenderedResource, manifest: dict[str, Any], reference: ReferenceData, kubernetes_version: str
 ) -> list[Finding]:
     label = f"{manifest.get('kind')}/{(manifest.get('metadata') or {}).get('name', resource.name)} ({resource.name})"
-    key = (str(manifest.get("apiVersion")), str(manifest.get("kind")))
-    crd_schema = reference.crd_schema(*key)
-    if crd_schema is not None:
-        return [Finding(label, "crd-schema", path, message) for path, message in _schema_errors(crd_schema, manifest)]
-    validator = _kubernetes_validator(kubernetes_version, manifest["apiVersion"], manifest["kind"])
-    if validator is None:
+    checks = schema_checks(manifest, reference, kubernetes_version)
+    if not checks:
         known = ", ".join(reference.known_custom_kinds())
         return [
             Finding(
                 label,
                 "schema-missing",
                 "",
-                f"no schema for {key[0]} {key[1]}: neither a Kubernetes {kubernetes_version} kind nor a reference CRD "
-                f"({known})",
+                f"no schema for {manifest.get('apiVersion')} {manifest.get('kind')}: neither a Kubernetes "
+                f"{kubernetes_version} kind nor a reference CRD ({known})",
             )
         ]
-    return [Finding(label, "kubernetes-schema", _json_path(e.absolute_path), e.message) for e in _sorted_errors(validator, manifest)]
+    return [
+        Finding(label, check_name, ".".join(p for p in (prefix, path) if p), message)
+        for check_name, prefix, check, document in checks
+        for path, message in check.errors(document)
+    ]
 
 
-def _schema_errors(schema: dict[str, Any], document: Any) -> list[tuple[str, str]]:
-    validator = jsonschema.Draft202012Validator(schema)
-    return [(_json_path(e.absolute_path), e.message) for e in _sorted_errors(validator, document)]
+def schema_checks(manifest: dict[str, Any], reference: ReferenceData, kubernetes_version: str) -> list[tuple[str, str, SchemaCheck, Any]]:
+    """(check name, path prefix, compiled schema, the part of the object it checks) for one object.
+
+    A custom resource is checked against its CRD, whose schema leaves `metadata` open, and its
+    metadata against Kubernetes' ObjectMeta, which the API server applies to every object.
+    """
+    key = (str(manifest.get("apiVersion")), str(manifest.get("kind")))
+    crd_check = reference.crd_check(*key)
+    if crd_check is not None:
+        return [
+            ("crd-schema", "", crd_check, manifest),
+            ("kubernetes-schema", "metadata", object_meta_check(kubernetes_version), manifest.get("metadata")),
+        ]
+    check = kubernetes_check(kubernetes_version, *key)
+    return [] if check is None else [("kubernetes-schema", "", check, manifest)]
 
 
-def _sorted_errors(validator: Any, document: Any) -> Iterator[jsonschema.ValidationError]:
-    return iter(sorted(validator.iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path]))
+class SchemaCheck:
+    """One schema, compiled once: jsonschema-rs says whether a document is valid, python-jsonschema says why not.
+
+    Nearly every rendered object is valid, so the compiled validator answers almost every question;
+    the Python one, whose messages and paths the findings have always used, runs only on the few that
+    fail. tests/spine/test_validate_fast_path.py holds the two to the same verdicts.
+    """
+
+    def __init__(self, schema: dict[str, Any], definitions: dict[str, Any] | None = None, registry: Any = None):
+        """`definitions`: a schema resource `$ref`s point into (by its `$id`); `registry`: it, compiled once."""
+        self.schema = schema
+        self.definitions = definitions
+        self.fast = jsonschema_rs.Draft202012Validator(schema, registry=registry)
+        self._wording: Any = None
+
+    def is_valid(self, document: Any) -> bool:
+        return self.fast.is_valid(document)
+
+    def errors(self, document: Any) -> list[tuple[str, str]]:
+        if self.fast.is_valid(document):
+            return []
+        return [(_json_path(e.absolute_path), e.message) for e in self.python_errors(document)]
+
+    def python_errors(self, document: Any) -> list[jsonschema.ValidationError]:
+        if self._wording is None:
+            registry: referencing.Registry = referencing.Registry()
+            if self.definitions is not None:
+                registry = registry.with_resource(self.definitions["$id"], referencing.Resource.from_contents(self.definitions))
+            self._wording = jsonschema.Draft202012Validator(self.schema, registry=registry)
+        return sorted(self._wording.iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path])
 
 
 @functools.lru_cache(maxsize=None)
-def _kubernetes_validator(kubernetes_version: str, api_version: str, kind: str) -> Any:
-    """A cached strict validator for one kind, from the schemas kubernetes-validate ships."""
-    version = [v for v in k8s_schemas.all_versions() if k8s_schemas.major_minor(v) <= kubernetes_version][-1]
-    schema_dir = f"kubernetes-json-schema/v{version}-local-strict"
+def kubernetes_check(kubernetes_version: str, api_version: str, kind: str) -> SchemaCheck | None:
+    """The strict schema of one Kubernetes kind (kubernetes-validate's), compiled once per version and kind."""
+    schema_dir, version = _schema_dir(kubernetes_version)
     group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
     try:
         schema = k8s_schemas.schema_contents(f"{schema_dir}/{kind.lower()}-{group_version}.json", version)
     except FileNotFoundError:
         return None
-    definitions = _kubernetes_definitions(schema_dir, version)
-    registry = referencing.Resource.from_contents(schema) @ referencing.Registry()
-    registry = referencing.Resource.from_contents(definitions) @ registry
-    return jsonschema.Draft202012Validator(schema, registry=registry)
+    definitions, registry = _kubernetes_definitions(schema_dir, version)
+    return SchemaCheck(schema, definitions, registry)
 
 
 @functools.lru_cache(maxsize=None)
-def _kubernetes_definitions(schema_dir: str, version: str) -> dict[str, Any]:
-    return k8s_schemas.schema_contents(f"{schema_dir}/_definitions.json", version)
+def object_meta_check(kubernetes_version: str) -> SchemaCheck:
+    """Kubernetes' strict ObjectMeta, the metadata of every object, custom resources included."""
+    schema_dir, version = _schema_dir(kubernetes_version)
+    definitions, registry = _kubernetes_definitions(schema_dir, version)
+    meta = {"$ref": f"{definitions['$id']}#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}
+    return SchemaCheck(meta, definitions, registry)
+
+
+def _schema_dir(kubernetes_version: str) -> tuple[str, str]:
+    version = [v for v in k8s_schemas.all_versions() if k8s_schemas.major_minor(v) <= kubernetes_version][-1]
+    return f"kubernetes-json-schema/v{version}-local-strict", version
+
+
+@functools.lru_cache(maxsize=None)
+def _kubernetes_definitions(schema_dir: str, version: str) -> tuple[dict[str, Any], Any]:
+    """The shared definitions every kind's schema `$ref`s, and their compiled registry, once per version."""
+    definitions = k8s_schemas.schema_contents(f"{schema_dir}/_definitions.json", version)
+    return definitions, jsonschema_rs.Registry([(definitions["$id"], definitions)])
 
 
 def validate_chart(resource: RenderedResource, reference: ReferenceData) -> list[Finding]:
@@ -282,13 +350,10 @@ def validate_chart(resource: RenderedResource, reference: ReferenceData) -> list
     chart = reference.chart(chart_name)
     if chart is None:
         return [Finding(label, "chart-values", "", f"no reference values for chart {chart_name!r}; known: {', '.join(reference.chart_names())}")]
-    chart_meta, defaults, values_schema = chart
+    _chart_file, defaults, values_schema = chart
     findings = []
-    pinned = str(chart_meta.get("version", ""))
-    if pinned and str(inputs.get("version")) != pinned:
-        findings.append(
-            Finding(label, "chart-version", "version", f"chart version {inputs.get('version')!r} is not the pinned reference {pinned!r}")
-        )
+    if (pin_problem := chart_pin_problem(reference.manifest, chart_name, str(inputs.get("version")))) is not None:
+        findings.append(Finding(label, "chart-version", "version", pin_problem))
     values = inputs.get("values") or {}
     if values_schema is not None:
         for path, message in _schema_errors(values_schema, values):
@@ -300,6 +365,12 @@ def validate_chart(resource: RenderedResource, reference: ReferenceData) -> list
     for path in unknown_value_paths(values, defaults):
         findings.append(Finding(label, "chart-values", path, "key is not in the chart's default values; Helm would ignore it"))
     return findings
+
+
+def _schema_errors(schema: dict[str, Any], document: Any) -> list[tuple[str, str]]:
+    """A chart's values against its values.schema.json: a handful per render, so Python alone."""
+    errors = jsonschema.Draft202012Validator(schema).iter_errors(document)
+    return [(_json_path(e.absolute_path), e.message) for e in sorted(errors, key=lambda e: [str(p) for p in e.absolute_path])]
 
 
 def unknown_value_paths(values: Any, defaults: Any, prefix: str = "") -> list[str]:

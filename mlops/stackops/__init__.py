@@ -1,1 +1,1 @@
-"""Day-2 operations on stack files: model declarations, canary analysis and promotion, rollback."""
+"""Day-2 operations on stack files: model declarations, canary analysis and promotion, rollback, history."""

@@ -13,7 +13,8 @@ Verdicts:
 - promote: enough traffic and every gate met.
 
 `promote` moves the canary on only when the analysis says promote; `--force --reason` overrides it,
-and the reason is printed with the change for the commit that carries it.
+and the reason is printed with the change for the commit that carries it. `--apply` then runs
+`pulumi up` on the model's resources only.
 """
 
 from __future__ import annotations
@@ -26,11 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from mlops.stackfiles import ProjectFiles
+from mlops.stackops import pulumi_cli
+from mlops.stackops.apply import apply_model_change
 from mlops.stackops.stack_models import ModelNotDeclared, StackModels
 from monitoring.canary.gates import Evaluation, GateResult, Gates, Prometheus, PrometheusError, SideMetrics, evaluate
 from stacks.config import ModelDeployment, load_stack_config
 
 EXIT_OK = 0
+EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_UNREACHABLE = 3
 EXIT_REFUSED = 4  # promote: the analysis does not say promote
@@ -204,6 +208,7 @@ def command_promote(args: argparse.Namespace) -> int:
     project_dir = Path(args.project_dir)
     model = _declared_model(project_dir, args.stack, args.model)
     stack_models = StackModels(project_dir, args.stack)
+    declared = stack_models.declarations()
     models = stack_models.declarations()
     index = stack_models.index_of(args.model, models)
     try:
@@ -214,9 +219,35 @@ def command_promote(args: argparse.Namespace) -> int:
     allowed = _promotion_allowed(args, model)
     if allowed != EXIT_OK:
         return allowed
-    stack_models.write(models)
     change = "promoted to 100% (stable side removed)" if target == 100 else f"canary {current}% -> {target}%"
-    print(f"{args.model}: {change} in {stack_models.path.name}; apply with `pulumi up --stack {args.stack}`")
+    if args.apply:
+        return _apply_promotion(args, stack_models, declared, models, change)
+    stack_models.write(models)
+    print(f"{args.model}: {change} in {stack_models.path.name}; apply with --apply or `pulumi up --stack {args.stack}`")
+    return EXIT_OK
+
+
+def _apply_promotion(
+    args: argparse.Namespace, stack_models: StackModels, declared: list[dict[str, Any]], models: list[dict[str, Any]], change: str
+) -> int:
+    """Write the step and apply it to the model's resources only; a failed update puts the file back."""
+    # The targets come from a render, which needs pulumi; `canary analyze` also runs where it is not installed.
+    from mlops.stackops.targets import model_targets
+
+    project_dir = Path(args.project_dir)
+    edited = stack_models.edited_text(models)
+    try:
+        pulumi_cli.executable()
+    except pulumi_cli.PulumiError as error:
+        print(f"mlops canary promote: {error}; nothing written", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    targets = model_targets(project_dir, args.stack, args.model, [declared, models])
+    applied = apply_model_change(project_dir, stack_models, edited, targets, f"mlops canary promote {args.model}: {change}")
+    update = f"update {applied.update}" if applied.update is not None else "the update"
+    if not applied.succeeded:
+        print(f"mlops canary promote: {update} failed; {stack_models.path.name} is restored", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{args.model}: {change}; {update} succeeded on its {len(targets)} resources; commit {stack_models.path.name}")
     return EXIT_OK
 
 
@@ -248,5 +279,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     promote_parser.add_argument("--at", type=float, help="evaluation time as a Unix timestamp (default: now)")
     promote_parser.add_argument("--force", action="store_true", help="promote whatever the gates say (needs --reason)")
     promote_parser.add_argument("--reason", help="why --force overrides the gates; printed with the change")
+    promote_parser.add_argument(
+        "--apply", action="store_true", help="also run `pulumi up` targeted at the model's resources (file restored if it fails)"
+    )
     promote_parser.add_argument("--project-dir", default=".", help="project directory holding Pulumi.yaml (default: .)")
     promote_parser.set_defaults(func=command_promote)

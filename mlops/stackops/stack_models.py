@@ -1,26 +1,23 @@
-"""Read and rewrite the `mlops:models` declarations of a `Pulumi.<stack>.yaml`, nothing else.
+"""Read and change the `mlops:models` declarations of a `Pulumi.<stack>.yaml`, nothing else.
 
-ruamel.yaml is not a dependency, and a pyyaml round trip of the whole file would drop its
-comments and reorder it. So only the text block of the `mlops:models` key is replaced by a fresh
-dump of the new list; every other line (comments, other keys, secrets) stays byte for byte.
-Comments inside the models block itself are not kept. A new list is validated as the whole stack
-config before anything is written, so a command never leaves an invalid stack file behind.
+Every command that edits a stack file (`models resolve`, `canary promote`, `rollback`) goes
+through `StackModels.write`: the new declarations are validated as the whole stack config, the
+file text is edited in place by `stackfile_edit` (byte-identical outside the changed models),
+the edited text is parsed again and must hold exactly the intended config and pass validation,
+and only then is the file replaced, atomically.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from mlops.stackfiles import ProjectFiles, StackFileError
+from mlops.stackfiles import ProjectFiles, StackFileError, config_strings
+from mlops.stackops.stackfile_edit import MODELS_KEY, edit_models, parse_stack_text, write_atomically
 from stacks.config import load_stack_config
 
-MODELS_KEY = "mlops:models"
-_CONFIG_LINE = re.compile(r"^config:\s*(#.*)?$")
+__all__ = ["MODELS_KEY", "ModelNotDeclared", "StackModels"]
 
 
 class ModelNotDeclared(StackFileError):
@@ -35,14 +32,25 @@ class StackModels:
         self.stack = stack
         self.path = self.files.stack_file(stack)
 
+    def text(self) -> str:
+        if not self.path.is_file():
+            raise StackFileError(f"stack {self.stack!r} has no {self.path.name}; stacks here: {', '.join(self.files.stack_names())}")
+        try:
+            return self.path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise StackFileError(f"{self.path.name} is not UTF-8 text (byte {error.start})") from error
+
+    def config(self) -> dict[str, Any]:
+        return parse_stack_text(self.text(), self.path.name)
+
     def declarations(self) -> list[dict[str, Any]]:
-        models = self.files.raw_stack_config(self.stack).get(MODELS_KEY) or []
-        if not isinstance(models, list):
-            raise StackFileError(f"{self.path.name}: {MODELS_KEY} must be a list of model declarations")
+        models = self.config().get(MODELS_KEY) or []
+        if not isinstance(models, list) or not all(isinstance(m, dict) for m in models):
+            raise StackFileError(f"{self.path.name}: {MODELS_KEY} must be a list of model declarations (mappings)")
         return models
 
     def environment(self) -> str:
-        return str(self.files.raw_stack_config(self.stack).get("mlops:environment") or "dev")
+        return str(self.config().get("mlops:environment") or "dev")
 
     def index_of(self, name: str, models: list[dict[str, Any]] | None = None) -> int:
         models = self.declarations() if models is None else models
@@ -60,50 +68,27 @@ class StackModels:
         """Raise `ConfigError` unless the stack config with these models is valid."""
         load_stack_config(self.files.stack_config(self.stack, {MODELS_KEY: json.dumps(models)}))
 
-    def write(self, models: list[dict[str, Any]]) -> None:
+    def edited_text(self, models: list[dict[str, Any]]) -> str:
+        """The stack file's text with `models` declared, checked as the file that would be written."""
         self.validate(models)
-        self.path.write_text(replace_models_block(self.path.read_text(), models))
+        text = self.text()
+        config = parse_stack_text(text, self.path.name)
+        edited = edit_models(text, self.declarations(), models)
+        written = parse_stack_text(edited, self.path.name)
+        intended = {**config, MODELS_KEY: models}
+        if _plain(written) != _plain(intended):
+            changed = sorted(k for k in set(written) | set(intended) if _plain(written.get(k)) != _plain(intended.get(k)))
+            raise StackFileError(f"{self.path.name}: editing {MODELS_KEY} would also change {', '.join(changed)}; nothing written")
+        load_stack_config(config_strings(written))
+        return edited
+
+    def write(self, models: list[dict[str, Any]]) -> None:
+        self.write_text(self.edited_text(models))
+
+    def write_text(self, text: str) -> None:
+        """Replace the file with `text` (from `edited_text`, or a copy of `text()` taken earlier) atomically."""
+        write_atomically(self.path, text)
 
 
-def models_block(models: list[dict[str, Any]], indent: str) -> str:
-    if not models:
-        return f"{indent}{MODELS_KEY}: []\n"
-    body = yaml.safe_dump(models, sort_keys=False, default_flow_style=False, width=100, allow_unicode=True)
-    return f"{indent}{MODELS_KEY}:\n" + "".join(f"{indent}  {line}\n" for line in body.splitlines())
-
-
-def replace_models_block(text: str, models: list[dict[str, Any]]) -> str:
-    """`text` with the `mlops:models` block (or a new one at the end of `config:`) set to `models`."""
-    lines = text.splitlines(keepends=True)
-    key = re.compile(rf"^(\s+){re.escape(MODELS_KEY)}:")
-    start = next((i for i, line in enumerate(lines) if key.match(line)), None)
-    if start is not None:
-        indent = key.match(lines[start]).group(1)  # type: ignore[union-attr]
-        end = start + 1
-        while end < len(lines) and (not lines[end].strip() or _inside_block(lines[end], len(indent))):
-            end += 1
-        # Blank lines closing the block belong to what follows it.
-        while end > start + 1 and not lines[end - 1].strip():
-            end -= 1
-        return "".join(lines[:start]) + models_block(models, indent) + "".join(lines[end:])
-    config = next((i for i, line in enumerate(lines) if _CONFIG_LINE.match(line)), None)
-    if config is None:
-        prefix = text if text.endswith("\n") or not text else text + "\n"
-        return prefix + "config:\n" + models_block(models, "  ")
-    end = config + 1
-    while end < len(lines) and (not lines[end].strip() or lines[end][0] in " \t#"):
-        end += 1
-    head = "".join(lines[:end])
-    if head and not head.endswith("\n"):
-        head += "\n"
-    return head + models_block(models, "  ") + "".join(lines[end:])
-
-
-def _inside_block(line: str, key_indent: int) -> bool:
-    """Deeper than the key, or a list item at the key's own indent (YAML's indentless sequences,
-    which PyYAML writes)."""
-    return _indent(line) > key_indent or (_indent(line) == key_indent and line.lstrip().startswith("- "))
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip(" "))
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value, sort_keys=True, default=str))

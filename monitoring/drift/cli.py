@@ -13,8 +13,10 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from monitoring.drift.columns import COLUMN_TYPES
 from monitoring.drift.engine import compute_drift
 from monitoring.drift.errors import DriftInputError
+from monitoring.drift.html import Panel, render_page
 from monitoring.drift.io import read_dataset
 from monitoring.drift.report import DriftReport
 from monitoring.drift.stattests import get_stattest
@@ -29,7 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``mlops drift``."""
     parser.add_argument("--reference", required=True, help="reference data: .parquet, .csv or a directory of Parquet")
     parser.add_argument("--current", required=True, help="current window: .parquet, .csv or a directory of Parquet")
-    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json", "html"),
+        default="text",
+        help="output format (default: text); html is one self-contained page with a picture per column",
+    )
     parser.add_argument(
         "--columns", type=_column_list, default=None, help="comma-separated columns to compare (default: all)"
     )
@@ -38,6 +45,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_share,
         default=0.5,
         help="the dataset drifts when at least this share of columns drift (default: 0.5)",
+    )
+    parser.add_argument(
+        "--column-type",
+        type=_column_type,
+        action="append",
+        default=[],
+        metavar="COLUMN=TYPE",
+        help=f"compare COLUMN as TYPE ({', '.join(COLUMN_TYPES)}), e.g. for a column Evidently's inference leaves out",
     )
     parser.add_argument(
         "--fail-on-drift", action="store_true", help="exit with status 1 when the dataset drifts"
@@ -65,7 +80,12 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         reference = read_dataset(args.reference)
         current = read_dataset(args.current)
         report = compute_drift(
-            reference, current, columns=args.columns, drift_share_threshold=args.drift_share_threshold
+            reference,
+            current,
+            columns=args.columns,
+            column_types=dict(args.column_type) or None,
+            drift_share_threshold=args.drift_share_threshold,
+            distributions=args.format == "html",
         )
     except (FileNotFoundError, DriftInputError) as error:
         print(f"mlops drift: error: {error}", file=err)
@@ -73,6 +93,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     if args.format == "json":
         document = {"reference": str(args.reference), "current": str(args.current), **report.to_dict()}
         print(json.dumps(document, indent=2, allow_nan=False), file=out)
+    elif args.format == "html":
+        print(format_html(report, args.reference, args.current), file=out, end="")
     else:
         print(format_text(report, args.reference, args.current), file=out)
     return EXIT_DRIFT if args.fail_on_drift and report.dataset_drifted else EXIT_OK
@@ -107,11 +129,43 @@ def format_text(report: DriftReport, reference: str, current: str) -> str:
     return "\n".join(lines)
 
 
+def format_html(report: DriftReport, reference: str, current: str) -> str:
+    """One self-contained page: a picture per column beside its test, score and threshold."""
+    verdict = "DRIFT DETECTED" if report.dataset_drifted else "no drift"
+    summary = [
+        f"reference: {reference}",
+        f"current: {current}",
+        f"dataset: {verdict}: {len(report.drifted_columns)} of {len(report.columns)} columns drifted "
+        f"(share {report.drift_share:.3g}, threshold {report.drift_share_threshold:g})",
+    ]
+    panels = [
+        Panel(
+            column.column,
+            column.column_type,
+            f"{get_stattest(column.method).display_name} ({column.method})",
+            column.score,
+            column.threshold,
+            column.drifted,
+            column.distribution,
+        )
+        for column in report.columns
+    ]
+    skipped = [(column.column, column.reason) for column in report.skipped]
+    return render_page("Drift report", summary, panels, skipped)
+
+
 def _column_list(text: str) -> list[str]:
     columns = [column.strip() for column in text.split(",") if column.strip()]
     if not columns:
         raise argparse.ArgumentTypeError(f"expected comma-separated column names, got {text!r}")
     return columns
+
+
+def _column_type(text: str) -> tuple[str, str]:
+    column, separator, column_type = (part.strip() for part in text.partition("="))
+    if not separator or not column or column_type not in COLUMN_TYPES:
+        raise argparse.ArgumentTypeError(f"expected COLUMN=TYPE with TYPE one of {', '.join(COLUMN_TYPES)}, got {text!r}")
+    return column, column_type
 
 
 def _share(text: str) -> float:

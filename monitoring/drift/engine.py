@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from monitoring.drift.columns import COLUMN_TYPES, NUMERIC, ColumnType, infer_column_type, value_kind
+from monitoring.drift.columns import COLUMN_TYPES, NUMERIC, TEXT, ColumnType, infer_column_type, value_kind
+from monitoring.drift.distributions import Distribution, category_bars, histogram, text_lengths
 from monitoring.drift.errors import DriftInputError, EmptyWindowError, SchemaMismatchError
 from monitoring.drift.performance import performance_drift
 from monitoring.drift.report import ColumnDrift, DriftReport, SkippedColumn
@@ -49,15 +50,18 @@ def compute_drift(
     stattests: Mapping[str, str] | None = None,
     thresholds: Mapping[str, float] | None = None,
     drift_share_threshold: float = 0.5,
+    distributions: bool = False,
 ) -> DriftReport:
     """Compare ``current`` with ``reference`` column by column.
 
     ``columns`` limits the comparison (default: every column, and then both datasets must have the
-    same columns). ``column_types`` ('num' or 'cat'), ``stattests`` (registered names) and
-    ``thresholds`` override, per column, the inferred type, Evidently's default test and that
-    test's default threshold. Without ``columns``, columns whose type cannot be inferred (text,
-    datetime) are listed in ``DriftReport.skipped``; a column named in ``columns`` or given a
-    stattest must be comparable (a threshold alone applies only if the column is compared).
+    same columns). ``column_types`` ('num', 'cat' or 'text'), ``stattests`` (registered names)
+    and ``thresholds`` override, per column, the inferred type, Evidently's default test and that
+    test's default threshold. ``distributions`` adds to each column the reference and current
+    shares a report draws. Without ``columns``, columns whose type cannot be inferred (datetime,
+    unsigned or nullable dtypes, see columns.py) are listed in ``DriftReport.skipped``; a column
+    named in ``columns`` or given a stattest must be comparable (a threshold alone applies only if
+    the column is compared).
 
     Raises EmptyWindowError when a dataset (or a compared column) has no values,
     SchemaMismatchError when the datasets disagree on columns or on a column's kind of values, and
@@ -76,7 +80,9 @@ def compute_drift(
     if not plans:
         raise DriftInputError(f"no column can be compared: {[(s.column, s.reason) for s in skipped]}")
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, os.cpu_count() or 1, len(plans))) as pool:
-        results = tuple(pool.map(lambda plan: _column_drift(plan, reference[plan.column], current[plan.column]), plans))
+        results = tuple(
+            pool.map(lambda plan: _column_drift(plan, reference[plan.column], current[plan.column], distributions), plans)
+        )
     return DriftReport(columns=results, drift_share_threshold=drift_share_threshold, skipped=tuple(skipped))
 
 
@@ -88,6 +94,7 @@ def prediction_drift(
     column_type: str | None = None,
     stattest: str | None = None,
     threshold: float | None = None,
+    distributions: bool = False,
 ) -> ColumnDrift:
     """Drift of the model's output column, chosen and tested like any feature column."""
     report = compute_drift(
@@ -97,6 +104,7 @@ def prediction_drift(
         column_types=None if column_type is None else {column: column_type},
         stattests=None if stattest is None else {column: stattest},
         thresholds=None if threshold is None else {column: threshold},
+        distributions=distributions,
     )
     return report.columns[0]
 
@@ -159,19 +167,31 @@ def _plan_columns(
                     f"column '{column}' cannot be compared: {inferred.reason}; "
                     f"declare its type in column_types as one of {list(COLUMN_TYPES)}"
                 )
-            skipped.append(SkippedColumn(column, inferred.reason))
+            skipped.append(SkippedColumn(column, inferred.reason, inferred.code))
             continue
         plans.append(_ColumnPlan(column, column_type, stattests.get(column), threshold))
     return plans, skipped
 
 
-def _column_drift(plan: _ColumnPlan, reference: pd.Series, current: pd.Series) -> ColumnDrift:
+def _column_drift(plan: _ColumnPlan, reference: pd.Series, current: pd.Series, distributions: bool) -> ColumnDrift:
+    distribution: Distribution | None = None
     if plan.column_type == NUMERIC:
         reference_values = _sorted_numeric_values(reference, plan.column, "reference")
         current_values = _sorted_numeric_values(current, plan.column, "current")
         distinct = _distinct_values_capped(reference_values, current_values)
+        if distributions:
+            distribution = histogram(reference_values, current_values)
+    elif plan.column_type == TEXT:
+        reference_values = _texts(reference, plan.column, "reference")
+        current_values = _texts(current, plan.column, "current")
+        distinct = 0  # the text tests do not depend on it
+        if distributions:
+            distribution = text_lengths(reference_values, current_values)
     else:
-        reference_values, current_values, distinct = _category_codes(reference, current, plan.column)
+        reference_values, current_values, categories = _category_codes(reference, current, plan.column)
+        distinct = len(categories)
+        if distributions:
+            distribution = category_bars(reference_values, current_values, list(categories))
     if plan.stattest is None:
         choice = default_stattest(plan.column_type, reference_values.size, distinct)
     else:
@@ -187,16 +207,26 @@ def _column_drift(plan: _ColumnPlan, reference: pd.Series, current: pd.Series) -
         drifted=bool(drifted),
         reference_rows=int(reference_values.size),
         current_rows=int(current_values.size),
+        distribution=distribution,
     )
 
 
 def _sorted_numeric_values(values: pd.Series, column: str, dataset: str) -> np.ndarray:
-    """Finite values as sorted float64: sorted once here, reused by whichever test runs."""
+    """Finite values, sorted once here and reused by whichever test runs.
+
+    Integers stay integers: as float64, integers beyond 2**53 would merge with their neighbours,
+    change the count of distinct values and so the test chosen (Evidently counts them exactly).
+    """
     if not ptypes.is_numeric_dtype(values.dtype):
         raise DriftInputError(
             f"column '{column}' is compared as numeric but its {dataset} values are of dtype {values.dtype}; "
             "declare it 'cat' in column_types or fix the data"
         )
+    if ptypes.is_integer_dtype(values.dtype) and not ptypes.is_bool_dtype(values.dtype):
+        present = values.dropna()
+        if present.empty:
+            raise EmptyWindowError(dataset, column)
+        return np.sort(present.to_numpy(dtype=getattr(values.dtype, "numpy_dtype", values.dtype)))
     array = values.to_numpy(dtype=np.float64, na_value=np.nan)
     finite = np.isfinite(array)
     if not finite.all():
@@ -204,6 +234,13 @@ def _sorted_numeric_values(values: pd.Series, column: str, dataset: str) -> np.n
     if array.size == 0:
         raise EmptyWindowError(dataset, column)
     return np.sort(array)
+
+
+def _texts(values: pd.Series, column: str, dataset: str) -> np.ndarray:
+    present = values.dropna()
+    if present.empty:
+        raise EmptyWindowError(dataset, column)
+    return present.astype(str).to_numpy(dtype=object)
 
 
 def _distinct_values_capped(reference: np.ndarray, current: np.ndarray) -> int:
@@ -219,7 +256,7 @@ def _distinct_values_capped(reference: np.ndarray, current: np.ndarray) -> int:
     return min(np.union1d(*uniques).size, _DISTINCT_VALUES_CAP)
 
 
-def _category_codes(reference: pd.Series, current: pd.Series, column: str) -> tuple[np.ndarray, np.ndarray, int]:
+def _category_codes(reference: pd.Series, current: pd.Series, column: str) -> tuple[np.ndarray, np.ndarray, pd.Index]:
     """Each non-null value as the position of its category among those of both datasets, sorted
     when the categories can be ordered (the z-test contrasts the smallest one with the rest)."""
     reference_codes, reference_categories = pd.factorize(reference)
@@ -243,4 +280,4 @@ def _category_codes(reference: pd.Series, current: pd.Series, column: str) -> tu
             raise EmptyWindowError(dataset, column)
         positions = categories.get_indexer(pd.Index(np.asarray(own_categories, dtype=object)))
         coded.append(positions[present])
-    return coded[0], coded[1], len(categories)
+    return coded[0], coded[1], categories

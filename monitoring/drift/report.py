@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from monitoring.drift.columns import ColumnType
+from monitoring.drift.distributions import Distribution
 
 
 @dataclass(frozen=True)
@@ -14,7 +15,7 @@ class ColumnDrift:
     """How one column's current values compare with its reference values.
 
     ``reference_rows`` and ``current_rows`` count the values compared, after NaN and infinite
-    values are dropped.
+    values are dropped. ``distribution`` (when asked for) is what a report draws.
     """
 
     column: str
@@ -25,14 +26,17 @@ class ColumnDrift:
     drifted: bool
     reference_rows: int
     current_rows: int
+    distribution: Distribution | None = None
 
 
 @dataclass(frozen=True)
 class SkippedColumn:
-    """A column left out of the comparison because its type could not be inferred."""
+    """A column left out of the comparison because its type could not be inferred: ``reason`` says
+    why in words, ``code`` in a short label (``datetime``, ``unsigned_integer``, ...)."""
 
     column: str
     reason: str
+    code: str = ""
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,7 @@ class DriftReport:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every column's result and the dataset verdict."""
         return {
-            "columns": [_json_ready(asdict(column)) for column in self.columns],
+            "columns": [_json_ready(column) for column in self.columns],
             "skipped": [asdict(column) for column in self.skipped],
             "number_of_columns": len(self.columns),
             "number_of_drifted_columns": len(self.drifted_columns),
@@ -76,7 +80,8 @@ class DriftReport:
         }
 
 
-def _json_ready(column: dict[str, Any]) -> dict[str, Any]:
+def _json_ready(column: ColumnDrift) -> dict[str, Any]:
     # JSON has no NaN: a test that cannot score (e.g. chi-squared over a single category) gives null.
-    score = column["score"]
-    return {**column, "score": score if math.isfinite(score) else None}
+    # The distribution is for pictures; the JSON keeps the verdicts.
+    fields = {key: value for key, value in asdict(column).items() if key != "distribution"}
+    return {**fields, "score": column.score if math.isfinite(column.score) else None}

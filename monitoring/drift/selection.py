@@ -7,7 +7,9 @@ reference and current together:
 - reference of at most 1000 rows: ``z`` for at most 2 distinct values; otherwise ``ks`` for a
   numeric column with more than 5 distinct values, ``chisquare`` for any other column;
 - larger reference: ``wasserstein`` for a numeric column with more than 5 distinct values,
-  ``jensenshannon`` for any other column.
+  ``jensenshannon`` for any other column;
+- a text column, whatever its values: ``perc_text_content_drift`` for a reference of at most 1000
+  rows, ``abs_text_content_drift`` for a larger one.
 
 The value-count tests (``z``, ``chisquare``) are categorical tests; Evidently applies them to
 numeric columns with few values as they are, which here means running their categorical
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from monitoring.drift.columns import CATEGORICAL, NUMERIC, ColumnType
+from monitoring.drift.columns import CATEGORICAL, NUMERIC, TEXT, ColumnType
 from monitoring.drift.stattests import StatTest, StatTestFunction, get_stattest
 
 SMALL_REFERENCE_MAX_ROWS = 1000
@@ -36,6 +38,8 @@ class StatTestChoice:
 
 def default_stattest_name(column_type: ColumnType, reference_rows: int, distinct_values: int) -> str:
     """Evidently's default test for a column (table in the module docstring)."""
+    if column_type == TEXT:
+        return "perc_text_content_drift" if reference_rows <= SMALL_REFERENCE_MAX_ROWS else "abs_text_content_drift"
     if reference_rows <= SMALL_REFERENCE_MAX_ROWS:
         if distinct_values <= BINARY_MAX_VALUES:
             return "z"

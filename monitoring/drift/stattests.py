@@ -15,12 +15,14 @@ import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-import numpy as np
-from scipy import stats
-from scipy.spatial import distance
+import importlib
+from types import ModuleType
 
-from monitoring.drift.columns import CATEGORICAL, NUMERIC, ColumnType
+import numpy as np
+
+from monitoring.drift.columns import CATEGORICAL, NUMERIC, TEXT, ColumnType
 from monitoring.drift.errors import StatTestColumnTypeError, UnknownStatTestError
+from monitoring.drift.text_drift import absolute_text_content_drift, percentile_text_content_drift
 
 StatTestFunction = Callable[[np.ndarray, np.ndarray, float], tuple[float, bool]]
 
@@ -41,13 +43,14 @@ class ScoreKind(enum.Enum):
 
     P_VALUE = "p_value"  # drift when the p-value falls below the threshold
     DISTANCE = "distance"  # drift when the distance reaches the threshold
+    CLASSIFIER_AUC = "classifier_auc"  # drift when a domain classifier's ROC AUC exceeds the threshold
 
 
 def kolmogorov_smirnov(reference: np.ndarray, current: np.ndarray, threshold: float) -> tuple[float, bool]:
     """Two-sided two-sample Kolmogorov-Smirnov p-value; drift when p <= threshold."""
     _require_values(reference, current)
     if max(reference.size, current.size) <= KS_EXACT_MAX_ROWS:
-        p_value = float(stats.ks_2samp(reference, current).pvalue)
+        p_value = float(_scipy_stats().ks_2samp(reference, current).pvalue)
     else:
         p_value = _ks_asymptotic_p_value(_sorted(reference), _sorted(current))
     return p_value, p_value <= threshold
@@ -56,6 +59,8 @@ def kolmogorov_smirnov(reference: np.ndarray, current: np.ndarray, threshold: fl
 def wasserstein_normed(reference: np.ndarray, current: np.ndarray, threshold: float) -> tuple[float, bool]:
     """First Wasserstein distance divided by the reference standard deviation; drift when >= threshold."""
     _require_values(reference, current)
+    # scipy's wasserstein_distance, which Evidently calls, works on the values as float64.
+    reference, current = reference.astype(np.float64, copy=False), current.astype(np.float64, copy=False)
     norm = max(float(np.std(reference)), WASSERSTEIN_MIN_NORM)
     score = _wasserstein_sorted(_sorted(reference), _sorted(current)) / norm
     return score, score >= threshold
@@ -94,7 +99,7 @@ def chi_squared(reference: np.ndarray, current: np.ndarray, threshold: float) ->
     reference_counts, current_counts = _joint_value_counts(reference, current)
     expected = reference_counts * (current.size / reference.size)
     with np.errstate(divide="ignore", invalid="ignore"):
-        p_value = float(stats.chisquare(current_counts, expected).pvalue)
+        p_value = float(_scipy_stats().chisquare(current_counts, expected).pvalue)
     return p_value, p_value < threshold
 
 
@@ -113,7 +118,7 @@ def z_test(reference: np.ndarray, current: np.ndarray, threshold: float) -> tupl
     pooled = (reference_share * reference.size + current_share * current.size) / (reference.size + current.size)
     z = (reference_share - current_share) / np.sqrt(pooled * (1 - pooled) * (1.0 / reference.size + 1.0 / current.size))
     # 1 - cdf rather than sf: Evidently's formula, which rounds tiny p-values to exactly 0.
-    p_value = float(2 * (1 - stats.norm.cdf(np.abs(z))))
+    p_value = float(2 * (1 - _scipy_stats().norm.cdf(np.abs(z))))
     return p_value, p_value < threshold
 
 
@@ -157,6 +162,14 @@ STATTESTS: Mapping[str, StatTest] = {
         ),
         StatTest("chisquare", "chi-square p_value", ScoreKind.P_VALUE, 0.05, {CATEGORICAL: chi_squared}),
         StatTest("z", "Z-test p_value", ScoreKind.P_VALUE, 0.05, {CATEGORICAL: z_test}),
+        StatTest(
+            "abs_text_content_drift", "Absolute text content drift", ScoreKind.CLASSIFIER_AUC, 0.55,
+            {TEXT: absolute_text_content_drift},
+        ),
+        StatTest(
+            "perc_text_content_drift", "Percentile text content drift", ScoreKind.CLASSIFIER_AUC, 0.95,
+            {TEXT: percentile_text_content_drift},
+        ),
     )
 }
 
@@ -167,6 +180,27 @@ def get_stattest(name: str) -> StatTest:
         return STATTESTS[name]
     except KeyError:
         raise UnknownStatTestError(name, tuple(STATTESTS)) from None
+
+
+def _scipy_stats() -> ModuleType:
+    """scipy.stats, imported on first use: it takes over a second to import, and the tests Evidently
+    picks for references over 1000 rows (Wasserstein, Jensen-Shannon) do without it, so a drift
+    job (a new process every run) mostly never pays for it."""
+    return importlib.import_module("scipy.stats")
+
+
+def _jensen_shannon_distance(p: np.ndarray, q: np.ndarray) -> float:
+    """scipy.spatial.distance.jensenshannon(p, q) (natural log), step for step without importing scipy."""
+    p, q = p / np.sum(p), q / np.sum(q)
+    middle = (p + q) / 2.0
+    divergence = float(np.sum(_relative_entropy(p, middle)) + np.sum(_relative_entropy(q, middle)))
+    return float(np.sqrt(divergence / 2.0))
+
+
+def _relative_entropy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """scipy.special.rel_entr: x log(x / y) for x, y > 0; 0 where x == 0 (y is never 0 where x > 0 here)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(x > 0, x * np.log(np.where(x > 0, x, 1.0) / np.where(y > 0, y, 1.0)), 0.0)
 
 
 def _require_values(reference: np.ndarray, current: np.ndarray) -> None:
@@ -221,7 +255,7 @@ def _ks_asymptotic_p_value(reference: np.ndarray, current: np.ndarray) -> float:
     statistic = float(np.max(np.abs(reference_cdf - current_cdf)))
     larger, smaller = sorted((float(reference.size), float(current.size)), reverse=True)
     effective_size = larger * smaller / (larger + smaller)
-    return float(np.clip(stats.kstwo.sf(statistic, np.round(effective_size)), 0, 1))
+    return float(np.clip(_scipy_stats().kstwo.sf(statistic, np.round(effective_size)), 0, 1))
 
 
 def _numeric_bin_shares(reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -294,5 +328,5 @@ def _psi(reference_shares: np.ndarray, current_shares: np.ndarray, threshold: fl
 
 
 def _jensen_shannon(reference_shares: np.ndarray, current_shares: np.ndarray, threshold: float) -> tuple[float, bool]:
-    score = float(distance.jensenshannon(reference_shares, current_shares))
+    score = _jensen_shannon_distance(reference_shares, current_shares)
     return score, score >= threshold

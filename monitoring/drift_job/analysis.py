@@ -16,7 +16,7 @@ from monitoring.drift.engine import compute_drift, performance_drift, prediction
 from monitoring.drift.errors import EmptyWindowError, SchemaMismatchError, StatTestColumnTypeError, UnknownStatTestError
 from monitoring.drift.report import ColumnDrift, DriftReport
 from monitoring.drift_job.config import ConfigError, DriftJobConfig
-from monitoring.drift_job.results import ColumnVerdict, DriftResult, Performance
+from monitoring.drift_job.results import ColumnVerdict, DriftResult, Performance, SkippedFeature
 from monitoring.drift_job.schema import INPUT_PREFIX, OUTPUT_PREFIX, check_schema
 from monitoring.drift_job.status import EmptyWindow, MissingData, SchemaMismatch
 from monitoring.drift_job.window import REQUEST_ID_COLUMN, Window
@@ -30,18 +30,18 @@ def _bare(column: str) -> str:
     return column.removeprefix(INPUT_PREFIX).removeprefix(OUTPUT_PREFIX)
 
 
-def _stattests_for(columns: list[str], configured: Mapping[str, str]) -> dict[str, str]:
-    """The `--stattest` entries (given with or without prefix) of `columns`, keyed by bare name."""
+def _per_column(columns: list[str], configured: Mapping[str, str]) -> dict[str, str]:
+    """The `--stattest` or `--column-type` entries (given with or without prefix) of `columns`, keyed by bare name."""
     names = {_bare(c) for c in columns}
-    return {_bare(name): method for name, method in configured.items() if _bare(name) in names}
+    return {_bare(name): value for name, value in configured.items() if _bare(name) in names}
 
 
-def _check_stattest_columns(configured: Mapping[str, str], columns: list[str]) -> None:
+def _check_named_columns(flag: str, configured: Mapping[str, str], columns: list[str]) -> None:
     known = set(columns) | {_bare(c) for c in columns}
     unknown = sorted(name for name in configured if name not in known)
     if unknown:
         raise ConfigError(
-            f"--stattest names column(s) {unknown} that the reference sample lacks; its columns are {sorted(_bare(c) for c in columns)}"
+            f"{flag} names column(s) {unknown} that the reference sample lacks; its columns are {sorted(_bare(c) for c in columns)}"
         )
 
 
@@ -65,7 +65,8 @@ def prediction_column(outputs: list[str], configured: str | None) -> str | None:
 
 def _feature_drift(reference: pd.DataFrame, current: pd.DataFrame, features: list[str], config: DriftJobConfig) -> DriftReport:
     renamed = {c: _bare(c) for c in features}
-    stattests = _stattests_for(features, config.stattests)
+    stattests = _per_column(features, config.stattests)
+    column_types = _per_column(features, config.column_types)
     thresholds = {name: config.feature_threshold for name in renamed.values()} if config.feature_threshold else None
     # No `columns=`: the engine then leaves out (and lists in `skipped`) columns it cannot compare,
     # e.g. free text, instead of failing the whole run.
@@ -73,9 +74,11 @@ def _feature_drift(reference: pd.DataFrame, current: pd.DataFrame, features: lis
         compute_drift,
         reference[features].rename(columns=renamed),
         current[features].rename(columns=renamed),
+        column_types=column_types or None,
         stattests=stattests or None,
         thresholds=thresholds,
         drift_share_threshold=config.drift_share_threshold,
+        distributions=True,
     )
 
 
@@ -85,7 +88,9 @@ def _prediction_drift(reference: pd.DataFrame, current: pd.DataFrame, column: st
         reference,
         current,
         column=column,
-        stattest=_stattests_for([column], config.stattests).get(_bare(column)),
+        column_type=_per_column([column], config.column_types).get(_bare(column)),
+        stattest=_per_column([column], config.stattests).get(_bare(column)),
+        distributions=True,
     )
 
 
@@ -109,6 +114,7 @@ def _verdict(column: ColumnDrift, name: str) -> ColumnVerdict:
         score=column.score,
         threshold=column.threshold,
         drifted=column.drifted,
+        distribution=column.distribution,
     )
 
 
@@ -143,7 +149,8 @@ def analyse(
     kinds = check_schema(reference, current)
     features = [c for c in kinds if c.startswith(INPUT_PREFIX)]
     outputs = [c for c in kinds if c.startswith(OUTPUT_PREFIX)]
-    _check_stattest_columns(config.stattests, features + outputs)
+    _check_named_columns("--stattest", config.stattests, features + outputs)
+    _check_named_columns("--column-type", config.column_types, features + outputs)
     predicted = prediction_column(outputs, config.prediction_column)
     feature_report = _feature_drift(reference, current, features, config)
     prediction = _verdict(_prediction_drift(reference, current, predicted, config), _bare(predicted)) if predicted else None
@@ -168,4 +175,5 @@ def analyse(
         prediction=prediction,
         performance=performance,
         notes=tuple(notes),
+        skipped=tuple(SkippedFeature(s.column, s.reason, s.code) for s in feature_report.skipped),
     )

@@ -1,8 +1,9 @@
 """The drift job's settings, parsed once from command-line options and `DRIFT_*` variables.
 
 Every option has a variable named after it (`--window-hours` -> `DRIFT_WINDOW_HOURS`), so a CronJob
-can set either; an option given on the command line wins over its variable. `--stattest` repeats;
-its variable holds the pairs separated by spaces or commas (`DRIFT_STATTEST="amount=psi,country=chisquare"`).
+can set either; an option given on the command line wins over its variable. `--stattest` and
+`--column-type` repeat; their variables hold the pairs separated by spaces or commas
+(`DRIFT_STATTEST="amount=psi,country=chisquare"`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Literal
+
+from monitoring.drift.columns import COLUMN_TYPES
 
 ENV_PREFIX = "DRIFT_"
 PATH_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -44,6 +47,7 @@ class DriftJobConfig:
     drift_share_threshold: float = 0.5
     feature_threshold: float | None = None
     stattests: Mapping[str, str] = field(default_factory=dict)
+    column_types: Mapping[str, str] = field(default_factory=dict)
     retrain_webhook: str | None = None
     retrain_policy: RetrainPolicy = RetrainPolicy.NEVER
     retrain_webhook_attempts: int = 4
@@ -155,6 +159,13 @@ def _stattest(value: str) -> tuple[str, str]:
     return column.strip(), method.strip()
 
 
+def _column_type(value: str) -> tuple[str, str]:
+    column, separator, column_type = (part.strip() for part in value.partition("="))
+    if not separator or not column or column_type not in COLUMN_TYPES:
+        raise ValueError(f"must be COLUMN=TYPE with TYPE one of {', '.join(COLUMN_TYPES)}, e.g. visits=num")
+    return column, column_type
+
+
 OPTIONS = (
     _Option("--model", _segment, "model name, as in the payload store", required=True),
     _Option("--model-version", _segment, "model version, as in the payload store", required=True),
@@ -173,6 +184,12 @@ OPTIONS = (
     _Option("--drift-share-threshold", _fraction, "share of drifted features that makes the dataset drifted"),
     _Option("--feature-threshold", _positive_float, "drift threshold of every feature (default: per stattest)"),
     _Option("--stattest", _stattest, "COLUMN=STATTEST, overriding the default test of a column", repeated=True),
+    _Option(
+        "--column-type",
+        _column_type,
+        "COLUMN=TYPE (num, cat or text), for a column whose type Evidently's inference leaves out or gets wrong",
+        repeated=True,
+    ),
     _Option("--retrain-webhook", _url, "URL that receives a POST when the retraining policy triggers"),
     _Option("--retrain-policy", _choice([p.value for p in RetrainPolicy]), "when to call the retraining webhook"),
     _Option("--retrain-webhook-attempts", _positive_int, "webhook attempts before giving up"),
@@ -236,6 +253,8 @@ def load_config(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Drift
         raise ConfigError("invalid drift job settings:\n" + "\n".join(f"  - {p}" for p in problems))
     if "stattest" in values:
         values["stattests"] = dict(values.pop("stattest"))
+    if "column_type" in values:
+        values["column_types"] = dict(values.pop("column_type"))
     if "retrain_policy" in values:
         values["retrain_policy"] = RetrainPolicy(values["retrain_policy"])
     if "retrain_webhook_backoff" in values:
@@ -255,8 +274,10 @@ def _cross_checks(values: Mapping[str, Any]) -> list[str]:
         )
     if values.get("labels") and not values.get("task"):
         problems.append("--labels needs --task (classification or regression) to choose the performance metrics")
-    columns = [column for column, _ in values.get("stattest") or []]
-    repeated = sorted({c for c in columns if columns.count(c) > 1})
-    if repeated:
-        problems.append(f"--stattest names column(s) {repeated} more than once; give one test per column")
+    for option, what in (("stattest", "test"), ("column_type", "type")):
+        columns = [column for column, _ in values.get(option) or []]
+        repeated = sorted({c for c in columns if columns.count(c) > 1})
+        if repeated:
+            flag = "--" + option.replace("_", "-")
+            problems.append(f"{flag} names column(s) {repeated} more than once; give one {what} per column")
     return problems

@@ -46,6 +46,13 @@ def results_registry(result: DriftResult, now: datetime) -> CollectorRegistry:
     for feature in result.features:
         score.labels(model, version, feature.name, feature.method).set(feature.score)
         drifted.labels(model, version, feature.name).set(int(feature.drifted))
+    if result.skipped:
+        skipped = _gauge(
+            registry, catalog.DRIFT_FEATURE_SKIPPED, "1 for an input feature the last run could not compare; reason says why.",
+            ("feature", "reason"),
+        )
+        for feature in result.skipped:
+            skipped.labels(model, version, feature.name, feature.code).set(1)
     _gauge(registry, catalog.DRIFT_DATASET_SHARE, "Fraction of input features that drifted.").labels(model, version).set(result.drift_share)
     _gauge(registry, catalog.DRIFT_DATASET_DRIFTED, "1 if the drift share reached the dataset threshold.").labels(model, version).set(
         int(result.dataset_drifted)

@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
+from monitoring.drift.html import Panel, render_page
+from monitoring.drift.stattests import get_stattest
 from monitoring.drift_job.results import ColumnVerdict, DriftResult
 from monitoring.drift_job.storage import Location
 
@@ -30,35 +32,23 @@ def write_report(root: str, result: DriftResult, now: datetime) -> WrittenReport
     return WrittenReport(location.describe(f"{stem}.json"), location.describe(f"{stem}.html"))
 
 
-def _rows(verdicts: list[ColumnVerdict]) -> str:
-    return "\n".join(
-        "<tr{cls}><td>{name}</td><td>{kind}</td><td>{method}</td><td>{score:.6g}</td><td>{threshold:.6g}</td><td>{verdict}</td></tr>".format(
-            cls=' class="drifted"' if v.drifted else "",
-            name=html.escape(v.name),
-            kind=html.escape(v.column_type),
-            method=html.escape(v.method),
-            score=v.score,
-            threshold=v.threshold,
-            verdict="drifted" if v.drifted else "stable",
-        )
-        for v in verdicts
-    )
+def _panel(verdict: ColumnVerdict, name: str) -> Panel:
+    test = f"{get_stattest(verdict.method).display_name} ({verdict.method})"
+    return Panel(name, verdict.column_type, test, verdict.score, verdict.threshold, verdict.drifted, verdict.distribution)
 
 
 def render_html(result: DriftResult, now: datetime) -> str:
-    """A self-contained page (no scripts, no external assets) a reviewer can open from the bucket."""
-    title = html.escape(f"Drift report: {result.model} {result.version}")
-    header = "<tr><th>column</th><th>type</th><th>method</th><th>score</th><th>threshold</th><th>verdict</th></tr>"
-    sections = [
-        f"<h1>{title}</h1>",
-        f"<p>Window {result.window.start:%Y-%m-%d %H:%M} to {result.window.end:%Y-%m-%d %H:%M} UTC; "
-        f"{result.current_rows} current rows vs {result.reference_rows} reference rows; generated {now:%Y-%m-%d %H:%M:%S} UTC.</p>",
-        f"<p><strong>Dataset {'drifted' if result.dataset_drifted else 'not drifted'}</strong>: "
-        f"{len(result.drifted_features)} of {len(result.features)} features drifted (share {result.drift_share:.3f}).</p>",
-        f"<h2>Features</h2><table>{header}\n{_rows(list(result.features))}</table>",
+    """A self-contained page (inline SVG, no scripts, no external assets) a reviewer can open from the bucket."""
+    summary = [
+        f"Window {result.window.start:%Y-%m-%d %H:%M} to {result.window.end:%Y-%m-%d %H:%M} UTC; "
+        f"{result.current_rows} current rows vs {result.reference_rows} reference rows; generated {now:%Y-%m-%d %H:%M:%S} UTC.",
+        f"Dataset {'drifted' if result.dataset_drifted else 'not drifted'}: "
+        f"{len(result.drifted_features)} of {len(result.features)} features drifted (share {result.drift_share:.3f}).",
     ]
+    panels = [_panel(feature, feature.name) for feature in result.features]
     if result.prediction is not None:
-        sections.append(f"<h2>Prediction</h2><table>{header}\n{_rows([result.prediction])}</table>")
+        panels.append(_panel(result.prediction, f"{result.prediction.name} (prediction)"))
+    sections = []
     if result.performance is not None:
         performance_rows = "\n".join(
             f"<tr><td>{html.escape(metric)}</td><td>{value:.6g}</td><td>{result.performance.reference.get(metric, float('nan')):.6g}</td></tr>"
@@ -70,5 +60,5 @@ def render_html(result: DriftResult, now: datetime) -> str:
         )
     if result.notes:
         sections.append("<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in result.notes) + "</ul>")
-    style = "body{font-family:sans-serif;margin:2em}td,th{border:1px solid #ccc;padding:4px 8px}table{border-collapse:collapse}.drifted{background:#fdd}"
-    return f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title><style>{style}</style></head><body>\n" + "\n".join(sections) + "\n</body></html>\n"
+    skipped = [(feature.name, feature.reason) for feature in result.skipped]
+    return render_page(f"Drift report: {result.model} {result.version}", summary, panels, skipped, sections)

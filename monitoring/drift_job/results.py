@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from monitoring.drift.distributions import Distribution
 from monitoring.drift_job.window import Window
 
 
@@ -19,6 +20,16 @@ class ColumnVerdict:
     score: float
     threshold: float
     drifted: bool
+    distribution: Distribution | None = None
+
+
+@dataclass(frozen=True)
+class SkippedFeature:
+    """A feature left out of the comparison: `reason` in words, `code` as the metric label."""
+
+    name: str
+    reason: str
+    code: str
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,7 @@ class DriftResult:
     prediction: ColumnVerdict | None
     performance: Performance | None
     notes: tuple[str, ...] = ()
+    skipped: tuple[SkippedFeature, ...] = ()
 
     @property
     def drifted_features(self) -> list[str]:
@@ -59,6 +71,7 @@ class DriftResult:
             "datasetDrifted": self.dataset_drifted,
             "driftShare": self.drift_share,
             "driftedFeatures": self.drifted_features,
+            "skippedFeatures": {skipped.name: skipped.code for skipped in self.skipped},
             "predictionDrifted": bool(self.prediction and self.prediction.drifted),
             "performance": self.performance.current if self.performance else None,
             "performanceReference": self.performance.reference if self.performance else None,
@@ -72,6 +85,7 @@ class DriftResult:
             "rows": {"reference": self.reference_rows, "current": self.current_rows},
             "summary": self.summary(),
             "features": [_json_ready(f) for f in self.features],
+            "skipped": [asdict(skipped) for skipped in self.skipped],
             "prediction": _json_ready(self.prediction) if self.prediction else None,
             "performance": asdict(self.performance) if self.performance else None,
             "notes": list(self.notes),
@@ -80,5 +94,6 @@ class DriftResult:
 
 def _json_ready(verdict: ColumnVerdict) -> dict[str, Any]:
     # JSON has no NaN: a test that cannot score (e.g. one category on both sides) reports null.
-    fields = asdict(verdict)
-    return {**fields, "score": fields["score"] if math.isfinite(fields["score"]) else None}
+    # The distribution is drawn in the HTML report; the JSON keeps the verdicts.
+    fields = {key: value for key, value in asdict(verdict).items() if key != "distribution"}
+    return {**fields, "score": verdict.score if math.isfinite(verdict.score) else None}

@@ -8,6 +8,10 @@ written at once.
 
 Row `request_id` is the event id (the caller's `Ce-Id` header, else a UUID KServe made up); a
 request of n > 1 instances gives rows `<id>/0` .. `<id>/<n-1>`, so labels can be joined per row.
+Row `inference_id` is the id the collector gave the inference's request half (the response half
+when it comes alone) on receiving it, kept in the spool: the same when a crash makes the collector write the inference again,
+different for two inferences whose callers reused a Ce-Id. (`inference_id`, `request_id`) is
+unique per stored row, so consumers deduplicate on it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from itertools import takewhile, zip_longest
 from typing import Any, Literal
 
 from serving.collector.events import InferenceEvent
+from serving.collector.spool import SpoolPosition
 
 StoreRow = dict[str, Any]
 LoggerMode = Literal["all", "request", "response"]
@@ -26,13 +31,13 @@ LoggerMode = Literal["all", "request", "response"]
 
 @dataclass(frozen=True)
 class Inference:
-    """The rows of one inference for one model version, and the spool segments holding its events."""
+    """The rows of one inference for one model version, and the spool lines holding its events."""
 
     model: str
     version: str
     time: datetime
     rows: tuple[StoreRow, ...]
-    segments: tuple[int, ...]
+    positions: tuple[SpoolPosition, ...]
 
 
 @dataclass
@@ -40,7 +45,7 @@ class _Halves:
     arrived_at: float
     request: InferenceEvent | None = None
     response: InferenceEvent | None = None
-    segments: list[int] = field(default_factory=list)
+    positions: list[SpoolPosition] = field(default_factory=list)
 
     @property
     def row_count(self) -> int:
@@ -54,10 +59,10 @@ class Correlator:
         self._waiting: dict[tuple[str, str, str], _Halves] = {}
         self.waiting_rows = 0
 
-    def add(self, event: InferenceEvent, segment: int, now: float) -> list[Inference]:
+    def add(self, event: InferenceEvent, position: SpoolPosition, now: float) -> list[Inference]:
         """Inferences completed by `event` (none while its partner is still expected)."""
         if self._logger_mode(event.inference_service) != "all":
-            return [_inference(_Halves(now, segments=[segment], **{event.kind: event}))]
+            return [_inference(_Halves(now, positions=[position], **{event.kind: event}))]
         key = (event.namespace, event.inference_service, event.event_id)
         completed: list[Inference] = []
         halves = self._waiting.get(key)
@@ -69,7 +74,7 @@ class Correlator:
             halves = self._waiting[key] = _Halves(now)
         self.waiting_rows -= halves.row_count
         setattr(halves, event.kind, event)
-        halves.segments.append(segment)
+        halves.positions.append(position)
         self.waiting_rows += halves.row_count
         if halves.request is not None and halves.response is not None:
             completed.append(self._complete(key))
@@ -101,6 +106,7 @@ def _inference(halves: _Halves) -> Inference:
     for index, (inputs, outputs) in enumerate(zip_longest(requests, responses, fillvalue={})):
         row: StoreRow = {
             "request_id": primary.event_id if count == 1 else f"{primary.event_id}/{index}",
+            "inference_id": primary.received_id,
             "timestamp": primary.time,
             "model": primary.model,
             "version": primary.version,
@@ -108,4 +114,4 @@ def _inference(halves: _Halves) -> Inference:
         row.update({f"input.{name}": value for name, value in inputs.items()})
         row.update({f"output.{name}": value for name, value in outputs.items()})
         rows.append(row)
-    return Inference(primary.model, primary.version, primary.time, tuple(rows), tuple(halves.segments))
+    return Inference(primary.model, primary.version, primary.time, tuple(rows), tuple(halves.positions))

@@ -20,11 +20,14 @@ import base64
 import binascii
 import json
 import re
+import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 from urllib.parse import unquote
+
+import numpy as np
 
 from serving.collector.config import CollectorConfig
 from serving.collector.payloads import PayloadError, Row, request_rows, response_rows
@@ -38,6 +41,12 @@ UNKNOWN_VERSION = "unknown"
 STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
 BATCH_CONTENT_TYPE = "application/cloudevents-batch+json"
 _SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# Model payloads nest a few levels (a batch of tensors of a few dimensions). Deeper JSON is refused
+# before Python's recursive parser and encoders (the spool, Parquet) meet it: 1000 levels of "["
+# fit in 1000 bytes and would otherwise end in a RecursionError, a 500.
+MAX_JSON_DEPTH = 64
+_OPENERS = np.frombuffer(b"[{", dtype=np.uint8)
+_CLOSERS = np.frombuffer(b"]}", dtype=np.uint8)
 # Go's RFC 3339 times carry up to nine fraction digits; Python's parser takes at most six.
 _EXCESS_FRACTION = re.compile(r"(\.\d{6})\d+")
 
@@ -68,10 +77,13 @@ class InferenceEvent:
     namespace: str
     time: datetime
     rows: tuple[Row, ...]
+    # Given on receipt and kept in the spool, so a replayed event keeps it (see correlator.py).
+    received_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.event_id,
+            "receivedId": self.received_id,
             "kind": self.kind,
             "model": self.model,
             "version": self.version,
@@ -92,6 +104,8 @@ class InferenceEvent:
             namespace=document["namespace"],
             time=datetime.fromisoformat(document["time"]),
             rows=tuple(document["rows"]),
+            # Lines spooled by a collector older than the inference id get a new one.
+            received_id=document.get("receivedId") or uuid.uuid4().hex,
         )
 
 
@@ -134,11 +148,37 @@ def _structured(body: bytes) -> tuple[dict[str, str], Any]:
 
 def _json(raw: bytes, what: str) -> Any:
     try:
-        return json.loads(raw)
+        document = json.loads(raw)
     except UnicodeDecodeError as error:
         raise EventRejected(400, "malformed", f"{what} is not UTF-8 text: {error.reason} at byte {error.start}") from error
     except json.JSONDecodeError as error:
         raise EventRejected(400, "malformed", f"{what} is not JSON: {error.msg} at position {error.pos}") from error
+    except RecursionError:
+        raise EventRejected(400, "malformed", f"{what} nests deeper than {MAX_JSON_DEPTH} levels") from None
+    # Counting brackets (strings included) can only overestimate: walk the document only then.
+    if _bracket_depth(raw) > MAX_JSON_DEPTH and _depth(document) > MAX_JSON_DEPTH:
+        raise EventRejected(400, "malformed", f"{what} nests deeper than {MAX_JSON_DEPTH} levels")
+    return document
+
+
+def _bracket_depth(raw: bytes) -> int:
+    codes = np.frombuffer(raw, dtype=np.uint8)
+    steps = np.isin(codes, _OPENERS).astype(np.int32) - np.isin(codes, _CLOSERS).astype(np.int32)
+    return int(np.cumsum(steps).max(initial=0))
+
+
+def _depth(document: Any) -> int:
+    """Nesting depth of a parsed JSON document, without recursion."""
+    deepest = 0
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (list, dict)):
+            deepest = max(deepest, depth)
+            if depth > MAX_JSON_DEPTH:
+                return depth
+            stack.extend((item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
+    return deepest
 
 
 def _event(

@@ -22,9 +22,10 @@ import pyarrow.parquet as pq
 
 from serving.collector.correlator import StoreRow
 
-KEY_COLUMNS = ("request_id", "timestamp", "model", "version")
+KEY_COLUMNS = ("request_id", "inference_id", "timestamp", "model", "version")
 _KEY_TYPES = {
     "request_id": pa.string(),
+    "inference_id": pa.string(),
     "timestamp": pa.timestamp("us", tz="UTC"),
     "model": pa.string(),
     "version": pa.string(),

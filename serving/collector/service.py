@@ -20,7 +20,7 @@ from serving.collector.correlator import Correlator, Inference, LoggerMode
 from serving.collector.events import EventRejected, InferenceEvent
 from serving.collector.metrics import CollectorMetrics
 from serving.collector.parquet import encode_rows, new_object_key, partition_prefix
-from serving.collector.spool import Spool, SpoolError
+from serving.collector.spool import Spool, SpoolError, SpoolPosition
 from serving.collector.store import STORE_ERRORS, ObjectStore, probe
 
 LOG = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class Collector:
     async def start(self) -> None:
         """Re-ingest what an earlier run spooled but did not write, then check the store."""
         for entry in await asyncio.to_thread(self._spool.replay):
-            self._ingest(InferenceEvent.from_json(entry.document), entry.segment)
+            self._ingest(InferenceEvent.from_json(entry.document), entry.position)
         self.replayed = True
         await self.verify_store()
 
@@ -113,14 +113,14 @@ class Collector:
 
     async def _spool_and_ingest(self, event: InferenceEvent) -> None:
         try:
-            segment = await self._spool.append(event.to_json())
+            position = await self._spool.append(event.to_json())
         except SpoolError as error:
             raise EventRejected(503, "spool_unavailable", str(error)) from error
         self._metrics.events_received.labels(event.model, event.version, event.kind).inc()
-        self._ingest(event, segment)
+        self._ingest(event, position)
 
-    def _ingest(self, event: InferenceEvent, segment: int) -> None:
-        full = [self._buffer(i) for i in self._correlator.add(event, segment, self._clock())]
+    def _ingest(self, event: InferenceEvent, position: SpoolPosition) -> None:
+        full = [self._buffer(i) for i in self._correlator.add(event, position, self._clock())]
         if any(full) and (self._flush_task is None or self._flush_task.done()):
             self._flush_task = asyncio.create_task(self.flush_due())
 
@@ -186,10 +186,11 @@ class Collector:
             self._metrics.records_written.labels(model, version).inc(len(rows))
             stored = partitions.pop(prefix)
             batch.discard(stored)
-            # Only now may their events leave the spool.
+            # Only now may their events leave the spool; replay starts after them from now on.
             for inference in stored:
                 self._release(inference)
+            self._spool.record_flushed()
 
     def _release(self, inference: Inference) -> None:
-        for segment in inference.segments:
-            self._spool.release(segment)
+        for position in inference.positions:
+            self._spool.release(position)

@@ -3,15 +3,22 @@
 The spool is a directory of append-only segments `segment-<n>.wal`, one line per event:
 `<crc32 hex> <json>`. Appends from concurrent requests are group-committed (one write and one
 fsync for every event that arrived while the previous fsync ran) and each caller is answered only
-after its line is on disk. Every event holds a reference on its segment until the Parquet file
-containing its rows is in the store; a segment nobody references is deleted (the active one is
-deleted and replaced by a fresh one), so after a clean drain the spool is empty.
+after its line is on disk, with the line's position (segment, byte offset).
 
-On start-up `replay()` returns every intact line of the segments left behind (a crash, kill -9, a
-failed write); the collector feeds them through pairing and batching again. A line torn by a
-crash mid-write fails its checksum and is skipped: it was never acknowledged. Delivery is
-therefore at least once: a crash between writing a Parquet file and deleting its segment
-writes those rows again on replay, with the same `request_id`.
+Every line is pending until the Parquet file holding its rows is in the store. A segment with no
+pending line is deleted (the active one is replaced by a fresh one), so after a clean drain the
+spool is empty. Under steady load the active segment always has pending lines, so each store
+write also rewrites the segment's flushed marker `segment-<n>.flushed`: the offset of its first
+pending line, then the offsets of the lines after it that are stored already (inferences complete
+out of arrival order: a response comes late, another model's batch is written first).
+
+On start-up `replay()` returns every intact line the marker does not list as stored (a crash,
+kill -9, a failed write); the collector feeds them through pairing and batching again. A line torn
+by a crash mid-write fails its checksum and is skipped: it was never acknowledged. Delivery is at
+least once, and only the rows of a store write whose marker update the crash prevented come twice,
+with the same `inference_id`. The marker is replaced atomically (rename) but not fsync'ed: a
+marker lost with the page cache (power loss, not kill -9) only makes replay resend more, never
+less.
 """
 
 from __future__ import annotations
@@ -21,12 +28,14 @@ import json
 import logging
 import os
 import zlib
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 LOG = logging.getLogger(__name__)
 SEGMENT_GLOB = "segment-*.wal"
+FLUSHED_SUFFIX = ".flushed"
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 
 
@@ -35,9 +44,34 @@ class SpoolError(OSError):
 
 
 @dataclass(frozen=True)
-class SpooledEntry:
+class SpoolPosition:
+    """Where a line starts: its segment and byte offset."""
+
     segment: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class SpooledEntry:
+    position: SpoolPosition
     document: dict[str, Any]
+
+
+@dataclass
+class _PendingLines:
+    """Lines of one segment not yet in the store, by offset in append order; `released` holds
+    the stored lines after the first pending one."""
+
+    offsets: deque[int] = field(default_factory=deque)
+    released: set[int] = field(default_factory=set)
+
+    def release(self, offset: int) -> None:
+        self.released.add(offset)
+        while self.offsets and self.offsets[0] in self.released:
+            self.released.discard(self.offsets.popleft())
+
+    def marker(self) -> str:
+        return " ".join(map(str, [self.offsets[0], *sorted(self.released)]))
 
 
 def encode_line(document: dict[str, Any]) -> bytes:
@@ -60,7 +94,8 @@ class Spool:
     def __init__(self, directory: Path, max_segment_bytes: int = DEFAULT_SEGMENT_BYTES):
         self.directory = directory
         self._max_segment_bytes = max_segment_bytes
-        self._references: dict[int, int] = {}
+        self._pending: dict[int, _PendingLines] = {}
+        self._moved: set[int] = set()
         self._active = 0
         self._fd: int | None = None
         self._size = 0
@@ -70,52 +105,90 @@ class Spool:
     def segment_path(self, number: int) -> Path:
         return self.directory / f"segment-{number:012d}.wal"
 
+    def marker_path(self, number: int) -> Path:
+        return self.segment_path(number).with_suffix(FLUSHED_SUFFIX)
+
     def segment_files(self) -> list[Path]:
         return sorted(self.directory.glob(SEGMENT_GLOB))
 
+    def _read_marker(self, number: int) -> tuple[int, set[int]]:
+        """The segment's first pending offset and the stored offsets after it; (0, none) when
+        there is no marker or it cannot be read."""
+        try:
+            first, *stored = (int(field) for field in self.marker_path(number).read_text().split())
+        except (OSError, ValueError):
+            return 0, set()
+        return first, set(stored)
+
     def replay(self) -> list[SpooledEntry]:
-        """Open the spool; every intact event left by an earlier run, oldest first."""
+        """Open the spool; every intact event an earlier run left unflushed, oldest first."""
         self.directory.mkdir(parents=True, exist_ok=True)
         entries: list[SpooledEntry] = []
-        torn = 0
+        torn = flushed = 0
         highest = -1
         for path in self.segment_files():
             number = int(path.stem.removeprefix("segment-"))
             highest = max(highest, number)
-            documents = [decode_line(line) for line in path.read_bytes().splitlines()]
-            torn += documents.count(None)
-            found = [SpooledEntry(number, doc) for doc in documents if doc is not None]
-            if found:
-                self._references[number] = len(found)
-                entries.extend(found)
+            first_pending, stored = self._read_marker(number)
+            pending = _PendingLines()
+            offset = 0
+            for line in path.read_bytes().splitlines(keepends=True):
+                position, offset = SpoolPosition(number, offset), offset + len(line)
+                if position.offset < first_pending or position.offset in stored:
+                    flushed += 1
+                    continue
+                document = decode_line(line)
+                if document is None:
+                    torn += 1
+                    continue
+                pending.offsets.append(position.offset)
+                entries.append(SpooledEntry(position, document))
+            if pending.offsets:
+                self._pending[number] = pending
             else:
-                path.unlink()
+                self._delete_segment(number)
         self._active = highest + 1
         LOG.info(
-            "spool %s: replaying %d event(s) from %d segment(s), skipping %d torn line(s)",
-            self.directory, len(entries), len(self._references), torn,
+            "spool %s: replaying %d event(s) from %d segment(s), skipping %d already stored and %d torn line(s)",
+            self.directory, len(entries), len(self._pending), flushed, torn,
         )
         return entries
 
-    async def append(self, document: dict[str, Any]) -> int:
-        """Make `document` durable; returns the segment holding it (to `release` later)."""
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    async def append(self, document: dict[str, Any]) -> SpoolPosition:
+        """Make `document` durable; returns the position of its line (to `release` later)."""
+        future: asyncio.Future[SpoolPosition] = asyncio.get_running_loop().create_future()
         self._queue.append((encode_line(document), future))
         if not self._committing:
             self._committing = True
             asyncio.create_task(self._commit_queued())
         return await future
 
-    def release(self, segment: int) -> None:
-        """One event of `segment` is in the store; delete the segment once none is left."""
-        self._references[segment] -= 1
-        if self._references[segment] > 0:
+    def release(self, position: SpoolPosition) -> None:
+        """The event at `position` is in the store; delete its segment once none is pending.
+
+        `record_flushed` then writes it into the segment's marker, once per store write.
+        """
+        pending = self._pending[position.segment]
+        pending.release(position.offset)
+        if pending.offsets:
+            self._moved.add(position.segment)
             return
-        del self._references[segment]
-        if segment != self._active:
-            self.segment_path(segment).unlink(missing_ok=True)
+        del self._pending[position.segment]
+        self._moved.discard(position.segment)
+        if position.segment != self._active:
+            self._delete_segment(position.segment)
         elif not self._committing:
             self._recycle_active()
+
+    def record_flushed(self) -> None:
+        """Rewrite the marker of every segment with lines released since the last call."""
+        for number in sorted(self._moved):
+            pending = self._pending.get(number)
+            if pending is not None:
+                temporary = self.marker_path(number).with_suffix(".tmp")
+                temporary.write_text(pending.marker())
+                os.replace(temporary, self.marker_path(number))
+        self._moved.clear()
 
     def close(self) -> None:
         if self._fd is not None:
@@ -128,33 +201,38 @@ class Spool:
                 batch, self._queue = self._queue, []
                 segment = self._active
                 try:
-                    await asyncio.to_thread(self._write, b"".join(line for line, _ in batch))
+                    start = await asyncio.to_thread(self._write, b"".join(line for line, _ in batch))
                 except OSError as error:
                     failure = SpoolError(error.errno, f"cannot append to spool {self.segment_path(segment)}: {error.strerror}")
                     for _, future in batch:
                         future.set_exception(failure)
                     self._abandon_active()
                     continue
-                self._references[segment] = self._references.get(segment, 0) + len(batch)
-                for _, future in batch:
-                    future.set_result(segment)
+                pending = self._pending.setdefault(segment, _PendingLines())
+                for line, future in batch:
+                    pending.offsets.append(start)
+                    future.set_result(SpoolPosition(segment, start))
+                    start += len(line)
                 if self._size >= self._max_segment_bytes:
                     self._rotate()
         finally:
             self._committing = False
-        if self._active not in self._references and self._fd is not None:
+        if self._active not in self._pending and self._fd is not None:
             self._recycle_active()
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes) -> int:
+        """Append and fsync `data`; returns the offset it starts at."""
         if self._fd is None:
             self._fd = os.open(self.segment_path(self._active), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             self._size = 0
             _fsync_directory(self.directory)
+        start = self._size
         view = memoryview(data)
         while view:
             view = view[os.write(self._fd, view) :]
         os.fsync(self._fd)
         self._size += len(data)
+        return start
 
     def _rotate(self) -> None:
         self.close()
@@ -163,15 +241,19 @@ class Spool:
     def _abandon_active(self) -> None:
         """After a failed append, continue in a new segment, so no later line follows a torn one."""
         self.close()
-        if self._active not in self._references:
-            self.segment_path(self._active).unlink(missing_ok=True)
+        if self._active not in self._pending:
+            self._delete_segment(self._active)
         self._active += 1
 
     def _recycle_active(self) -> None:
         """The active segment holds only events already in the store: drop it, start afresh."""
         self.close()
-        self.segment_path(self._active).unlink(missing_ok=True)
+        self._delete_segment(self._active)
         self._active += 1
+
+    def _delete_segment(self, number: int) -> None:
+        self.segment_path(number).unlink(missing_ok=True)
+        self.marker_path(number).unlink(missing_ok=True)
 
 
 def _fsync_directory(directory: Path) -> None:

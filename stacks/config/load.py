@@ -26,6 +26,10 @@ class ConfigError(ValueError):
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"invalid stack config ({len(problems)} problem(s)):\n{lines}")
 
+    def __reduce__(self) -> tuple[type, tuple[list[Problem]]]:
+        # Rebuilt from its problems when a render shard hands the error to its parent process.
+        return (ConfigError, (self.problems,))
+
 
 def load_stack_config(raw: Mapping[str, str]) -> StackConfig:
     """Validate the `mlops:` entries of a Pulumi config map; other namespaces are ignored."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,9 +13,8 @@ from components.foundation.aws.cluster_autoscaler import VERSIONS, cluster_autos
 from mlops.offline.render import RenderedResource, Rendering, manifest_of, render
 from mlops.offline.validate import ReferenceData, validate_manifest
 from stacks.config import ConfigError
+from tests.conftest import PROJECT_DIR, REFERENCE_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-REFERENCE_DIR = PROJECT_DIR / ".." / "shared" / "reference"
 PARENT = "mlops:aws:ClusterAutoscaler::cluster-autoscaler"
 TEMPLATE = "k8s.io/cluster-autoscaler/node-template/"
 ECR_DIGEST = r"^123456789012\.dkr\.ecr\.us-east-1\.amazonaws\.com/mlops/cluster-autoscaler@sha256:[0-9a-f]{64}$"

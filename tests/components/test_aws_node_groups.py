@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
@@ -11,9 +10,8 @@ import yaml
 from components.foundation.aws.node_groups import GPU_TOLERATION, gpu_placement, instance_types, node_group_spec
 from mlops.offline.render import RenderedResource, Rendering, render
 from stacks.config import ConfigError, NodePool, load_stack_config
+from tests.conftest import PROJECT_DIR, REFERENCE_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-REFERENCE_DIR = PROJECT_DIR / ".." / "shared" / "reference"
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
 
 

@@ -31,6 +31,7 @@ from components.model.serving import (
     predictor_name,
 )
 from mlops.offline.validate import ReferenceData
+from monitoring import catalog
 from monitoring.drift_job.config import RetrainPolicy, load_config
 from stacks.config.schema import ModelDeployment
 from tests.conftest import REFERENCE_DIR
@@ -190,6 +191,7 @@ def test_pod_monitor_labels_series_with_the_contract(reference, mode, revision_l
     spec = pod_monitor_spec(declaration(), mode, NAMESPACE)  # type: ignore[arg-type]
     for endpoint in spec["podMetricsEndpoints"]:
         targets = {r["targetLabel"]: r["sourceLabels"] for r in endpoint["relabelings"] if r["targetLabel"] != "__address__"}
+        assert tuple(targets) == catalog.SERVING_LABELS
         assert targets == {
             "namespace": ["__meta_kubernetes_namespace"],
             "model": ["__meta_kubernetes_pod_label_mlops_platform_model"],

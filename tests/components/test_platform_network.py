@@ -63,7 +63,7 @@ def test_exactly_these_policies_exist(dev):
         ("mlops-serving", "allow-platform-services", "egress", ["ns=mlops-platform"], {5000, 8080, 9000}),
         ("mlops-serving", "allow-pushgateway", "egress", ["ns=mlops-monitoring"], {9091}),
         ("mlops-serving", "allow-serving-gateways", "ingress", ["ns=knative-serving", "ns=kourier-system"], {8012, 8080, 9090}),
-        ("mlops-serving", "allow-prometheus", "ingress", ["ns=mlops-monitoring"], {8080, 9091}),
+        ("mlops-serving", "allow-prometheus", "ingress", ["ns=mlops-monitoring"], {8080, 8082, 9091}),
     ],
 )
 def test_each_flow_opens_one_peer_set_on_its_ports(dev, namespace, name, direction, expected_peers, expected_ports):
@@ -78,3 +78,23 @@ def test_mlflow_is_reachable_from_any_namespace_only_behind_an_ingress():
     """With a public host name the ingress controller (in a namespace of the cluster's choosing) must reach MLflow."""
     spec = policies(render(PROJECT_DIR, "dev", {"mlops:mlflow.hostname": "mlflow.example.com"}))[("mlops-platform", "allow-mlflow-clients")]
     assert peers(spec["ingress"][0], "from") == ["any-namespace"]
+
+
+def scraped_ports(endpoint: dict) -> set[int]:
+    """The port Prometheus connects to for one PodMonitor endpoint: the rewritten address's port, or
+    the discovered port (the queue-proxy's named metrics port is 9091)."""
+    rewrites = [r for r in endpoint["relabelings"] if r["targetLabel"] == "__address__"]
+    if rewrites:
+        return {int(rewrites[0]["replacement"].rsplit(":", 1)[1])}
+    return {endpoint["portNumber"]} if "portNumber" in endpoint else {{"http-usermetric": 9091}[endpoint["port"]]}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_prometheus_may_reach_every_port_the_model_pod_monitors_scrape(request, stack):
+    """The serving namespace denies ingress by default: every model's metrics port, queue-proxy and
+    model server alike, is one the Prometheus flow opens."""
+    rendering = request.getfixturevalue(stack)
+    (rule,) = policies(rendering)[("mlops-serving", "allow-prometheus")]["ingress"]
+    monitors = rendering.by_type("kubernetes:monitoring.coreos.com/v1:PodMonitor")
+    scraped = {port for monitor in monitors for endpoint in monitor.inputs["spec"]["podMetricsEndpoints"] for port in scraped_ports(endpoint)}
+    assert monitors and scraped <= ports(rule), scraped - ports(rule)

@@ -165,8 +165,9 @@ def test_shutdown_drains_buffered_rows_to_the_store(tmp_path: Path) -> None:
     run(tmp_path, scenario)
     table = read_local_store(tmp_path / "store")
     assert table is not None
-    assert table.to_pylist()[0] | {"timestamp": None} == {
+    assert table.to_pylist()[0] | {"timestamp": None, "inference_id": None} == {
         "request_id": "d1",
+        "inference_id": None,
         "timestamp": None,
         "model": "iris",
         "version": "2",

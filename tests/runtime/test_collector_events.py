@@ -122,7 +122,9 @@ def test_binary_mode_request_event_is_read_with_its_attributes() -> None:
         namespace="mlops-serving",
         time=datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=timezone.utc),
         rows=({"0": 1.0, "1": 2.0},),
+        received_id=event.received_id,
     )
+    assert len(event.received_id) == 32 and event.received_id != parse(binary_headers("abc", REQUEST), {"instances": [[1.0]]}).received_id
 
 
 def test_version_comes_from_the_percent_encoded_annotation_extension() -> None:
@@ -182,3 +184,19 @@ def test_spooled_form_round_trips() -> None:
     """What the spool stores reads back into the same event."""
     event = parse(binary_headers("rt", REQUEST, version="2"), {"instances": [{"a": [1, 2]}]})
     assert InferenceEvent.from_json(json.loads(json.dumps(event.to_json()))) == event
+
+
+@pytest.mark.parametrize("depth", [65, 5000, 200_000])
+def test_json_nested_deeper_than_the_limit_is_malformed_not_a_crash(depth: int) -> None:
+    """65 levels (parseable, over the limit) and far more (past Python's parser) are both 400s."""
+    body = ('{"instances": [' + "[" * depth + "1" + "]" * depth + "]}").encode()
+    with pytest.raises(EventRejected, match="nests deeper than 64 levels") as rejected:
+        parse_http_event(binary_headers("deep", REQUEST), body, config(), lambda: NOW)
+    assert rejected.value.status == 400
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    """A text feature full of brackets is a string, not depth."""
+    body = json.dumps({"instances": [{"note": "[" * 500}]}).encode()
+    event = parse_http_event(binary_headers("text", REQUEST), body, config(), lambda: NOW)
+    assert event.rows == ({"note": "[" * 500},)

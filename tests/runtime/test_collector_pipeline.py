@@ -20,7 +20,7 @@ from serving.collector.events import InferenceEvent
 from serving.collector.metrics import CollectorMetrics
 from serving.collector.parquet import encode_rows, partition_prefix
 from serving.collector.service import Collector, in_sample
-from serving.collector.spool import Spool, decode_line, encode_line
+from serving.collector.spool import Spool, SpoolPosition, decode_line, encode_line
 
 T0 = datetime(2026, 5, 6, 7, 59, 59, tzinfo=timezone.utc)
 
@@ -30,7 +30,7 @@ def event(event_id: str, kind: str, rows: tuple[dict, ...] = ({"0": 1.0},), serv
 
 
 def inference(rows: int, model: str = "iris", version: str = "1") -> Inference:
-    return Inference(model, version, T0, tuple({"request_id": str(i)} for i in range(rows)), (0,))
+    return Inference(model, version, T0, tuple({"request_id": str(i)} for i in range(rows)), (SpoolPosition(0, 0),))
 
 
 # --- Correlator -----------------------------------------------------------------------------
@@ -39,12 +39,14 @@ def inference(rows: int, model: str = "iris", version: str = "1") -> Inference:
 def test_request_and_response_with_the_same_id_become_one_row() -> None:
     """The response completes its request, in either arrival order, into one row with both sides."""
     correlator = Correlator(30, lambda _: "all")
-    assert correlator.add(event("a", "response", ({"prediction": 2},)), segment=1, now=0) == []
-    [done] = correlator.add(event("a", "request", ({"0": 5.0, "1": 6.0},)), segment=2, now=1)
+    response, request = event("a", "response", ({"prediction": 2},)), event("a", "request", ({"0": 5.0, "1": 6.0},))
+    assert correlator.add(response, position=SpoolPosition(1, 0), now=0) == []
+    [done] = correlator.add(request, position=SpoolPosition(2, 0), now=1)
     assert done.rows == (
-        {"request_id": "a", "timestamp": T0, "model": "iris", "version": "1", "input.0": 5.0, "input.1": 6.0, "output.prediction": 2},
-    )
-    assert done.segments == (1, 2)
+        {"request_id": "a", "inference_id": request.received_id, "timestamp": T0, "model": "iris", "version": "1",
+         "input.0": 5.0, "input.1": 6.0, "output.prediction": 2},
+    )  # fmt: skip
+    assert done.positions == (SpoolPosition(1, 0), SpoolPosition(2, 0))
     assert correlator.waiting_rows == 0
 
 
@@ -136,21 +138,59 @@ def test_spool_lines_detect_tearing() -> None:
 def test_spool_replays_unreleased_events_and_skips_torn_lines(tmp_path: Path) -> None:
     """Events of a segment not fully released come back on the next start (at least once); a torn tail does not."""
 
-    async def first_run() -> list[int]:
+    async def first_run() -> list[SpoolPosition]:
         spool = Spool(tmp_path)
         spool.replay()
-        segments = [await spool.append({"n": n}) for n in range(3)]
-        spool.release(segments[0])
+        positions = [await spool.append({"n": n}) for n in range(3)]
+        # Released but the marker not yet moved (a crash before record_flushed): replayed.
+        spool.release(positions[0])
         spool.close()
-        return segments
+        return positions
 
     asyncio.run(first_run())
     [segment_file] = Spool(tmp_path).segment_files()
     with open(segment_file, "ab") as handle:
         handle.write(encode_line({"n": 99})[:10])
     replayed = Spool(tmp_path).replay()
-    # One release only lowers the segment's count: the segment, all three events, stays until the last.
     assert len(replayed) == 3 and {e.document["n"] for e in replayed} == {0, 1, 2}
+
+
+def test_spool_replays_only_lines_the_marker_does_not_list_as_stored(tmp_path: Path) -> None:
+    """Events 0 and 2 stored (2 out of order, as another model's batch or a late response makes
+    it): the marker names event 1 as the first pending and event 2 as stored; replay resends 1 and 3."""
+
+    async def first_run() -> list[SpoolPosition]:
+        spool = Spool(tmp_path)
+        spool.replay()
+        positions = [await spool.append({"n": n}) for n in range(4)]
+        spool.release(positions[0])
+        spool.release(positions[2])
+        spool.record_flushed()
+        spool.close()
+        return positions
+
+    positions = asyncio.run(first_run())
+    assert Spool(tmp_path).marker_path(0).read_text() == f"{positions[1].offset} {positions[2].offset}"
+    replayed = Spool(tmp_path).replay()
+    assert [e.document["n"] for e in replayed] == [1, 3]
+    assert [e.position for e in replayed] == [positions[1], positions[3]]
+
+
+def test_an_unreadable_marker_replays_the_whole_segment(tmp_path: Path) -> None:
+    """A marker cut short (power loss before the page cache reached disk) only means more is
+    resent, never less: every event of the segment comes back."""
+
+    async def first_run() -> None:
+        spool = Spool(tmp_path)
+        spool.replay()
+        positions = [await spool.append({"n": n}) for n in range(3)]
+        spool.release(positions[0])
+        spool.record_flushed()
+        spool.close()
+
+    asyncio.run(first_run())
+    Spool(tmp_path).marker_path(0).write_text("12x")
+    assert [e.document["n"] for e in Spool(tmp_path).replay()] == [0, 1, 2]
 
 
 def test_spool_deletes_a_segment_once_all_its_events_are_released(tmp_path: Path) -> None:
@@ -159,10 +199,10 @@ def test_spool_deletes_a_segment_once_all_its_events_are_released(tmp_path: Path
     async def run() -> None:
         spool = Spool(tmp_path)
         spool.replay()
-        segments = await asyncio.gather(*(spool.append({"n": n}) for n in range(50)))
+        positions = await asyncio.gather(*(spool.append({"n": n}) for n in range(50)))
         assert spool.segment_files()
-        for segment in segments:
-            spool.release(segment)
+        for position in positions:
+            spool.release(position)
 
     asyncio.run(run())
     assert Spool(tmp_path).segment_files() == []
@@ -207,12 +247,15 @@ def test_spool_rotates_segments_at_the_size_limit(tmp_path: Path) -> None:
 
 def test_parquet_rows_have_the_store_columns_and_stable_types() -> None:
     """Key columns first and typed; numbers as float64; mixed-type values as JSON text."""
+    keys = {"inference_id": "9f", "timestamp": T0, "model": "m", "version": "1"}
     rows = [
-        {"request_id": "a", "timestamp": T0, "model": "m", "version": "1", "input.x": 1, "input.c": "u", "output.prediction": 0, "input.mix": 1},
-        {"request_id": "b", "timestamp": T0, "model": "m", "version": "1", "input.x": 2.5, "input.c": None, "input.mix": "two"},
+        {"request_id": "a", **keys, "input.x": 1, "input.c": "u", "output.prediction": 0, "input.mix": 1},
+        {"request_id": "b", **keys, "input.x": 2.5, "input.c": None, "input.mix": "two"},
     ]
     table = pq.read_table(io.BytesIO(encode_rows(rows)))
-    assert table.column_names == ["request_id", "timestamp", "model", "version", "input.x", "input.c", "input.mix", "output.prediction"]
+    assert table.column_names == [
+        "request_id", "inference_id", "timestamp", "model", "version", "input.x", "input.c", "input.mix", "output.prediction"
+    ]  # fmt: skip
     assert table.schema.field("timestamp").type == pa.timestamp("us", tz="UTC")
     assert table.schema.field("input.x").type == pa.float64()
     assert table.column("input.mix").to_pylist() == ["1", '"two"']
@@ -221,9 +264,10 @@ def test_parquet_rows_have_the_store_columns_and_stable_types() -> None:
 
 def test_values_arrow_cannot_hold_become_json_text_instead_of_failing_the_batch() -> None:
     """An integer too big even for float64 or a struct with a 70-bit integer still encodes."""
+    keys = {"inference_id": "9f", "timestamp": T0, "model": "m", "version": "1"}
     rows = [
-        {"request_id": "a", "timestamp": T0, "model": "m", "version": "1", "input.big": 10**400, "input.obj": {"n": 2**70}},
-        {"request_id": "b", "timestamp": T0, "model": "m", "version": "1", "input.big": 1, "input.obj": None},
+        {"request_id": "a", **keys, "input.big": 10**400, "input.obj": {"n": 2**70}},
+        {"request_id": "b", **keys, "input.big": 1, "input.obj": None},
     ]
     table = pq.read_table(io.BytesIO(encode_rows(rows)))
     assert table.column("input.big").to_pylist() == [str(10**400), "1"]

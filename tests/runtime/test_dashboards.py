@@ -146,12 +146,14 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Promethe
 
 @pytest.fixture(scope="module")
 def drift_job_pushed(servers: tuple[PrometheusServer, PushgatewayServer, Path]) -> str:
-    """Run the real drift job (drifted window, labels) so every drift metric family is pushed; the
-    Pushgateway's /metrics text afterwards."""
+    """Run the real drift job (drifted window, labels, an unsigned feature the engine skips) so every
+    drift metric family is pushed; the Pushgateway's /metrics text afterwards."""
     prometheus, gateway, workdir = servers
     now = datetime.now(timezone.utc)
-    reference_frame().to_parquet(workdir / "reference.parquet", index=False)
+    reference = reference_frame()
+    reference.assign(**{"input.visits": (reference.index % 40).astype("uint16")}).to_parquet(workdir / "reference.parquet", index=False)
     window = window_frame(300, now, shifted=True, model=MODEL)
+    window["input.visits"] = (window.index % 40).astype("uint16")
     write_partitions(workdir / "store", window)
     labels_for(window, accuracy=0.7).to_parquet(workdir / "labels.parquet", index=False)
     argv = ["--model", MODEL, "--model-version", "v1", "--reference", str(workdir / "reference.parquet"),

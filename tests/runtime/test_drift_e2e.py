@@ -208,8 +208,9 @@ def test_feature_drift_alert_fires_in_prometheus(stack: Stack, drift_runs: dict[
 
     fired = wait_for("MlopsFeatureDrift to fire for fraud", lambda: firing_features() >= {"amount", "country"}, timeout=ALERT_TIMEOUT_SECONDS)
     assert fired
-    alert = next(a for a in _alerts_for(stack, DRIFTED_MODEL) if a["labels"].get("feature") == "amount")
-    assert alert["labels"]["severity"] == "warning" and alert["labels"]["version"] == "v1"
+    # Other modules on the same session's Prometheus may push drift for another version of `fraud`.
+    amount_alerts = [a for a in _alerts_for(stack, DRIFTED_MODEL) if a["labels"].get("feature") == "amount"]
+    assert [a["labels"]["severity"] for a in amount_alerts if a["labels"]["version"] == "v1"] == ["warning"]
     assert "age" not in firing_features()
     assert {a["labels"]["alertname"] for a in _alerts_for(stack, DRIFTED_MODEL) if a["state"] == "firing"} >= {
         "MlopsDatasetDrift",

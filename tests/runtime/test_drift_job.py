@@ -192,6 +192,9 @@ def test_shifted_window_pushes_every_drift_metric_and_writes_reports(payloads: P
         assert by_feature[dict(labels)["feature"]]["score"] == pytest.approx(score)
     html_report = next((payloads.store / payloads.model / "v1" / "reports").glob("*.html")).read_text()
     assert "Dataset drifted" in html_report and "amount" in html_report
+    # A picture per feature and one for the prediction, drifted features first.
+    assert html_report.count('<svg class="distribution"') == 4
+    assert html_report.index("<h3>amount</h3>") < html_report.index("<h3>age</h3>")
 
 
 def test_window_like_the_reference_reports_no_drift(payloads: Payloads):
@@ -484,3 +487,42 @@ def test_module_entrypoint_runs_from_variables_only(payloads: Payloads):
     assert result.returncode == EXIT_OK, result.stderr
     assert payloads.value(catalog.DRIFT_DATASET_DRIFTED) == 1.0
     assert len(list((payloads.root / "reports" / payloads.model / "v1" / "reports").glob("*.json"))) == 1
+
+
+def add_boolean_with_missing_values(payloads: Payloads) -> None:
+    """A boolean feature `flag`: plain in the reference, with missing values (object dtype once
+    read back from Parquet) in a shifted window."""
+    reference = reference_frame()
+    reference["input.flag"] = np.arange(len(reference)) % 3 == 0
+    reference.to_parquet(payloads.reference, index=False)
+    window = window_frame(300, NOW, shifted=True)
+    window["input.flag"] = pd.Series(np.arange(300) % 2 == 0, dtype=object).where(np.arange(300) % 7 != 0, None)
+    payloads.add_window(window)
+
+
+def test_features_left_out_are_named_with_their_reason_in_metrics_and_report(payloads: Payloads):
+    """A boolean feature that gained a missing value (stored by the collector as a nullable
+    Parquet bool, read back as objects) is skipped, as Evidently skips it, not a schema mismatch;
+    the pushed `mlops_drift_feature_skipped` and the report name it and say why."""
+    add_boolean_with_missing_values(payloads)
+    assert payloads.run() == EXIT_OK
+    assert payloads.samples(catalog.DRIFT_FEATURE_SKIPPED) == {
+        frozenset({("feature", "flag"), ("reason", "boolean_with_missing")}): 1.0
+    }
+    report = payloads.report()
+    assert [s["name"] for s in report["skipped"]] == ["flag"]
+    assert report["skipped"][0]["reason"].startswith("booleans with missing values")
+    assert report["summary"]["skippedFeatures"] == {"flag": "boolean_with_missing"}
+    assert {f["name"] for f in report["features"]} == {"amount", "age", "country"}
+
+
+def test_column_type_option_compares_a_feature_evidently_leaves_out(payloads: Payloads):
+    """`--column-type flag=cat` (here from DRIFT_COLUMN_TYPE) compares the boolean-with-missing
+    feature as categorical; an unknown type is a settings error naming the allowed ones."""
+    add_boolean_with_missing_values(payloads)
+    assert main(payloads.argv(), environ={"DRIFT_COLUMN_TYPE": "flag=cat"}) == EXIT_OK
+    flag = next(f for f in payloads.report()["features"] if f["name"] == "flag")
+    assert (flag["column_type"], flag["method"], flag["drifted"]) == ("cat", "z", True)
+    assert payloads.report()["skipped"] == []
+    with pytest.raises(ConfigError, match=r"--column-type='flag=bool': must be COLUMN=TYPE with TYPE one of num, cat, text"):
+        load_config(payloads.argv("--column-type", "flag=bool"), {})

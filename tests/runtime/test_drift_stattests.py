@@ -248,12 +248,14 @@ def test_registry_carries_evidentlys_names_defaults_and_column_types() -> None:
         "jensenshannon": ("Jensen-Shannon distance", ScoreKind.DISTANCE, 0.1, {"num", "cat"}),
         "chisquare": ("chi-square p_value", ScoreKind.P_VALUE, 0.05, {"cat"}),
         "z": ("Z-test p_value", ScoreKind.P_VALUE, 0.05, {"cat"}),
+        "abs_text_content_drift": ("Absolute text content drift", ScoreKind.CLASSIFIER_AUC, 0.55, {"text"}),
+        "perc_text_content_drift": ("Percentile text content drift", ScoreKind.CLASSIFIER_AUC, 0.95, {"text"}),
     }
 
 
 def test_unknown_stattest_name_lists_the_registered_ones() -> None:
     """A typo names itself and the valid choices."""
-    with pytest.raises(UnknownStatTestError, match=r"no stattest named 'kss'; available stattests: \['chisquare'"):
+    with pytest.raises(UnknownStatTestError, match=r"no stattest named 'kss'; available stattests: \['abs_text_content_drift', 'chisquare'"):
         get_stattest("kss")
 
 

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,8 +70,14 @@ class Postgres:
                 return cursor.fetchall()
 
 
+# PostgreSQL refuses to run as root: as root (this machine) it runs as the postgres user; as an
+# ordinary user (a GitHub-hosted runner, where runuser is not allowed) it runs as that user.
+RUNNING_AS_ROOT = os.geteuid() == 0
+
+
 def _as_postgres(*command: str) -> None:
-    subprocess.run(["runuser", "-u", "postgres", "--", *command], check=True, capture_output=True, timeout=120)
+    prefix = ["runuser", "-u", "postgres", "--"] if RUNNING_AS_ROOT else []
+    subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +86,8 @@ def postgres() -> Iterator[Postgres]:
     binaries = _postgres_bin()
     # Not pytest's tmp_path: its parents are private to root and postgres could not reach them.
     root = Path(tempfile.mkdtemp(prefix="mlops-pg-"))
-    shutil.chown(root, "postgres", "postgres")
+    if RUNNING_AS_ROOT:
+        shutil.chown(root, "postgres", "postgres")
     data, port, password = root / "data", free_port(), secrets.token_urlsafe(16)
     _as_postgres(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
     _as_postgres(
@@ -106,10 +114,9 @@ class Tracking:
     log: Path
 
 
-@pytest.fixture(scope="module")
-def tracking(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tracking]:
-    """`mlflow db upgrade`, then `mlflow server` as the component runs them."""
-    workdir = tmp_path_factory.mktemp("mlflow")
+@contextmanager
+def tracking_server(postgres: Postgres, workdir: Path, artifacts_destination: str, env: dict[str, str] | None = None) -> Iterator[Tracking]:
+    """`mlflow db upgrade`, then `mlflow server` as the component runs them, until the block ends."""
     upgrade = subprocess.run([str(MLFLOW), *upgrade_args(postgres.uri)], capture_output=True, text=True, timeout=300)
     assert upgrade.returncode == 0, upgrade.stderr[-3000:]
     admin_password = secrets.token_urlsafe(24)
@@ -118,14 +125,14 @@ def tracking(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> It
     port = free_port()
     args = server_args(
         backend_store_uri=postgres.uri,
-        artifacts_destination=str(workdir / "artifacts"),
+        artifacts_destination=artifacts_destination,
         allowed_hosts=in_cluster_hosts("mlflow", "mlops-platform"),
         metrics_dir=str(workdir / "metrics"),
         host="127.0.0.1",
         port=port,
         workers=1,
     )
-    env = {**os.environ, AUTH_CONFIG_ENV: str(workdir / "basic_auth.ini"), SECRET_KEY_ENV: secrets.token_urlsafe(32)}
+    env = {**os.environ, **(env or {}), AUTH_CONFIG_ENV: str(workdir / "basic_auth.ini"), SECRET_KEY_ENV: secrets.token_urlsafe(32)}
     log = workdir / "server.log"
     with log.open("wb") as sink:
         process = subprocess.Popen([str(MLFLOW), *args], stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=workdir)
@@ -140,6 +147,13 @@ def tracking(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> It
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def tracking(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tracking]:
+    workdir = tmp_path_factory.mktemp("mlflow")
+    with tracking_server(postgres, workdir, str(workdir / "artifacts")) as server:
+        yield server
 
 
 @pytest.fixture

@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mlops.stackfiles import config_strings
 from mlops.stackops import models as models_cli
+from stacks.config import load_stack_config
 from tests.conftest import PROJECT_DIR
 from tests.runtime.servers import free_port, wait_until_answering
 
@@ -26,6 +28,7 @@ pytestmark = pytest.mark.server
 
 MLFLOW = Path(sys.executable).parent / "mlflow"
 MODEL = "churn-classifier"
+HANDWRITTEN_DEV = PROJECT_DIR / "tests" / "fixtures" / "stackfiles" / "Pulumi.dev.yaml"
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,28 @@ def test_version_is_pinned_with_its_artifact_and_signature(project, registry, ca
     assert reference["signature"]["outputs"] == [{"type": "tensor:int64"}]  # a numpy prediction is an unnamed tensor
     assert (project / "Pulumi.dev.yaml").read_text().startswith(before[: before.index("  mlops:models:")])
     assert "version 1" in out
+
+
+def test_a_handwritten_stack_file_changes_inside_the_resolved_model_only(tmp_path, registry, capsys):
+    """Resolving version 2 into a hand-written dev stack (comments at column 0, flow and block styles, two
+    models): the text before churn-classifier and from the next model's comment on is byte-identical,
+    inside it only the version, artifact and signature change, and the file is a valid stack config."""
+    shutil.copy(PROJECT_DIR / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copy(HANDWRITTEN_DEV, tmp_path / "Pulumi.dev.yaml")
+    before = HANDWRITTEN_DEV.read_text()
+    code, _, err = resolve(tmp_path, registry, "--version", "2", capsys=capsys)
+    assert code == 0, err
+    after = (tmp_path / "Pulumi.dev.yaml").read_text()
+    head = before[: before.index("  - name: churn-classifier")]
+    tail = before[before.index("# A second model that no command here touches.") :]
+    assert after.startswith(head) and after.endswith(tail)
+    changed = after[len(head) : len(after) - len(tail)]
+    for kept in ("registeredModel: 'churn-classifier'\n", "resources: {cpu: 500m, memory: 1Gi}\n", "driftSchedule: '*/30 * * * *'\n"):
+        assert kept in changed
+    assert 'version: "2"' in changed and "# pinned by resolve" in changed
+    config = yaml.safe_load(after)["config"]
+    load_stack_config(config_strings(config))
+    assert (local_path(config["mlops:models"][0]["model"]["artifactUri"]) / "MLmodel").is_file()
 
 
 def test_alias_records_the_version_it_points_at(project, registry, capsys):

@@ -9,9 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mlops.stackfiles import config_strings
 from mlops.stackops import canary
 from mlops.stackops.canary import next_traffic, promoted
+from stacks.config import load_stack_config
 from tests.conftest import PROJECT_DIR
+from tests.spine import fake_pulumi
+
+HANDWRITTEN = PROJECT_DIR / "tests" / "fixtures" / "stackfiles" / "Pulumi.prod.yaml"
 
 
 @pytest.mark.parametrize(("current", "requested", "expected"), [(10, None, 25), (25, None, 50), (50, None, 100), (0, None, 10), (10, 40, 40), (10, 100, 100)])
@@ -48,20 +53,22 @@ def promote(tmp_path: Path, *arguments: str) -> int:
     return args.func(args)
 
 
-def test_forced_promote_edits_the_stack_file(tmp_path: Path, capsys):
-    """--force --reason moves fraud-detector from 10 % to 25 % in Pulumi.prod.yaml, touches nothing
-    else, and prints the reason with the change. (Promotion on the gates' verdict, against a real
-    Prometheus: tests/runtime/test_canary_analysis.py.)"""
-    for name in ("Pulumi.yaml", "Pulumi.prod.yaml"):
-        shutil.copy(PROJECT_DIR / name, tmp_path / name)
-    assert promote(tmp_path, "fraud-detector", "--force", "--reason", "metrics pipeline down during the incident; verified by hand") == 0
+FORCED = ("--force", "--reason", "metrics pipeline down during the incident; verified by hand")
+
+
+def test_promote_edits_one_line_of_a_handwritten_stack_file(tmp_path: Path, capsys):
+    """The CLI moves fraud-detector from 10 % to 25 % in a hand-written Pulumi.prod.yaml (comments at column 0,
+    flow mappings, mixed quoting): that one value changes, every other byte stays, and the file is valid.
+    Without a Prometheus here the gates are overridden (--force --reason, printed with the change);
+    promotion on the gates' verdict runs against a real Prometheus in tests/runtime/test_canary_analysis.py."""
+    shutil.copy(PROJECT_DIR / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copy(HANDWRITTEN, tmp_path / "Pulumi.prod.yaml")
+    assert promote(tmp_path, "fraud-detector", *FORCED) == 0
     out = capsys.readouterr().out
     assert "canary 10% -> 25%" in out and "--force): metrics pipeline down during the incident; verified by hand" in out
-    before = yaml.safe_load((PROJECT_DIR / "Pulumi.prod.yaml").read_text())["config"]
-    after = yaml.safe_load((tmp_path / "Pulumi.prod.yaml").read_text())["config"]
-    assert after["mlops:models"][0]["canary"]["trafficPercent"] == 25
-    after["mlops:models"][0]["canary"]["trafficPercent"] = 10
-    assert after == before
+    after = (tmp_path / "Pulumi.prod.yaml").read_text()
+    assert after == HANDWRITTEN.read_text().replace("trafficPercent: 10   #", "trafficPercent: 25   #")
+    load_stack_config(config_strings(yaml.safe_load(after)["config"]))
 
 
 def test_promoting_a_promoted_model_is_refused(tmp_path: Path, capsys):
@@ -86,3 +93,20 @@ def test_promote_without_a_verdict_or_a_reason_is_refused(tmp_path: Path, capsys
     assert promote(tmp_path, "fraud-detector", *arguments) == 2
     assert message in capsys.readouterr().err
     assert (tmp_path / "Pulumi.prod.yaml").read_bytes() == (PROJECT_DIR / "Pulumi.prod.yaml").read_bytes()
+
+
+def test_promote_apply_runs_a_targeted_update(tmp_path: Path, capsys, monkeypatch):
+    """--apply: the step is written, then `pulumi up` targets fraud-detector's resources only and sees 25 %."""
+    shutil.copy(PROJECT_DIR / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copy(HANDWRITTEN, tmp_path / "Pulumi.prod.yaml")
+    shutil.copy(PROJECT_DIR / "tests" / "fixtures" / "history" / "prod.json", tmp_path / "history.json")
+    fake = fake_pulumi.install(tmp_path / "bin", tmp_path / "history.json")
+    monkeypatch.setenv("PATH", str(fake.bin_dir))
+    assert promote(tmp_path, "fraud-detector", "--apply", *FORCED) == 0
+    out, err = capsys.readouterr()
+    assert "canary 10% -> 25%; update 10 succeeded" in out and "Updating (prod)" in err
+    (up,) = [call for call in fake.calls() if call["argv"][0] == "up"]
+    targets = [up["argv"][i + 1] for i, arg in enumerate(up["argv"]) if arg == "--target"]
+    assert targets and all("model-fraud-detector" in urn for urn in targets) and up["argv"][-1] == "--target-dependents"
+    assert up["stackFile"] == (tmp_path / "Pulumi.prod.yaml").read_text()
+    assert "trafficPercent: 25   #" in up["stackFile"]

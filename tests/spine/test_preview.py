@@ -11,10 +11,10 @@ import yaml
 
 from mlops.offline import preview
 from mlops.offline.security_scan import CHECKOV_ENV, checkov_executable
-from tests.conftest import PROJECT_DIR, REFERENCE_DIR
+from tests.conftest import PROJECT_DIR
 
 PROJECT_CONTENT = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "pyproject.toml",
-                   "stacks", "components", "mlops", "policies", "monitoring", "serving")
+                   "stacks", "components", "mlops", "policies", "monitoring", "serving", "reference")
 GPU_MODEL = {
     "name": "text-ranker",
     "model": {"registeredModel": "text-ranker", "version": "3", "artifactUri": "s3://mlops-prod-artifacts/40/abc/artifacts/model"},
@@ -68,7 +68,7 @@ def run_preview(repo, out) -> int:
 def test_preview_of_a_pr_adding_a_gpu_model(project_repo, tmp_path, monkeypatch):
     """One comment shows the new GPU node group, the changed pool size, the schema checks, verdicts,
     the checkov count and a positive cost delta."""
-    monkeypatch.setenv("MLOPS_REFERENCE_DIR", str(REFERENCE_DIR))
+    monkeypatch.delenv("MLOPS_REFERENCE_DIR", raising=False)
     add_gpu_model(project_repo)
     out = tmp_path / "comment.md"
     code = run_preview(project_repo, out)
@@ -97,5 +97,5 @@ def test_preview_without_changes_reports_no_resource_changes(project_repo, tmp_p
     run_preview(project_repo, out)
     text = out.read_text()
     assert "+0.00 $/month** at minimum scale, **+0.00 $/month** at maximum scale" in text
-    # Without reference data (none beside this copy, no MLOPS_REFERENCE_DIR) the schema checks say so.
-    assert "Skipped: no reference CRDs and chart defaults at" in text.split("### Schemas")[1].split("### Policy verdicts")[0]
+    # The copy's own reference/ is enough for the schema checks: nothing beside it, no MLOPS_REFERENCE_DIR.
+    assert "the reference CRDs and chart defaults: no findings." in text.split("### Schemas")[1].split("### Policy verdicts")[0]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import re
+import subprocess
+import sys
 
 import pytest
 
 from mlops.offline import render as render_module
-from mlops.offline.render import SECRET, render, write_rendering
+from mlops.offline.render import SECRET, Rendering, RenderShardConflict, merge_shards, render, write_rendering
 from stacks.config import ConfigError
 from tests.conftest import PROJECT_DIR
 
@@ -75,3 +79,33 @@ def test_overrides_use_pulumi_config_path_syntax(dev_rendering):
     changed = render(PROJECT_DIR, "dev", {"mlops:mlflow.replicas": "2"})
     (deployment,) = [r for r in changed.by_type("kubernetes:apps/v1:Deployment") if r.name == "mlflow-server"]
     assert deployment.inputs["spec"]["replicas"] == 2
+
+
+@pytest.mark.parametrize(("stack", "overrides"), [("dev", {}), ("prod", {}), ("prod", {"mlops:cloud": "gcp"})])
+def test_a_render_split_across_processes_is_the_single_process_render(stack, overrides) -> None:
+    """Each process declares the foundation, the platform and a share of the models; merged by URN it is the same state."""
+    single = render(PROJECT_DIR, stack, overrides, processes=1)
+    split = render(PROJECT_DIR, stack, overrides, processes=2)
+    assert json.dumps(split.document(), sort_keys=True) == json.dumps(single.document(), sort_keys=True)
+
+
+def test_shards_that_declare_one_urn_differently_fail_loudly(dev_rendering) -> None:
+    first = dev_rendering
+    changed = copy.deepcopy(first.resources[0])
+    changed.inputs["drifted"] = True
+    other = Rendering(first.project, first.stack, first.config, [changed, *first.resources[1:]], first.outputs)
+    with pytest.raises(RenderShardConflict, match=re.escape(changed.urn)):
+        merge_shards([first, other])
+
+
+def test_the_command_forks_its_share_processes_with_the_same_result(tmp_path) -> None:
+    """`mlops render --processes 2` forks from a process the SDK has not run in yet: the path a CLI run takes."""
+    for processes in ("1", "2"):
+        completed = subprocess.run(
+            [sys.executable, "-m", "mlops", "render", "--stack", "prod", "--processes", processes, "--out", str(tmp_path / processes)],
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+        )
+        assert completed.returncode == 0, completed.stderr
+    assert (tmp_path / "2" / "state.json").read_bytes() == (tmp_path / "1" / "state.json").read_bytes()

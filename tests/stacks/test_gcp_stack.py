@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pulumi
 import pytest
@@ -14,9 +13,8 @@ from mlops.offline.render import SECRET, RenderedResource, Rendering, render
 from mlops.offline.validate import ReferenceData, validate_rendering
 from stacks import program
 from stacks.config import ConfigError
+from tests.conftest import PROJECT_DIR, REFERENCE_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-REFERENCE_DIR = PROJECT_DIR / ".." / "shared" / "reference"
 ON_GCP = {"mlops:cloud": "gcp"}
 DEV_ON_GCP = {
     **ON_GCP,

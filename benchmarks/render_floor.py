@@ -1,0 +1,129 @@
+"""The floor under `mlops render`: the bare Pulumi SDK registering the same resources.
+
+A rendering records every resource the program registered: type, name, parent, inputs as the
+provider receives them, dependsOn and provider. The floor replays exactly that with the SDK's
+generic classes (`CustomResource`, `ProviderResource`, `ComponentResource`), under the same mocks
+and mock monitor and with the same garbage-collection policy, so what the program costs above the
+floor is the program itself: typed provider classes, Output plumbing, our components' logic.
+
+    .venv/bin/python benchmarks/render_floor.py [--stack prod] [--models 500]
+
+prints the render time, the floor time and their ratio, measured side by side in one process
+after a warm-up render has imported everything both need.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextvars
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_DIR))
+
+from mlops.offline.mocks import PlaceholderMocks  # noqa: E402
+from mlops.offline.render import RecordingMonitor, Rendering, RenderedResource, garbage_collection_paused, render  # noqa: E402
+from mlops.stackfiles import ProjectFiles  # noqa: E402
+
+
+def model_copies(stack: str, models: int) -> dict[str, str]:
+    """`models` copies of the stack's first declared model under new names, as a config override."""
+    template = ProjectFiles(PROJECT_DIR).raw_stack_config(stack)["mlops:models"][0]
+    return {"mlops:models": json.dumps([{**template, "name": f"{template['name']}-{i:04d}"} for i in range(models)])}
+
+
+def registration_order(resources: list[RenderedResource]) -> list[RenderedResource]:
+    """Parents, dependencies and providers before the resources that name them."""
+    by_urn = {r.urn: r for r in resources}
+    ordered: list[RenderedResource] = []
+    placed: set[str] = set()
+
+    def place(resource: RenderedResource) -> None:
+        if resource.urn in placed:
+            return
+        placed.add(resource.urn)
+        for urn in (resource.parent, resource.options.get("provider"), *resource.options.get("dependsOn", [])):
+            if urn in by_urn:
+                place(by_urn[urn])
+        ordered.append(resource)
+
+    for resource in resources:
+        place(resource)
+    return ordered
+
+
+def replay(resources: list[RenderedResource]) -> None:
+    """Register every resource again, with the SDK's generic resource classes only."""
+    registered: dict[str, pulumi.Resource] = {}
+    for resource in registration_order(resources):
+        opts = pulumi.ResourceOptions(
+            parent=registered.get(resource.parent or ""),
+            depends_on=[registered[urn] for urn in resource.options.get("dependsOn", []) if urn in registered],
+            provider=registered.get(resource.options.get("provider") or ""),  # type: ignore[arg-type]
+            protect=resource.options.get("protect"),
+            retain_on_delete=resource.options.get("retainOnDelete"),
+            ignore_changes=resource.options.get("ignoreChanges") or None,
+        )
+        if resource.type.startswith("pulumi:providers:"):
+            registered[resource.urn] = pulumi.ProviderResource(resource.type.split(":")[2], resource.name, dict(resource.inputs), opts)
+        elif resource.custom:
+            registered[resource.urn] = pulumi.CustomResource(resource.type, resource.name, dict(resource.inputs), opts)
+        else:
+            component = pulumi.ComponentResource(resource.type, resource.name, None, opts)
+            component.register_outputs({})
+            registered[resource.urn] = component
+
+
+def floor(rendering: Rendering) -> tuple[float, int]:
+    """Seconds the bare SDK takes to register `rendering`'s resources, and how many it registered."""
+
+    def run() -> int:
+        settings.ROOT.set(None)
+        monitor = RecordingMonitor(PlaceholderMocks())
+        pulumi_mocks.set_mocks(monitor.mocks, project=rendering.project, stack=rendering.stack, preview=False, monitor=monitor)
+        _sync_await(run_pulumi_func(lambda: replay(rendering.resources)))
+        return len(monitor.recorded)
+
+    started = time.perf_counter()
+    with garbage_collection_paused():
+        count = contextvars.copy_context().run(run)
+    return time.perf_counter() - started, count
+
+
+def measure(stack: str, models: int) -> dict[str, Any]:
+    render(PROJECT_DIR, stack, model_copies(stack, 1))  # imports every module both sides need
+    started = time.perf_counter()
+    rendering = render(PROJECT_DIR, stack, model_copies(stack, models))
+    render_s = time.perf_counter() - started
+    floor_s, registered = floor(rendering)
+    if registered != len(rendering.resources):
+        raise SystemExit(f"the floor registered {registered} resources, the render {len(rendering.resources)}")
+    return {"models": models, "resources": len(rendering.resources), "render_s": render_s, "floor_s": floor_s}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stack", default="prod")
+    parser.add_argument("--models", type=int, default=500)
+    args = parser.parse_args()
+    row = measure(args.stack, args.models)
+    print(f"{'models':>6} {'resources':>9} {'render s':>9} {'floor s':>8} {'ratio':>6}")
+    print(
+        f"{row['models']:>6} {row['resources']:>9} {row['render_s']:>9.2f} {row['floor_s']:>8.2f} "
+        f"{row['render_s'] / row['floor_s']:>6.2f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
