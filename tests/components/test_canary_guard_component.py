@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,8 @@ from mlops.offline.render import render
 from monitoring.canary.guard import load_config
 from tests.components.test_model_deployment import declaration, isvc
 from tests.conftest import PROJECT_DIR
-from tests.spine.test_rollback import HISTORY_DIR, run
+# The stack file, recorded history and fake pulumi CLI the rollback tests use.
+from tests.spine.test_rollback import project, pulumi, run  # noqa: F401 (fixtures)
 
 FIXTURES = PROJECT_DIR / "tests" / "fixtures" / "inferenceservices"
 
@@ -86,20 +86,20 @@ def fraud_predictor(project: Path) -> dict[str, Any]:
     return next(o for o in objects if o["kind"] == "InferenceService" and o["metadata"]["name"] == "fraud-detector")["spec"]["predictor"]
 
 
-def test_after_an_abort_mlops_rollback_makes_the_config_follow(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("follow", [("--traffic",), ()], ids=["traffic", "declaration"])
+def test_after_an_abort_mlops_rollback_makes_the_config_follow(project, pulumi, capsys, follow):
     """The guard set fraud-detector 7's traffic to 0; the stack file still says 10 %, so the next
-    `pulumi up` would give it traffic again. `mlops rollback` restores the last declaration before
-    version 7: the render then serves version 6 only and the guard has no canary left to judge."""
-    shutil.copy(PROJECT_DIR / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
-    shutil.copy(HISTORY_DIR / "Pulumi.prod.yaml", tmp_path / "Pulumi.prod.yaml")
-    before = fraud_predictor(tmp_path)
+    `pulumi up` would give it traffic again. `mlops rollback --traffic` writes the abort into the
+    file (0 %), `mlops rollback` restores the declaration before version 7: either way the render
+    gives version 7 no traffic and the guard has no canary left to judge (pulumi is a fake here)."""
+    before = fraud_predictor(project)
     assert before["canaryTrafficPercent"] == 10 and "9b1e2f3a" in before["model"]["storageUri"]
-    assert guard_canaries(tmp_path) == ["fraud-detector"]
-    monkeypatch.setenv("PATH", str(tmp_path))  # no pulumi CLI: the config change is written, `pulumi up` is left to the user
-    code, _, err = run(tmp_path, "fraud-detector", "--history", str(HISTORY_DIR / "prod.json"), capsys=capsys)
-    assert code == 1 and "run `pulumi up --stack prod`" in err
-    declared = next(m for m in yaml.safe_load((tmp_path / "Pulumi.prod.yaml").read_text())["config"]["mlops:models"] if m["name"] == "fraud-detector")
-    assert declared["model"]["version"] == "6"
-    after = fraud_predictor(tmp_path)
-    assert after["canaryTrafficPercent"] == 100 and "9b1e2f3a" not in after["model"]["storageUri"]
-    assert guard_canaries(tmp_path) == []
+    assert guard_canaries(project) == ["fraud-detector"]
+    code, _, err = run(project, "fraud-detector", *follow, capsys=capsys)
+    assert code == 0, err
+    after = fraud_predictor(project)
+    if follow:
+        assert after["canaryTrafficPercent"] == 0
+    else:
+        assert after["canaryTrafficPercent"] == 100 and "9b1e2f3a" not in after["model"]["storageUri"]
+    assert guard_canaries(project) == []
