@@ -246,7 +246,7 @@ class Guard:
             if traffic is not None and traffic[1] > 0:
                 message = (
                     f"canary version {spec.canary_version} was aborted at {record.get('at')} ({'; '.join(record.get('reasons', []))}) "
-                    f"and got {traffic[1]}% traffic again; set it back to 0. Make the stack config follow the abort: mlops rollback {spec.model}"
+                    f"and got {traffic[1]}% traffic again; set it back to 0. Make the stack config follow the abort: mlops rollback {spec.model} --traffic"
                 )
                 self._abort(isvc, spec, traffic[0], record, "CanaryReopenedAfterAbort", message, now)
             self._publish(spec, "rollback")
@@ -257,7 +257,7 @@ class Guard:
             record = {"version": spec.canary_version, "reasons": evaluation.reasons, "at": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "by": COMPONENT}
             message = (
                 f"canary version {spec.canary_version} of {spec.model} aborted: {'; '.join(evaluation.reasons)}. "
-                f"Traffic set to 0; make the stack config follow: mlops rollback {spec.model}"
+                f"Traffic set to 0; make the stack config follow: mlops rollback {spec.model} --traffic"
             )
             self._abort(isvc, spec, traffic[0], record, "CanaryAborted", message, now)
         return evaluation.verdict

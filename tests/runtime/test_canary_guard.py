@@ -176,7 +176,7 @@ def test_a_failing_canary_is_aborted_at_once_and_says_why(api_server, prometheus
     (event,) = state.events
     assert event["reason"] == "CanaryAborted" and event["type"] == "Warning"
     assert event["involvedObject"]["kind"] == "InferenceService" and event["involvedObject"]["uid"] == isvc["metadata"]["uid"]
-    assert "mlops rollback fraud-detector" in event["message"]
+    assert "mlops rollback fraud-detector --traffic" in event["message"]
     assert verdict_samples(registry) == {"promote": 0.0, "hold": 0.0, "rollback": 1.0}
     assert {metric.name for metric in registry.collect()} == catalog.CANARY_GUARD_SERIES
 
