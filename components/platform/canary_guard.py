@@ -7,7 +7,7 @@ not a CronJob created or deleted. It runs in the monitoring namespace beside Pro
 
 RBAC: in the serving namespace it may read and patch InferenceServices (read to know the current
 traffic and resourceVersion it patches against) and create the Events that say why; nothing else,
-nowhere else. Its /metrics (mlops_canary_verdict) is scraped through a PodMonitor.
+nowhere else. Its /metrics (mlops_canary_verdict) is scraped through a Service and a ServiceMonitor (job "canary-guard").
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ class CanaryGuardArgs:
     image: pulumi.Input[str]
     models: list[ModelDeployment]
     mode: DeploymentMode
-    # The Prometheus operator's CRDs (PodMonitor).
+    # The Prometheus operator's CRDs (ServiceMonitor).
     monitoring_crds: list[pulumi.Resource]
     namespace: str = MONITORING
     serving_namespace: str = SERVING
@@ -155,17 +155,22 @@ class CanaryGuard(pulumi.ComponentResource):
             spec=guard_deployment_spec(args.image, account.metadata.name, config.metadata.name, hashlib.sha256(config_text.encode()).hexdigest()[:16]),
             opts=child,
         )
+        service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=APP, namespace=args.namespace, labels=labels),
+            spec={"selector": workloads.selector(APP), "ports": [{"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics"}]},
+            opts=child,
+        )
         k8s.apiextensions.CustomResource(
             f"{name}-monitor",
             api_version="monitoring.coreos.com/v1",
-            kind="PodMonitor",
+            kind="ServiceMonitor",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=APP, namespace=args.namespace, labels=labels),
             spec={
                 "selector": {"matchLabels": workloads.selector(APP)},
-                "namespaceSelector": {"matchNames": [args.namespace]},
-                # The verdict carries the canary's own namespace label; the pod's (monitoring) must not replace it.
-                "podMetricsEndpoints": [{"port": "metrics", "path": "/metrics", "interval": "30s", "honorLabels": True}],
+                # The verdict carries the canary's own namespace label; the target's (monitoring) must not replace it.
+                "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "30s", "honorLabels": True}],
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=args.monitoring_crds),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[service, *args.monitoring_crds]),
         )
         self.register_outputs({})

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from components.model.serving import MODEL_LABEL
 from components.platform.knative import (
     GATEWAY_NAMESPACE,
     GATEWAY_SERVICE,
@@ -110,7 +109,7 @@ def test_the_queue_proxy_serves_request_metrics_where_the_model_pod_monitors_scr
     assert observability.inputs["data"] == REQUEST_METRICS == {"request-metrics-protocol": "prometheus"}
     (controller,) = [r for r in prod.by_type("kubernetes:helm.sh/v4:Chart") if str(r.inputs["chart"]).endswith("/kserve-resources")]
     assert depends_on(controller, observability)
-    monitors = [m for m in prod.by_type("kubernetes:monitoring.coreos.com/v1:PodMonitor") if MODEL_LABEL in m.inputs["spec"]["selector"]["matchLabels"]]
+    monitors = prod.by_type("kubernetes:monitoring.coreos.com/v1:PodMonitor")
     assert monitors and all(
         monitor.inputs["spec"]["podMetricsEndpoints"][0]["port"] == "http-usermetric" for monitor in monitors
     )
