@@ -10,24 +10,54 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from components import formats
 from components.catalog import Accelerator, SizeClass
 
 DNS_LABEL = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
-KUBERNETES_QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"
-DURATION = r"^[0-9]+(s|m|h|d)$"
-CRON = r"^(\S+\s+){4}\S+$"
 
 DnsLabel = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
-Quantity = Annotated[str, Field(pattern=KUBERNETES_QUANTITY)]
+Quantity = Annotated[str, AfterValidator(formats.positive_quantity)]
+# Durations that end up in PromQL ranges, `for:` clauses or Prometheus flags.
+PrometheusDuration = Annotated[str, AfterValidator(formats.positive_prometheus_duration)]
+CronSchedule = Annotated[str, AfterValidator(formats.cron_schedule)]
+LabelValue = Annotated[str, AfterValidator(formats.label_value)]
+# What reads each location: KServe's storage initializer (kserve_storage.py, v0.21; file:// for a mounted path)
+# for model artifacts; the drift job (monitoring/drift_job: pyarrow filesystems, MLflow URIs)
+# for reference data and labels. A path on the laptop means nothing inside the cluster.
+ARTIFACT_SCHEMES = ("s3://", "gs://", "pvc://", "hdfs://", "webhdfs://", "https://", "http://", "hf://", "file://")
+DATASET_SCHEMES = ("s3://", "gs://", "runs:/", "models:/")
+ArtifactUri = Annotated[
+    str, AfterValidator(lambda uri: formats.uri_with_scheme(uri, ARTIFACT_SCHEMES, "KServe's storage initializer"))
+]
+DatasetUri = Annotated[str, AfterValidator(lambda uri: formats.uri_with_scheme(uri, DATASET_SCHEMES, "the drift job"))]
+WebhookUrl = Annotated[str, Field(pattern=r"^https?://"), AfterValidator(formats.no_whitespace)]
+
+# Names the platform derives from a model's name, with the limit the API server (or the
+# controller that creates them) enforces. The longest decides how long a model name may be.
+DERIVED_NAME_LIMITS: tuple[tuple[str, str, int], ...] = (
+    # The CronJob controller names each Job <cronjob>-<11 characters>; Kubernetes caps CronJob names at 52.
+    ("CronJob", "{name}-drift", 52),
+    # KServe names the Knative Service <isvc>-predictor; tag routing adds latest-/prev- hosts, each a DNS label.
+    ("Knative tag host", "latest-{name}-predictor", 63),
+    # Knative labels pods with their revision, <service>-00001, a label value.
+    ("Knative revision label", "{name}-predictor-00001", 63),
+)
+MODEL_NAME_MAX = min(limit - len(template.replace("{name}", "")) for _, template, limit in DERIVED_NAME_LIMITS)
 # A container image with an explicit tag or digest (no implicit `latest`).
 IMAGE = r"^[^\s]+(:[^\s/]+|@sha256:[0-9a-f]{64})$"
 
 
 class Section(BaseModel):
-    """Base of every config section: camelCase keys, unknown keys rejected, immutable."""
+    """Base of every config section: camelCase keys, unknown keys rejected, immutable.
+
+    Numbers are taken where text is expected (`postgresVersion: 17`, `--config
+    mlops:database.postgresVersion=17`): Pulumi itself stores such a value as a number (YAML, and
+    `config set --path` turns integer text into an integer), so refusing it would refuse what
+    Pulumi accepted. Infinite and NaN numbers (`1e999` decodes to infinity) are refused.
+    """
 
     model_config = ConfigDict(
         extra="forbid",
@@ -35,6 +65,8 @@ class Section(BaseModel):
         populate_by_name=True,
         frozen=True,
         validate_default=True,
+        coerce_numbers_to_str=True,
+        allow_inf_nan=False,
     )
 
 
@@ -79,11 +111,11 @@ class ModelSignature(Section):
 class ModelReference(Section):
     registered_model: str = Field(min_length=1, description="MLflow registered model name.")
     version: str | None = Field(None, pattern=r"^[0-9]+$", description="Registered model version.")
-    alias: str | None = Field(None, description="Registered model alias (e.g. champion).")
+    alias: LabelValue | None = Field(None, description="Registered model alias (e.g. champion); labels pods while unresolved.")
     resolved_version: str | None = Field(
         None, pattern=r"^[0-9]+$", description="Version the alias pointed at when resolved (written by `mlops models resolve`)."
     )
-    artifact_uri: str | None = Field(
+    artifact_uri: ArtifactUri | None = Field(
         None, description="Resolved artifact URI (written by `mlops models resolve`); the storageUri served."
     )
     signature: ModelSignature | None = Field(None, description="MLflow signature (written by `mlops models resolve`).")
@@ -129,17 +161,16 @@ class CanaryGates(Section):
     max_error_rate: float = Field(0.01, ge=0, le=1, description="Highest canary 5xx ratio to promote.")
     max_p99_latency_ms: float = Field(500, gt=0, description="Highest canary p99 latency (ms) to promote.")
     min_request_count: int = Field(100, ge=1, description="Requests the canary must serve before a verdict.")
-    window: str = Field("10m", pattern=DURATION, description="PromQL range the gates are evaluated over.")
+    window: PrometheusDuration = Field("10m", description="PromQL range the gates are evaluated over.")
 
 
 class Canary(Section):
     traffic_percent: int = Field(ge=0, le=100, description="Share of traffic sent to the new model version.")
-    previous_artifact_uri: str | None = Field(
+    previous_artifact_uri: ArtifactUri | None = Field(
         None, description="Artifact URI of the stable version serving the rest of the traffic."
     )
-    previous_version: str | None = Field(
+    previous_version: LabelValue | None = Field(
         None,
-        pattern=r"^[0-9A-Za-z][-0-9A-Za-z_.]*$",
         description="Model version of the stable predictor (names it in RawDeployment mode).",
     )
     steps: list[int] = Field(
@@ -164,14 +195,13 @@ class ModelMonitoring(Section):
         description="Share of inferences the payload collector stores, chosen by inference id; the rest are "
         "acknowledged and counted (mlops_collector_events_sampled_out_total).",
     )
-    drift_schedule: str = Field("0 * * * *", pattern=CRON, description="Cron schedule of the drift job.")
+    drift_schedule: CronSchedule = Field("0 * * * *", description="Cron schedule of the drift job.")
     drift_window_hours: int = Field(24, ge=1, le=24 * 30, description="Hours of payloads each drift run reads.")
     feature_drift_threshold: float | None = Field(None, gt=0, description="Override of the per-feature threshold.")
     drift_share_threshold: float = Field(0.5, gt=0, le=1, description="Share of drifted features = dataset drift.")
-    reference_data_uri: str = Field(min_length=1, description="Reference (training) sample the drift job compares to.")
-    labels_uri: str | None = Field(
+    reference_data_uri: DatasetUri = Field( description="Reference (training) sample the drift job compares to.")
+    labels_uri: DatasetUri | None = Field(
         None,
-        min_length=1,
         description="Ground-truth labels (Parquet/CSV with request_id, label) joined to the payloads: turns on "
         "performance drift (MlopsPerformanceDrop). Needs task.",
     )
@@ -187,8 +217,8 @@ class ModelMonitoring(Section):
 
 
 class Retraining(Section):
-    webhook: str | None = Field(None, pattern=r"^https?://", description="URL called when the policy triggers.")
-    schedule: str | None = Field(None, pattern=CRON, description="Cron schedule of periodic retraining.")
+    webhook: WebhookUrl | None = Field(None, description="URL called when the policy triggers.")
+    schedule: CronSchedule | None = Field(None, description="Cron schedule of periodic retraining.")
     policy: Literal["on_drift", "on_dataset_drift", "scheduled"] = Field(
         "on_dataset_drift", description="When retraining is triggered."
     )
@@ -210,7 +240,7 @@ class Slo(Section):
 
 
 class ModelDeployment(Section):
-    name: DnsLabel = Field(description="Deployment name; the InferenceService name.")
+    name: DnsLabel = Field(description=f"Deployment name; the InferenceService name (at most {MODEL_NAME_MAX} characters).")
     model: ModelReference
     format: Literal["mlflow", "sklearn", "xgboost"] = Field("mlflow", description="Model format / serving runtime.")
     protocol: Literal["v1", "v2"] = Field("v2", description="Inference protocol.")
@@ -237,6 +267,18 @@ class ModelDeployment(Section):
         if value is None:
             raise ValueError("a model cannot be deployed without a retraining strategy: add retraining (webhook or schedule)")
         return value
+
+    @field_validator("name")
+    @classmethod
+    def _derived_names_fit(cls, name: str) -> str:
+        for kind, template, limit in DERIVED_NAME_LIMITS:
+            derived = template.format(name=name)
+            if len(derived) > limit:
+                raise ValueError(
+                    f"{kind} {derived!r} would be {len(derived)} characters, above Kubernetes' {limit}; "
+                    f"model names are at most {MODEL_NAME_MAX} characters"
+                )
+        return name
 
     @model_validator(mode="after")
     def _gpu_needs_pool(self) -> "ModelDeployment":

@@ -4,7 +4,10 @@ Default-deny leaves DNS and traffic inside the namespace open. What crosses a na
 is opened explicitly: ingress to one server by the component that runs it (MLflow, the collector,
 the object store, PostgreSQL allow their clients), and the namespace-wide flows below, which every
 pod of a namespace needs (model pods reach the platform's services, cloud APIs and the
-Pushgateway; the platform's servers reach a managed database and cloud storage).
+Pushgateway; the platform's servers reach a managed database and cloud storage; controllers reach
+the API server and receive its admission webhook calls; Prometheus scrapes everything).
+Knative's own namespaces (created by its release manifests) get theirs from `KnativeServing`
+through `namespace_policies`.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ CERT_MANAGER = "cert-manager"
 KNATIVE_SERVING = "knative-serving"
 KOURIER_SYSTEM = "kourier-system"
 ANYWHERE = {"ipBlock": {"cidr": "0.0.0.0/0"}}
+# Every pod of every namespace. An ipBlock is not enough for pod traffic: the API documents it for
+# cluster-external addresses, and Cilium-based dataplanes (GKE Dataplane V2) do not match pods by it.
+ANY_POD = {"namespaceSelector": {}}
 HTTPS = 443
 POSTGRES = 5432
 MLFLOW_PORT = 5000
@@ -34,10 +40,28 @@ HTTP_PORT = 8080  # payload collector, retraining hooks, model servers
 OBJECT_STORE_PORT = 9000
 PUSHGATEWAY_PORT = 9091
 QUEUE_PROXY_PORT = 8012
+QUEUE_PROXY_H2C_PORT = 8013
 QUEUE_PROXY_AUTOSCALER_PORT = 9090
 QUEUE_PROXY_METRICS_PORT = 9091
 # MLServer serves its metrics on a port of their own (the KServe Python servers on HTTP_PORT).
 MLSERVER_METRICS_PORT = catalog.MLSERVER_METRICS_PORT
+# Managed control planes (EKS, GKE) serve the API on 443; kubeadm-built ones (kind) on 6443.
+API_SERVER_PORTS = (HTTPS, 6443)
+# Admission webhook servers, called by the API server from outside the pod network: KServe's
+# controller (controller-runtime default), cert-manager (chart value webhook.securePort), the
+# Prometheus operator (chart value prometheusOperator.tls.internalPort), Knative's webhook.
+KSERVE_WEBHOOK_PORT = 9443
+CERT_MANAGER_WEBHOOK_PORT = 10250
+PROMETHEUS_OPERATOR_WEBHOOK_PORT = 10250
+KNATIVE_WEBHOOK_PORT = 8443
+GRAFANA_PORT = 3000
+# Knative's activator (HTTP/1, h2c) and net-kourier's xDS server, which the gateway pulls routes from.
+ACTIVATOR_PORTS = (8012, 8013)
+KOURIER_XDS_PORT = 18000
+# The Kourier gateway's listeners: external 8080 http and 8443 https, cluster-local 8081
+# (net-kourier pkg/config/config.go: HttpPortExternal, HttpsPortExternal, HttpPortInternal), and 8444
+# for cluster-local TLS.
+KOURIER_GATEWAY_PORTS = (8080, 8081, 8443, 8444)
 
 
 def _namespace(name: str) -> dict[str, object]:
@@ -46,7 +70,8 @@ def _namespace(name: str) -> dict[str, object]:
 
 @dataclass(frozen=True)
 class Flow:
-    """Connections every pod of a namespace may make (Egress) or accept (Ingress), on TCP ports."""
+    """Connections every pod of a namespace may make (Egress) or accept (Ingress), on TCP ports
+    (no ports: any port, for scrapers whose targets declare their own)."""
 
     name: str
     direction: Literal["Ingress", "Egress"]
@@ -54,7 +79,7 @@ class Flow:
     ports: tuple[int, ...]
 
     def policy_spec(self) -> dict[str, object]:
-        rule = {"ports": [{"protocol": "TCP", "port": port} for port in self.ports]}
+        rule: dict[str, object] = {"ports": [{"protocol": "TCP", "port": port} for port in self.ports]} if self.ports else {}
         rule["to" if self.direction == "Egress" else "from"] = list(self.peers)
         return {"podSelector": {}, "policyTypes": [self.direction], self.direction.lower(): [rule]}
 
@@ -69,13 +94,60 @@ SERVING_FLOWS = (
     Flow("cloud-apis", "Egress", (ANYWHERE,), (HTTPS,)),
     Flow("platform-services", "Egress", (_namespace(PLATFORM),), (MLFLOW_PORT, HTTP_PORT, OBJECT_STORE_PORT)),
     Flow("pushgateway", "Egress", (_namespace(MONITORING),), (PUSHGATEWAY_PORT,)),
+    # Requests reach the queue-proxy (HTTP/1 or h2c) from the activator and the Kourier gateway;
+    # Knative's autoscaler scrapes its stats port. Nothing outside the pod reaches the server's 8080.
     Flow(
-        "serving-gateways",
+        "knative-serving",
         "Ingress",
-        (_namespace(KNATIVE_SERVING), _namespace(KOURIER_SYSTEM)),
-        (QUEUE_PROXY_PORT, QUEUE_PROXY_AUTOSCALER_PORT, HTTP_PORT),
+        (_namespace(KNATIVE_SERVING),),
+        (QUEUE_PROXY_PORT, QUEUE_PROXY_H2C_PORT, QUEUE_PROXY_AUTOSCALER_PORT),
     ),
+    Flow("kourier-gateway", "Ingress", (_namespace(KOURIER_SYSTEM),), (QUEUE_PROXY_PORT, QUEUE_PROXY_H2C_PORT)),
     Flow("prometheus", "Ingress", (_namespace(MONITORING),), (QUEUE_PROXY_METRICS_PORT, HTTP_PORT, MLSERVER_METRICS_PORT)),
+)
+
+
+API_SERVER = Flow("api-server", "Egress", (ANYWHERE,), API_SERVER_PORTS)
+# Components of one release talk to each other (Grafana to Prometheus, activator to autoscaler).
+SAME_NAMESPACE = Flow("same-namespace", "Ingress", ({"podSelector": {}},), ())
+PROMETHEUS_SCRAPES = Flow("prometheus", "Ingress", (_namespace(MONITORING),), ())
+
+
+def admission_webhook(port: int) -> Flow:
+    return Flow("admission-webhook", "Ingress", (ANYWHERE,), (port,))
+
+
+KSERVE_FLOWS = (API_SERVER, admission_webhook(KSERVE_WEBHOOK_PORT), PROMETHEUS_SCRAPES, SAME_NAMESPACE)
+# Egress 443 also reaches ACME servers, should an issuer use one.
+CERT_MANAGER_FLOWS = (API_SERVER, admission_webhook(CERT_MANAGER_WEBHOOK_PORT), PROMETHEUS_SCRAPES, SAME_NAMESPACE)
+MONITORING_FLOWS = (
+    SAME_NAMESPACE,
+    # Prometheus scrapes pods in every namespace, kubelets and node-exporter on node addresses and
+    # the API server; Alertmanager calls retraining webhooks; Grafana's sidecars read the API.
+    Flow("scrape-targets", "Egress", (ANY_POD, ANYWHERE), ()),
+    admission_webhook(PROMETHEUS_OPERATOR_WEBHOOK_PORT),
+    Flow("pushgateway-clients", "Ingress", (_namespace(SERVING),), (PUSHGATEWAY_PORT,)),
+    # Reached through an Ingress whose controller may run in any namespace.
+    Flow("grafana-ingress", "Ingress", (ANY_POD,), (GRAFANA_PORT,)),
+)
+KNATIVE_SERVING_FLOWS = (
+    # The API, and registries the controller resolves image tags at.
+    API_SERVER,
+    SAME_NAMESPACE,
+    admission_webhook(KNATIVE_WEBHOOK_PORT),
+    PROMETHEUS_SCRAPES,
+    Flow("gateway-to-activator-and-xds", "Ingress", (_namespace(KOURIER_SYSTEM),), (*ACTIVATOR_PORTS, KOURIER_XDS_PORT)),
+    # The activator proxies to queue-proxies; the autoscaler scrapes them.
+    Flow("model-pods", "Egress", (_namespace(SERVING),), (QUEUE_PROXY_PORT, QUEUE_PROXY_H2C_PORT, QUEUE_PROXY_AUTOSCALER_PORT)),
+    # net-kourier's controller probes the gateway pods before marking a route ready.
+    Flow("gateway-probes", "Egress", (_namespace(KOURIER_SYSTEM),), KOURIER_GATEWAY_PORTS),
+)
+KOURIER_SYSTEM_FLOWS = (
+    SAME_NAMESPACE,
+    Flow("gateway-clients", "Ingress", (ANYWHERE,), KOURIER_GATEWAY_PORTS),
+    PROMETHEUS_SCRAPES,
+    Flow("activator-and-xds", "Egress", (_namespace(KNATIVE_SERVING),), (*ACTIVATOR_PORTS, KOURIER_XDS_PORT)),
+    Flow("model-pods", "Egress", (_namespace(SERVING),), (QUEUE_PROXY_PORT, QUEUE_PROXY_H2C_PORT)),
 )
 
 
@@ -94,21 +166,24 @@ class NamespaceSpec:
     pod_security: str = "restricted"
     default_deny: bool = True
     flows: tuple[Flow, ...] = ()
+    # Its pods use the cloud's workload identity, so they get the cloud's identity flows.
+    cloud_identity: bool = False
 
 
 @dataclass(frozen=True)
 class PlatformNamespacesArgs:
     namespaces: list[NamespaceSpec] = field(
         default_factory=lambda: [
-            NamespaceSpec(PLATFORM, flows=PLATFORM_FLOWS),
-            # node-exporter needs host namespaces, so monitoring runs at `privileged`.
-            NamespaceSpec(MONITORING, pod_security="privileged", default_deny=False),
-            NamespaceSpec(SERVING, flows=SERVING_FLOWS),
-            NamespaceSpec(KSERVE, default_deny=False),
-            NamespaceSpec(CERT_MANAGER, default_deny=False),
+            NamespaceSpec(PLATFORM, flows=PLATFORM_FLOWS, cloud_identity=True),
+            # node-exporter needs host namespaces, so monitoring runs at `privileged` (host-network
+            # pods are outside NetworkPolicy; the rest of the namespace is not).
+            NamespaceSpec(MONITORING, pod_security="privileged", flows=MONITORING_FLOWS),
+            NamespaceSpec(SERVING, flows=SERVING_FLOWS, cloud_identity=True),
+            NamespaceSpec(KSERVE, flows=KSERVE_FLOWS),
+            NamespaceSpec(CERT_MANAGER, flows=CERT_MANAGER_FLOWS),
         ]
     )
-    # Flows the cloud adds to every default-deny namespace (GKE: its metadata server).
+    # Flows the cloud adds to namespaces whose pods use its workload identity (GKE: its metadata server).
     cloud_flows: tuple[Flow, ...] = ()
 
 
@@ -137,36 +212,54 @@ class PlatformNamespaces(pulumi.ComponentResource):
             )
             self.namespaces[spec.name] = namespace
             if spec.default_deny:
-                self._default_deny(name, spec.name, namespace)
-            for flow in spec.flows + (args.cloud_flows if spec.default_deny else ()):
-                k8s.networking.v1.NetworkPolicy(
-                    f"{name}-{spec.name}-allow-{flow.name}",
-                    metadata=k8s.meta.v1.ObjectMetaArgs(name=f"allow-{flow.name}", namespace=namespace.metadata.name),
-                    spec=flow.policy_spec(),
-                    opts=pulumi.ResourceOptions(parent=self),
+                namespace_policies(
+                    f"{name}-{spec.name}",
+                    namespace.metadata.name,
+                    spec.flows + (args.cloud_flows if spec.cloud_identity else ()),
+                    pulumi.ResourceOptions(parent=self),
                 )
+            else:
+                for flow in spec.flows:
+                    _allow(f"{name}-{spec.name}", namespace.metadata.name, flow, pulumi.ResourceOptions(parent=self))
         self.register_outputs({"namespaces": list(self.namespaces)})
 
-    def _default_deny(self, name: str, namespace_name: str, namespace: k8s.core.v1.Namespace) -> None:
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-{namespace_name}-default-deny",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="default-deny", namespace=namespace.metadata.name),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(),
-                policy_types=["Ingress", "Egress"],
-                # Egress to DNS and to pods of the same namespace stays open; every ingress flow,
-                # and egress leaving the namespace, is opened by the component that needs it.
-                egress=[
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        ports=[
-                            k8s.networking.v1.NetworkPolicyPortArgs(protocol="UDP", port=53),
-                            k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=53),
-                        ]
-                    ),
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        to=[k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs())]
-                    ),
-                ],
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+
+def _allow(name: str, namespace: pulumi.Input[str], flow: Flow, opts: pulumi.ResourceOptions) -> None:
+    k8s.networking.v1.NetworkPolicy(
+        f"{name}-allow-{flow.name}",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=f"allow-{flow.name}", namespace=namespace),
+        spec=flow.policy_spec(),
+        opts=opts,
+    )
+
+
+def namespace_policies(name: str, namespace: pulumi.Input[str], flows: tuple[Flow, ...], opts: pulumi.ResourceOptions) -> None:
+    """Default-deny in `namespace`, then one NetworkPolicy per flow it needs."""
+    _default_deny(name, namespace, opts)
+    for flow in flows:
+        _allow(name, namespace, flow, opts)
+
+
+def _default_deny(name: str, namespace: pulumi.Input[str], opts: pulumi.ResourceOptions) -> None:
+    k8s.networking.v1.NetworkPolicy(
+        f"{name}-default-deny",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name="default-deny", namespace=namespace),
+        spec=k8s.networking.v1.NetworkPolicySpecArgs(
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(),
+            policy_types=["Ingress", "Egress"],
+            # Egress to DNS and to pods of the same namespace stays open; every ingress flow,
+            # and egress leaving the namespace, is opened by the component that needs it.
+            egress=[
+                k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                    ports=[
+                        k8s.networking.v1.NetworkPolicyPortArgs(protocol="UDP", port=53),
+                        k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=53),
+                    ]
+                ),
+                k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                    to=[k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs())]
+                ),
+            ],
+        ),
+        opts=opts,
+    )

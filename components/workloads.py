@@ -17,9 +17,13 @@ UNPRIVILEGED_USER = 10001
 
 # Why the S3 clients of the in-cluster object store take secrets as environment variables.
 STATIC_S3_KEYS_REASON = (
-    "boto3 and MinIO read static S3 keys only from the environment; only the in-cluster object "
+    "boto3 and SeaweedFS read static S3 keys only from the environment; only the in-cluster object "
     "store issues them, cloud stacks use workload identity and render no keys"
 )
+
+# The non-root uid the serving runtimes' containers run as; the runtime and each predictor declare it
+# alike, since KServe merges the predictor's container over the runtime's.
+MODEL_SERVER_USER = 1000
 
 RESTRICTED_POD_SECURITY: dict[str, Any] = {
     "runAsNonRoot": True,

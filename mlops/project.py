@@ -21,11 +21,15 @@ EPILOG = """exit codes:
 """
 
 
+class ProjectNotFound(ValueError):
+    """No Pulumi project at or above the directory given."""
+
+
 def find_project_dir(start: Path) -> Path:
     for candidate in (start, *start.parents):
         if (candidate / "Pulumi.yaml").is_file():
             return candidate
-    raise SystemExit(f"mlops: no Pulumi.yaml in {start} or its parents; run inside the project")
+    raise ProjectNotFound(f"no Pulumi.yaml in {start} or its parents; run inside the project or pass --project-dir")
 
 
 def default_reference_dir(project_dir: Path) -> Path:

@@ -17,13 +17,45 @@ class StackFileError(ValueError):
     """A stack file or a --config override cannot be read."""
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping as Pulumi's loader does
+    (Pulumi reads stack files with gopkg.in/yaml.v3, which fails with "mapping key ... already
+    defined"); PyYAML alone keeps the last value silently."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                first = seen[key].start_mark.line + 1
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is defined twice (first on line {first})", key_node.start_mark
+                )
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml_file(path: Path) -> Any:
+    """A YAML file's one document, or a StackFileError naming the file, the line and the problem."""
+    try:
+        return yaml.load(path.read_text(), Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{path.name}:{mark.line + 1}" if mark is not None else path.name
+        raise StackFileError(f"{where}: {error.problem or error.context}") from error
+    except yaml.YAMLError as error:
+        raise StackFileError(f"{path.name}: not valid YAML ({error})") from error
+
+
 class ProjectFiles:
     def __init__(self, project_dir: Path):
         self.project_dir = project_dir
         project_file = project_dir / "Pulumi.yaml"
         if not project_file.is_file():
             raise StackFileError(f"no Pulumi.yaml in {project_dir}")
-        self.project = yaml.safe_load(project_file.read_text())
+        self.project = read_yaml_file(project_file)
+        if not isinstance(self.project, dict) or not isinstance(self.project.get("name"), str):
+            raise StackFileError(f"{project_file.name}: expected a mapping with a string `name`")
         self.project_name: str = self.project["name"]
 
     def stack_names(self) -> list[str]:
@@ -36,7 +68,20 @@ class ProjectFiles:
         path = self.stack_file(stack)
         if not path.is_file():
             raise StackFileError(f"stack {stack!r} has no {path.name}; stacks here: {', '.join(self.stack_names())}")
-        return dict((yaml.safe_load(path.read_text()) or {}).get("config") or {})
+        document = read_yaml_file(path)
+        if document is None:
+            return {}
+        if not isinstance(document, dict):
+            raise StackFileError(f"{path.name}:1: expected a mapping with a `config:` key, got a {type(document).__name__}")
+        config = document.get("config")
+        if config is None:
+            return {}
+        if not isinstance(config, dict):
+            line = _line_of_key(path, "config")
+            raise StackFileError(
+                f"{path.name}:{line}: `config:` must be a mapping of NAMESPACE:KEY to values, got a {type(config).__name__}"
+            )
+        return dict(config)
 
     def stack_config(self, stack: str, overrides: dict[str, str]) -> dict[str, str]:
         """Config as Pulumi hands it to the program: `ns:key` -> string (objects as JSON text)."""
@@ -68,29 +113,75 @@ def _apply_override(values: dict[str, Any], path: str, text: str) -> None:
     if not parts or "".join(m.group(0) for m in _PATH_PART.finditer(rest)) != rest:
         raise StackFileError(f"--config {path!r}: cannot parse the key path")
     top = f"{namespace}:{parts[0][0]}"
-    value = _decode(text)
     if len(parts) == 1:
-        values[top] = value
+        # `pulumi config set KEY VALUE` stores a top-level value as the string given; the program
+        # decodes objects itself (pulumi.Config.get_object), as stacks.config.load does.
+        values[top] = text
         return
-    # Like `pulumi config set --path`, missing maps on the way are created.
-    container = values[top] = json.loads(json.dumps(values.get(top, {})))
+    value = path_value(text)
+    # Like `pulumi config set --path`, missing maps and lists on the way are created, and an index
+    # one past a list's end appends (pkg/resource/config/map.go, setValue).
+    container = values[top] = json.loads(json.dumps(values.get(top, [] if parts[1][1] is not None else {})))
     try:
-        for name, index in parts[1:-1]:
-            container = container[int(index)] if index is not None else container.setdefault(name, {})
+        for (name, index), (_, next_index) in zip(parts[1:-1], parts[2:]):
+            container = _set(container, name, index, [] if next_index is not None else {}, keep=True)
         name, index = parts[-1]
-        if index is not None:
-            container[int(index)] = value
-        else:
-            container[name] = value
+        _set(container, name, index, value, keep=False)
     except (IndexError, KeyError, TypeError, AttributeError) as error:
         raise StackFileError(f"--config {path!r}: no such element in {top} ({error})") from error
 
 
-def _decode(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+def _set(container: Any, name: str | None, index: str | None, value: Any, keep: bool) -> Any:
+    """Set (or, with keep, fetch-or-create) one path element; returns the element."""
+    if index is None:
+        if keep and name in container:
+            return container[name]
+        container[name] = value
+        return value
+    position = int(index)
+    if position == len(container):
+        container.append(value)
+    elif keep:
+        return container[position]
+    else:
+        container[position] = value
+    return value
+
+
+_GO_INT = re.compile(r"^[+-]?[0-9]+$")
+_INT64 = range(-(2**63), 2**63)
+
+
+def path_value(text: str) -> Any:
+    """The value `pulumi config set --path KEY VALUE` stores inside an object.
+
+    Pulumi's CLI (pkg/resource/config/map.go, adjustObjectValue, v3.x) turns "true"/"false" into
+    booleans and text that Go's strconv.Atoi accepts into integers, except text longer than one
+    character starting with "0" (kept as a string so "0123" keeps its zero); everything else,
+    "1.33" included, is stored as a string. A JSON object or array is taken as JSON, which is what
+    `pulumi config set --path --json` stores (an object value is kept as-is by the same function).
+    """
+    if text in ("true", "false"):
+        return text == "true"
+    if len(text) > 1 and text[0] == "0":
         return text
+    if _GO_INT.match(text) and int(text) in _INT64:
+        return int(text)
+    if text.startswith(("{", "[")):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise StackFileError(f"--config value {text!r} starts like JSON but does not parse: {error.msg}") from error
+    return text
+
+
+def _line_of_key(path: Path, key: str) -> int:
+    """Line of the value of a top-level key (the file has parsed already)."""
+    root = yaml.compose(path.read_text(), Loader=_StrictLoader)
+    for key_node, value_node in root.value:
+        if key_node.value == key:
+            return value_node.start_mark.line + 1
+    return 1
 
 
 def _is_secure(value: Any) -> bool:

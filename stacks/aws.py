@@ -53,6 +53,7 @@ from components.images import as_configured, repository_names
 from components.model.observability import DRIFT_REPORT_PREFIX
 from components.interfaces import WORKLOAD_SERVICE_ACCOUNTS, WORKLOADS, Foundation, ObjectStore
 from stacks.config import ConfigError, Problem, StackConfig
+from stacks.locations import StackStores, external_buckets, stack_stores
 
 VPC_CNI_POLICY = "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
 EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
@@ -60,6 +61,7 @@ EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
 
 def build_aws_foundation(config: StackConfig) -> Foundation:
     versions, autoscaler_image = _pinned_versions(config)
+    stores = stack_stores(config)
     keep = config.is_prod
     cluster_name = f"{pulumi.get_project()}-{pulumi.get_stack()}"
     aws_provider = aws.Provider(
@@ -92,6 +94,8 @@ def build_aws_foundation(config: StackConfig) -> Foundation:
             private_endpoint=config.cluster.private_endpoint,
             public_access_cidrs=config.cluster.public_access_cidrs,
             admin_role_arns=config.aws.admin_role_arns,
+            vpc_id=network.vpc_id,
+            runner_cidrs=config.cluster.runner_cidrs,
             keep_stateful=keep,
             network_ready=network.egress_ready,
         ),
@@ -100,6 +104,8 @@ def build_aws_foundation(config: StackConfig) -> Foundation:
     buckets = Buckets(
         "buckets",
         BucketsArgs(
+            artifact_bucket_name=stores.artifact_bucket,
+            payload_bucket_name=stores.payload_bucket,
             payload_retention_days=config.storage.payload_retention_days,
             artifact_versioning=config.storage.artifact_versioning,
             customer_managed_key=config.storage.customer_managed_key,
@@ -128,7 +134,7 @@ def build_aws_foundation(config: StackConfig) -> Foundation:
         WorkloadIdentityArgs(
             oidc_provider_arn=cluster.oidc_provider_arn,
             oidc_issuer_url=cluster.oidc_issuer_url,
-            roles=[*_platform_roles(buckets), *_addon_roles(cluster_name)],
+            roles=[*_platform_roles(buckets, stores), *_addon_roles(cluster_name)],
         ),
         on_aws,
     )
@@ -234,14 +240,21 @@ def _pinned_versions(config: StackConfig) -> tuple[dict[str, str], str]:
         raise ConfigError([Problem("mlops:cluster.kubernetesVersion", config.cluster.kubernetes_version, str(error))]) from error
 
 
-def _platform_roles(buckets: Buckets) -> list[ServiceAccountRole]:
+def _platform_roles(buckets: Buckets, stores: StackStores) -> list[ServiceAccountRole]:
     artifacts, payloads = buckets.artifact_bucket_arn, buckets.payload_bucket_arn
+    # Declared external model locations: their readers get read on exactly those prefixes.
+    external = [BucketGrant(f"arn:aws:s3:::{bucket}", "read", prefix) for bucket, prefix in external_buckets(stores)]
     grants = {
         "mlflow": [BucketGrant(artifacts, "read-write")],
-        "storage-initializer": [BucketGrant(artifacts, "read")],
+        "storage-initializer": [BucketGrant(artifacts, "read"), *external],
         "payload-collector": [BucketGrant(payloads, "write")],
         # Reads payload windows; writes its reports under drift-reports/ in the same bucket.
-        "drift-job": [BucketGrant(artifacts, "read"), BucketGrant(payloads, "read"), BucketGrant(payloads, "write", f"{DRIFT_REPORT_PREFIX}/")],
+        "drift-job": [
+            BucketGrant(artifacts, "read"),
+            BucketGrant(payloads, "read"),
+            BucketGrant(payloads, "write", f"{DRIFT_REPORT_PREFIX}/"),
+            *external,
+        ],
     }
     return [
         ServiceAccountRole(

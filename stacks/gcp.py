@@ -24,6 +24,7 @@ from components.foundation.gcp.identity import (
     WorkloadIdentityArgs,
 )
 from components.foundation.gcp.network import Network, NetworkArgs
+from components.foundation.gcp.project_apis import ProjectApis, ProjectApisArgs
 from components.foundation.gcp.node_pools import NodePools, NodePoolsArgs, NodePoolSpec, node_pool_spec
 from components.foundation.gcp.registry import ImageRegistry, ImageRegistryArgs
 from components.foundation.gcp.storage import Buckets, BucketsArgs
@@ -31,6 +32,7 @@ from components.images import as_configured, repository_names
 from components.namespaces import GKE_METADATA_FLOWS
 from components.interfaces import WORKLOAD_SERVICE_ACCOUNTS, WORKLOADS, Foundation, ObjectStore
 from stacks.config import ConfigError, Problem, StackConfig
+from stacks.locations import StackStores, external_buckets, stack_stores
 from components.catalog import CatalogError
 
 
@@ -38,14 +40,23 @@ from components.catalog import CatalogError
 def build_gcp_foundation(config: StackConfig) -> Foundation:
     location, pool_zones = _cluster_placement(config)
     pools = _node_pool_specs(config, pool_zones)
+    stores = stack_stores(config)
     settings = config.gcp
     keep = config.is_prod
     cluster_name = f"{pulumi.get_project()}-{pulumi.get_stack()}"
+    # The APIs are enabled through a provider of their own; the stack's provider is configured only
+    # after them, so every GCP resource (and every component's children) waits for its API.
+    apis = ProjectApis(
+        "project-apis",
+        ProjectApisArgs(project=settings.project),
+        pulumi.ResourceOptions(provider=gcp.Provider("gcp-apis", project=settings.project, region=settings.region)),
+    )
     gcp_provider = gcp.Provider(
         "gcp",
         project=settings.project,
         region=settings.region,
         default_labels={"mlops-platform-stack": cluster_name, "mlops-platform-environment": config.environment},
+        opts=pulumi.ResourceOptions(depends_on=apis.services),
     )
     on_gcp = pulumi.ResourceOptions(provider=gcp_provider)
     project = gcp.organizations.get_project_output(
@@ -76,7 +87,8 @@ def build_gcp_foundation(config: StackConfig) -> Foundation:
             subnetwork_id=network.subnetwork_id,
             private_endpoint=config.cluster.private_endpoint,
             control_plane_cidr=settings.control_plane_cidr,
-            authorized_cidrs=config.cluster.public_access_cidrs,
+            # Master authorized networks govern the private endpoint too: runners are listed there.
+            authorized_cidrs=[*config.cluster.public_access_cidrs, *config.cluster.runner_cidrs],
             encrypt_secrets=config.is_prod,
             keep_stateful=keep,
             project_number=project.number,
@@ -100,6 +112,8 @@ def build_gcp_foundation(config: StackConfig) -> Foundation:
         BucketsArgs(
             project=settings.project,
             region=settings.region,
+            artifact_bucket_name=stores.artifact_bucket,
+            payload_bucket_name=stores.payload_bucket,
             payload_retention_days=config.storage.payload_retention_days,
             artifact_versioning=config.storage.artifact_versioning,
             customer_managed_key=config.storage.customer_managed_key,
@@ -128,7 +142,7 @@ def build_gcp_foundation(config: StackConfig) -> Foundation:
         WorkloadIdentityArgs(
             account_prefix=cluster_name,
             workload_pool=cluster.workload_pool,
-            accounts=_workload_accounts(buckets),
+            accounts=_workload_accounts(buckets, stores),
             wait_for=[cluster.cluster],
         ),
         on_gcp,
@@ -207,15 +221,22 @@ def _node_pool_specs(config: StackConfig, pool_zones: list[str]) -> list[NodePoo
     return specs
 
 
-def _workload_accounts(buckets: Buckets) -> list[WorkloadAccount]:
+def _workload_accounts(buckets: Buckets, stores: StackStores) -> list[WorkloadAccount]:
     artifacts = ("artifacts", buckets.artifact_bucket)
     payloads = ("payloads", buckets.payload_bucket)
+    # Declared external model locations: bucket-level viewer (GCS IAM grants whole buckets).
+    external = [((f"external-{bucket}", bucket), OBJECT_VIEWER) for bucket in dict.fromkeys(b for b, _ in external_buckets(stores))]
     grants = {
         "mlflow": [(artifacts, OBJECT_ADMIN)],
-        "storage-initializer": [(artifacts, OBJECT_VIEWER)],
+        "storage-initializer": [(artifacts, OBJECT_VIEWER), *external],
         "payload-collector": [(payloads, OBJECT_CREATOR)],
         # Reads payload windows; creates its reports under drift-reports/ in the same bucket.
-        "drift-job": [(artifacts, OBJECT_VIEWER), (payloads, OBJECT_VIEWER), (("payload-reports", buckets.payload_bucket), OBJECT_CREATOR)],
+        "drift-job": [
+            (artifacts, OBJECT_VIEWER),
+            (payloads, OBJECT_VIEWER),
+            (("payload-reports", buckets.payload_bucket), OBJECT_CREATOR),
+            *external,
+        ],
     }
     return [
         WorkloadAccount(

@@ -14,6 +14,7 @@ from components.model.deployment import ModelDeployment, ModelDeploymentArgs
 from components.model.serving_access import ModelServingAccess, ModelServingAccessArgs
 from components.namespaces import MONITORING, SERVING
 from stacks.config import ConfigError, Problem, StackConfig
+from stacks.locations import resolve_model_locations, stack_stores
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,9 @@ def build_models(
 ) -> dict[str, pulumi.Input[object]]:
     if not config.models:
         return {}
-    declared = [model for position, model in enumerate(config.models) if shard is None or shard.declares(position)]
     _check_gpu_placements(config, foundation)
+    models = resolve_model_locations(config.models, stack_stores(config))
+    declared = [model for position, model in enumerate(models) if shard is None or shard.declares(position)]
     opts = pulumi.ResourceOptions(provider=foundation.provider, depends_on=foundation.cluster_ready)
     access = ModelServingAccess(
         "model-serving",

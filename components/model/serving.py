@@ -87,10 +87,10 @@ def _pod(
             "protocolVersion": model.protocol,
             "storageUri": artifact_uri,
             "resources": model_resources(model),
-            "securityContext": workloads.restricted_container_security(),
-            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+            # The same context the runtime's container declares (KServe merges the two; see
+            # components/platform/kserve.py): the runtime mounts the scratch emptyDir servers write to.
+            "securityContext": workloads.restricted_container_security(run_as_user=workloads.MODEL_SERVER_USER),
         },
-        "volumes": [{"name": "tmp", "emptyDir": {}}],
     }
     if placement is not None:
         pod["nodeSelector"] = dict(placement.node_selector)

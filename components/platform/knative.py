@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.namespaces import KNATIVE_SERVING_FLOWS, KOURIER_SYSTEM_FLOWS, namespace_policies
+
 SERVING_VERSION = "knative-v1.21.3"
 KOURIER_VERSION = "knative-v1.21.1"
 SERVING_RELEASE = f"https://github.com/knative/serving/releases/download/{SERVING_VERSION}"
@@ -121,6 +123,11 @@ class KnativeServing(pulumi.ComponentResource):
                 name, "config-deployment", {"progress-deadline": f"{args.progress_deadline_seconds}s", **QUEUE_PROXY_RESOURCES}, core
             ),
         ]
+        # Knative's release manifests create both namespaces: their policies follow them.
+        namespace_policies(f"{name}-{NAMESPACE}", NAMESPACE, KNATIVE_SERVING_FLOWS, pulumi.ResourceOptions(parent=self, depends_on=[core]))
+        namespace_policies(
+            f"{name}-{GATEWAY_NAMESPACE}", GATEWAY_NAMESPACE, KOURIER_SYSTEM_FLOWS, pulumi.ResourceOptions(parent=self, depends_on=[gateway])
+        )
         self.ready = [crds, core, gateway, *settings]
         self.register_outputs(
             {"servingVersion": SERVING_VERSION, "kourierVersion": KOURIER_VERSION, "ingressClass": INGRESS_CLASS}

@@ -42,7 +42,7 @@ DEFAULT_S3_REGION = "us-east-1"
 
 DeploymentMode = Literal["Serverless", "RawDeployment"]
 CHART_DEPLOYMENT_MODES: dict[str, str] = {"Serverless": "Knative", "RawDeployment": "Standard"}
-RUNTIME_USER = 1000
+RUNTIME_USER = workloads.MODEL_SERVER_USER
 
 
 def chart_deployment_mode(mode: DeploymentMode) -> str:
@@ -92,10 +92,18 @@ def controller_values(deployment_mode: DeploymentMode, s3_endpoint: pulumi.Input
     return {"kserve": kserve}
 
 
-# Recorded on each runtime as its exemption from container-read-only-root-filesystem.
-WRITABLE_ROOT_REASON = (
-    "model servers write under their working directory and home at start (MLServer its metrics "
-    "directory and unpacked model environments, the KServe servers compiled model caches)"
+# One security context for the merged container: KServe strategic-merges the predictor's container
+# over the runtime's (pkg/utils/utils.go MergeRuntimeContainers), so both declare the same
+# read-only root, and every path a server writes is on an emptyDir the runtime mounts. MLServer
+# writes its Prometheus multiprocess files and unpacked model environments under its working
+# directory by default (mlserver 1.7.1 settings.py: metrics_dir, environments_dir); Python
+# libraries cache under HOME and TMPDIR. All of it goes to /tmp.
+SCRATCH_VOLUME = "tmp"
+SCRATCH_PATH = "/tmp"
+SCRATCH_ENV: tuple[tuple[str, str], ...] = (("HOME", SCRATCH_PATH), ("TMPDIR", SCRATCH_PATH))
+MLSERVER_SCRATCH_ENV: tuple[tuple[str, str], ...] = (
+    ("MLSERVER_METRICS_DIR", f"{SCRATCH_PATH}/mlserver-metrics"),
+    ("MLSERVER_ENVIRONMENTS_DIR", f"{SCRATCH_PATH}/mlserver-envs"),
 )
 
 
@@ -111,24 +119,24 @@ class ServingRuntime:
     env: tuple[tuple[str, str], ...] = ()
 
     def spec(self) -> dict[str, Any]:
-        # Writable root: see WRITABLE_ROOT_REASON.
         container: dict[str, Any] = {
             "name": "kserve-container",
             "image": self.image,
             # Defaults; an InferenceService's own resources replace them.
             "resources": workloads.resources("500m", "1Gi", cpu_limit="1"),
-            "securityContext": workloads.restricted_container_security(read_only_root=False, run_as_user=RUNTIME_USER),
+            "securityContext": workloads.restricted_container_security(run_as_user=RUNTIME_USER),
+            "env": [{"name": k, "value": v} for k, v in (*self.env, *SCRATCH_ENV)],
+            "volumeMounts": [{"name": SCRATCH_VOLUME, "mountPath": SCRATCH_PATH}],
         }
         if self.args:
             container["args"] = list(self.args)
-        if self.env:
-            container["env"] = [{"name": k, "value": v} for k, v in self.env]
         return {
             "supportedModelFormats": [
                 {"name": name, "version": version, "autoSelect": True, "priority": 1} for name, version in self.formats
             ],
             "protocolVersions": list(self.protocols),
             "containers": [container],
+            "volumes": [{"name": SCRATCH_VOLUME, "emptyDir": {}}],
         }
 
 
@@ -151,6 +159,7 @@ def serving_runtimes(
                 ("MLSERVER_HTTP_PORT", "8080"),
                 ("MLSERVER_GRPC_PORT", "9000"),
                 ("MODELS_DIR", "/mnt/models"),
+                *MLSERVER_SCRATCH_ENV,
             ),
         ),
         "sklearn": ServingRuntime(
@@ -219,7 +228,6 @@ class KServe(pulumi.ComponentResource):
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=runtime.name,
                     labels=workloads.labels(runtime.name, "serving-runtime"),
-                    annotations=workloads.skip_annotations(policies={"container-read-only-root-filesystem": WRITABLE_ROOT_REASON}),
                 ),
                 spec=runtime.spec(),
                 # The CRD comes from the CRD chart and the controller's webhook validates runtimes.

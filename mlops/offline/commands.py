@@ -30,7 +30,27 @@ def _summary(rendering) -> str:
         f"{manifests} Kubernetes objects"
     ]
     lines += [f"  {count:4d}  {token}" for token, count in sorted(types.items())]
+    lines += _canary_gates(rendering)
     return "\n".join(lines)
+
+
+def _canary_gates(rendering) -> list[str]:
+    """The gates `mlops canary analyze` will apply to each canary, saying which are defaults, so a
+    gate nobody declared is seen before it decides a promotion."""
+    from stacks.config import load_stack_config
+
+    lines = []
+    for model in load_stack_config(rendering.config).models:
+        if model.canary is None:
+            continue
+        gates = model.canary.gates
+        declared = gates.model_fields_set if "gates" in model.canary.model_fields_set else set()
+        values = ", ".join(
+            f"{field.alias} {getattr(gates, name)}{'' if name in declared else ' (default)'}"
+            for name, field in type(gates).model_fields.items()
+        )
+        lines.append(f"canary gates of {model.name}: {values}")
+    return lines
 
 
 def command_render(args: argparse.Namespace) -> int:
@@ -61,6 +81,8 @@ def command_validate(args: argparse.Namespace) -> int:
     manifests = sum(1 for r in rendering.resources if r.is_manifest)
     print(f"schemas: {manifests} Kubernetes objects checked against Kubernetes {version} and reference CRDs")
     failures = [str(finding) for finding in findings]
+    failures += _platform_checks(rendering, version)
+    failures += _platform_lint(rendering)
 
     environment = str(rendering.outputs.get("environment") or "dev")
     started = time.perf_counter()
@@ -88,6 +110,32 @@ def command_validate(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     print("OK: no findings")
     return EXIT_OK
+
+
+def _platform_checks(rendering, version: str) -> list[str]:
+    from datetime import date
+
+    from mlops.offline.platform_checks import platform_checks
+
+    checks = platform_checks(rendering, version, date.today())
+    warnings = [check for check in checks if check.severity == "warning"]
+    print(f"platform: {len(checks) - len(warnings)} failure(s), {len(warnings)} warning(s)")
+    for check in warnings:
+        print(f"  - warning {check}")
+    return [str(check) for check in checks if check.severity == "failure"]
+
+
+def _platform_lint(rendering) -> list[str]:
+    import shutil
+
+    from mlops.offline.lint import RULES, lint_rendering
+
+    started = time.perf_counter()
+    findings = lint_rendering(rendering)
+    progress(f"linted the render in {time.perf_counter() - started:.2f}s")
+    skipped = "" if shutil.which("promtool") else " (promql skipped: promtool not on PATH)"
+    print(f"platform lint ({', '.join(RULES)}): {len(findings)} finding(s){skipped}")
+    return [str(finding) for finding in findings]
 
 
 def _security_scan(rendering, project_dir: Path) -> list[str]:

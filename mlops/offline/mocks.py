@@ -61,9 +61,10 @@ COMPUTED: dict[str, Callable[[pulumi.runtime.MockResourceArgs], dict[str, Any]]]
         + str(a.inputs.get("url") or f"oidc.eks.us-east-1.amazonaws.com/id/{_digest(a.name, 32).upper()}").removeprefix("https://"),
     },
     "aws:iam/role:Role": lambda a: {"arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{a.name}"},
+    # A declared bucket name is used as given; otherwise Pulumi auto-names (logical name + suffix).
     "aws:s3/bucket:Bucket": lambda a: {
-        "bucket": f"{a.name}-{_digest(a.name)}",
-        "arn": f"arn:aws:s3:::{a.name}-{_digest(a.name)}",
+        "bucket": a.inputs.get("bucket") or f"{a.name}-{_digest(a.name)}",
+        "arn": f"arn:aws:s3:::{a.inputs.get('bucket') or f'{a.name}-{_digest(a.name)}'}",
     },
     "aws:ecr/repository:Repository": lambda a: {
         "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.us-east-1.amazonaws.com/{a.inputs.get('name', a.name)}",

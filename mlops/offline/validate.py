@@ -35,6 +35,7 @@ from kubernetes_validate import utils as k8s_schemas
 from components.declarations import CREDENTIAL, AlertingSettings
 from mlops.offline.reference import Manifest, chart_pin_problem
 from mlops.offline.render import SECRET, RenderedResource, Rendering, manifest_of
+from stacks.config.schema import ClusterSettings
 
 # libyaml's loader: the KServe CRD alone is megabytes of YAML.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -401,4 +402,4 @@ def _json_path(parts: Any) -> str:
 def kubernetes_version(rendering: Rendering) -> str:
     """The Kubernetes minor the rendered stack declares, which its objects are validated against."""
     cluster = json.loads(rendering.config.get("mlops:cluster", "{}"))
-    return str(cluster.get("kubernetesVersion", "1.33"))
+    return str(cluster.get("kubernetesVersion", ClusterSettings.model_fields["kubernetes_version"].default))

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from components.catalog import CatalogError, accelerator_offer, gpu_machine_type
+from components import formats
+from components.catalog import (
+    MAX_POOL_NODES,
+    REGIONS,
+    CatalogError,
+    accelerator_offer,
+    gpu_machine_type,
+    node_allocatable,
+    pool_machine_type,
+)
+from components.foundation.aws.subnet_plan import plan_subnets
 from stacks.config.schema import ModelDeployment, StackConfig
 
 KNATIVE_METRICS = ("concurrency", "rps")
@@ -38,6 +50,24 @@ def cross_section_problems(config: StackConfig) -> list[Problem]:
         *_image_source(config),
         *_system_pool_on_aws(config),
         *_alert_routing(config),
+        *_deployer_reaches_the_api(config),
+        *refused_by_the_platform(config),
+    ]
+
+
+def _deployer_reaches_the_api(config: StackConfig) -> list[Problem]:
+    """A private-only endpoint with no declared way in: `pulumi up` creates the cluster, then cannot create one object in it."""
+    cluster = config.cluster
+    if config.cloud == "local" or not cluster.private_endpoint or cluster.runner_cidrs:
+        return []
+    return [
+        Problem(
+            "mlops:cluster.runnerCidrs",
+            [],
+            "the API endpoint is private-only (privateEndpoint: true) and no way in is declared; list the CIDRs of the "
+            "in-VPC runner or tunnel bastion that runs `pulumi up`, or set privateEndpoint: false with publicAccessCidrs "
+            "(the runner's egress, the office)",
+        )
     ]
 
 
@@ -329,4 +359,251 @@ def _alert_routing(config: StackConfig) -> list[Problem]:
         problems.append(
             Problem(f"{key}.criticalReceiver", None, f"a prod stack must page someone for critical alerts; name a receiver ({allowed})")
         )
+    return problems
+
+
+# --- What a cloud or the API server would refuse (issue 13) ---------------------------------------
+
+
+def refused_by_the_platform(config: StackConfig) -> list[Problem]:
+    return [
+        *_regions_exist(config),
+        *_prod_gke_spans_zones(config),
+        *_networks_parse_and_fit(config),
+        *_pool_sizes_within_cloud_limits(config),
+        *_models_fit_one_node(config),
+        *_gpu_models_need_a_cloud(config),
+        *_local_cluster_named(config),
+        *_host_names(config),
+        *_cloud_identifiers(config),
+    ]
+
+
+def _regions_exist(config: StackConfig) -> list[Problem]:
+    if config.cloud == "local":
+        return []
+    settings = config.aws if config.cloud == "aws" else config.gcp
+    problems = []
+    if settings.region not in REGIONS[config.cloud]:
+        problems.append(
+            Problem(
+                f"mlops:{config.cloud}.region",
+                settings.region,
+                f"{config.cloud} has no such region; regions: {', '.join(sorted(REGIONS[config.cloud]))}",
+            )
+        )
+    separator = "" if config.cloud == "aws" else "-"
+    for index, zone in enumerate(settings.zones):
+        suffix = zone.removeprefix(settings.region + separator)
+        if not re.fullmatch(r"[a-z]", suffix):
+            problems.append(
+                Problem(f"mlops:{config.cloud}.zones[{index}]", zone, f"a zone is the region followed by {separator or ''}one letter")
+            )
+    for zone, count in Counter(settings.zones).items():
+        if count > 1:
+            problems.append(Problem(f"mlops:{config.cloud}.zones", settings.zones, f"zone {zone!r} is listed {count} times"))
+    return problems
+
+
+def _prod_gke_spans_zones(config: StackConfig) -> list[Problem]:
+    if config.cloud != "gcp" or not config.is_prod or len(config.gcp.zones) >= 3:
+        return []
+    return [Problem("mlops:gcp.zones", config.gcp.zones, "prod spans 3 zones (a single-zone cluster goes down with its zone)")]
+
+
+def _network(path: str, text: str, problems: list[Problem]) -> ipaddress.IPv4Network | None:
+    try:
+        network = ipaddress.ip_network(text)
+    except ValueError as error:
+        problems.append(Problem(path, text, f"not a CIDR with its host bits zero ({error}); e.g. 10.40.0.0/16"))
+        return None
+    if network.version != 4:
+        problems.append(Problem(path, text, "an IPv4 CIDR is required"))
+        return None
+    return network
+
+
+def _networks_parse_and_fit(config: StackConfig) -> list[Problem]:
+    problems: list[Problem] = []
+    for index, cidr in enumerate(config.cluster.public_access_cidrs):
+        _network(f"mlops:cluster.publicAccessCidrs[{index}]", cidr, problems)
+    if config.cloud == "aws":
+        vpc = _network("mlops:aws.vpcCidr", config.aws.vpc_cidr, problems)
+        if vpc is not None and vpc.prefixlen < 16:
+            problems.append(Problem("mlops:aws.vpcCidr", config.aws.vpc_cidr, "AWS VPCs are /16 to /28; use a /16 to /20"))
+        elif vpc is not None:
+            try:
+                plan_subnets(config.aws.vpc_cidr, config.aws.zones)
+            except ValueError as error:
+                problems.append(Problem("mlops:aws.vpcCidr", config.aws.vpc_cidr, str(error)))
+    if config.cloud == "gcp":
+        problems += _gcp_ranges(config)
+    return problems
+
+
+def _gcp_ranges(config: StackConfig) -> list[Problem]:
+    problems: list[Problem] = []
+    keys = {
+        "networkCidr": config.gcp.network_cidr,
+        "podsCidr": config.gcp.pods_cidr,
+        "servicesCidr": config.gcp.services_cidr,
+        "controlPlaneCidr": config.gcp.control_plane_cidr,
+    }
+    ranges = {key: _network(f"mlops:gcp.{key}", text, problems) for key, text in keys.items()}
+    parsed = {key: network for key, network in ranges.items() if network is not None}
+    names = list(parsed)
+    for position, first in enumerate(names):
+        for second in names[position + 1 :]:
+            if parsed[first].overlaps(parsed[second]):
+                problems.append(
+                    Problem(f"mlops:gcp.{second}", keys[second], f"overlaps mlops:gcp.{first} ({keys[first]}); GKE ranges must be disjoint")
+                )
+    plane = parsed.get("controlPlaneCidr")
+    if plane is not None and plane.prefixlen != 28:
+        problems.append(Problem("mlops:gcp.controlPlaneCidr", keys["controlPlaneCidr"], "GKE's private control plane takes exactly a /28"))
+    # GKE gives every node a /24 of the Pod range (110 pods per node) and one address of the subnet;
+    # pool sizes are totals across zones (total_max_node_count).
+    nodes = sum(pool.max_size for pool in config.node_pools)
+    pods = parsed.get("podsCidr")
+    if pods is not None and (pods.prefixlen > 24 or 2 ** (24 - pods.prefixlen) < nodes):
+        problems.append(
+            Problem(
+                "mlops:gcp.podsCidr",
+                keys["podsCidr"],
+                f"holds {2 ** max(24 - pods.prefixlen, 0)} node /24 block(s) but the pools may grow to {nodes} nodes "
+                "(sum of maxSize)",
+            )
+        )
+    subnet = parsed.get("networkCidr")
+    if subnet is not None and subnet.num_addresses - 4 < nodes:
+        problems.append(
+            Problem("mlops:gcp.networkCidr", keys["networkCidr"], f"has {subnet.num_addresses - 4} usable addresses for up to {nodes} nodes")
+        )
+    return problems
+
+
+def _pool_sizes_within_cloud_limits(config: StackConfig) -> list[Problem]:
+    limit = MAX_POOL_NODES.get(config.cloud)
+    if limit is None:
+        return []
+    if config.cloud == "gcp":
+        limit *= len(config.gcp.zones)  # GKE's limit is per zone; maxSize is the pool's total
+    return [
+        Problem(f"mlops:nodePools[{index}].maxSize", pool.max_size, f"{config.cloud} allows at most {limit} nodes in this pool")
+        for index, pool in enumerate(config.node_pools)
+        if pool.max_size > limit
+    ]
+
+
+def _models_fit_one_node(config: StackConfig) -> list[Problem]:
+    """A replica (stable or canary: both have the model's resources) must fit one node's allocatable.
+
+    GPU models are pinned to their pool; other models land on any untainted pool, so they must fit
+    the largest one. On `local` the nodes are whatever the cluster has, unknown here."""
+    if config.cloud == "local":
+        return []
+    region = _region(config)
+    problems = []
+    for index, model in enumerate(config.models):
+        if model.resources.gpu_pool:
+            pinned = config.pool(model.resources.gpu_pool)
+            candidates = [pinned] if pinned is not None else []  # a missing pool is _model_placement's
+        else:
+            candidates = [pool for pool in config.node_pools if pool.role != "gpu"]
+        try:
+            nodes = [
+                (pool, node_allocatable(config.cloud, pool_machine_type(config.cloud, pool.size, pool.accelerator, pool.accelerator_count, region)))
+                for pool in candidates
+            ]
+        except CatalogError:
+            continue  # the pool itself is refused by _gpu_pools_fit_cloud
+        if not nodes:
+            continue
+        cpu = formats.quantity_value(model.resources.cpu) * 1000
+        memory = formats.quantity_value(model.resources.memory) / 2**20
+        pool, node = max(nodes, key=lambda item: (item[1].memory_mib, item[1].millicpu))
+        where = f"pool {pool.name!r} ({node.machine_type})"
+        if cpu > node.millicpu:
+            problems.append(
+                Problem(
+                    f"mlops:models[{index}].resources.cpu",
+                    model.resources.cpu,
+                    f"one replica needs more CPU than a node of {where} can give: {node.millicpu}m allocatable",
+                )
+            )
+        if memory > node.memory_mib:
+            problems.append(
+                Problem(
+                    f"mlops:models[{index}].resources.memory",
+                    model.resources.memory,
+                    f"one replica needs more memory than a node of {where} can give: {node.memory_mib}Mi allocatable "
+                    "(capacity minus kube-reserved and the eviction threshold)",
+                )
+            )
+    return problems
+
+
+def _gpu_models_need_a_cloud(config: StackConfig) -> list[Problem]:
+    """The local foundation knows no GPU placement (labels, taints) for any pool."""
+    if config.cloud != "local":
+        return []
+    return [
+        Problem(
+            f"mlops:models[{index}].resources.gpus",
+            model.resources.gpus,
+            "GPU models need a cloud stack (aws or gcp): the local foundation places no pods on GPU pools",
+        )
+        for index, model in enumerate(config.models)
+        if model.resources.gpus
+    ]
+
+
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def _local_cluster_named(config: StackConfig) -> list[Problem]:
+    if config.cloud != "local":
+        return []
+    problems = []
+    if not config.local.kube_context.strip():
+        problems.append(
+            Problem(
+                "mlops:local.kubeContext",
+                config.local.kube_context,
+                "empty: the provider would use whatever context kubectl points at; name the cluster's context",
+            )
+        )
+    if not _DNS_SUBDOMAIN.match(config.local.storage_class) or len(config.local.storage_class) > 253:
+        problems.append(
+            Problem("mlops:local.storageClass", config.local.storage_class, "a StorageClass name is a DNS subdomain (lowercase, digits, '-', '.')")
+        )
+    return problems
+
+
+def _host_names(config: StackConfig) -> list[Problem]:
+    return [
+        Problem(path, host, "an Ingress host is a lowercase DNS name (letters, digits, '-', '.'), at most 253 characters")
+        for path, host in (("mlops:mlflow.hostname", config.mlflow.hostname), ("mlops:monitoring.grafanaHostname", config.monitoring.grafana_hostname))
+        if host is not None and (len(host) > 253 or not _DNS_SUBDOMAIN.match(host) or "." not in host)
+    ]
+
+
+# GCP project ids: 6-30 characters, lowercase letters, digits and hyphens, starting with a letter
+# (Resource Manager "Creating and managing projects"); IAM role ARNs: arn:<partition>:iam::<12 digits>:role/<path+name>.
+_GCP_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$")
+
+
+def _cloud_identifiers(config: StackConfig) -> list[Problem]:
+    problems = []
+    if config.cloud == "gcp" and not _GCP_PROJECT.match(config.gcp.project):
+        problems.append(
+            Problem("mlops:gcp.project", config.gcp.project, "a GCP project id is 6-30 lowercase letters, digits and hyphens, starting with a letter")
+        )
+    if config.cloud == "aws":
+        problems += [
+            Problem(f"mlops:aws.adminRoleArns[{index}]", arn, "not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+            for index, arn in enumerate(config.aws.admin_role_arns)
+            if not _ROLE_ARN.match(arn)
+        ]
     return problems

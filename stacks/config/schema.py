@@ -8,19 +8,19 @@ in `stacks.config.rules`, so each can report its own key path.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from components.catalog import Accelerator
 from components.declarations import (
-    DURATION,
     IMAGE,
     AlertingSettings,
     CanaryGates,
     ModelDeployment,
     NodePool,
+    PrometheusDuration,
     Section,
 )
 
@@ -107,13 +107,19 @@ class LocalSettings(Section):
 
 
 class ClusterSettings(Section):
-    kubernetes_version: str = Field("1.33", pattern=r"^1\.[0-9]{2}$", description="Kubernetes minor version.")
+    kubernetes_version: str = Field("1.35", pattern=r"^1\.[0-9]{2}$", description="Kubernetes minor version.")
     private_endpoint: bool = Field(True, description="Serve the control-plane API on a private endpoint only.")
     public_access_cidrs: list[str] = Field(
         default_factory=list,
         description="CIDRs allowed to reach a public API endpoint; required when privateEndpoint is false.",
     )
     release_channel: Literal["RAPID", "REGULAR", "STABLE"] = Field("REGULAR", description="GKE release channel.")
+    runner_cidrs: list[str] = Field(
+        default_factory=list,
+        description="CIDRs, inside the VPC or routed to it (peering, transit gateway, VPN), of the machines that run "
+        "`pulumi up` and the preview against a private API endpoint: a self-hosted CI runner or Pulumi Deployments "
+        "agent, or the bastion an SSM/IAP tunnel ends on. Allowed to reach the API on 443.",
+    )
 
     @model_validator(mode="after")
     def _public_endpoint_needs_allow_list(self) -> "ClusterSettings":
@@ -136,6 +142,20 @@ class StorageSettings(Section):
     payload_retention_days: int = Field(30, ge=1, le=3650, description="Days inference payload logs are kept.")
     artifact_versioning: bool = Field(True, description="Keep object versions of model artifacts.")
     customer_managed_key: bool = Field(True, description="Encrypt buckets with a platform-managed KMS key (CMEK).")
+    bucket_prefix: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9-]{1,51}[a-z0-9]$",
+        description="Names the stack's buckets `<bucketPrefix>-artifacts` and `<bucketPrefix>-payloads` (exported as "
+        "artifactBucket / payloadBucket); bucket names are global, so pick one nobody else holds. "
+        "Default: `<project>-<stack>`.",
+    )
+    external_read_locations: list[
+        Annotated[str, Field(pattern=r"^(s3|gs)://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/([^\s]*/)?$")]
+    ] = Field(
+        default_factory=list,
+        description="URI prefixes outside the stack's buckets (ending in /) that model artifacts, reference data or "
+        "labels may come from; the storage initializer and the drift job are granted read on each. Cloud targets only.",
+    )
 
 
 class DatabaseSettings(Section):
@@ -148,13 +168,12 @@ class DatabaseSettings(Section):
 
 
 class ObjectStoreSettings(Section):
-    """The in-cluster S3 server used on `local` (clouds use their own buckets)."""
+    """The in-cluster S3 server used on `local` (clouds use their own buckets): SeaweedFS (docs/object-store.md)."""
 
     image: str = Field(
-        "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z@sha256:"
-        "14cea493d9a34af32f524e538b8346cf79f3321eff8e708c1e2960462bd8936e",
+        "docker.io/chrislusf/seaweedfs:4.48@sha256:4e61d15fd35994cb1e43e1e553dff106794841fd9a99ade2fc8c8bfce4d7872d",
         pattern=r"^[^:@\s]+(:[^@\s]+)?@sha256:[0-9a-f]{64}$",
-        description="S3-compatible server image, pinned by digest.",
+        description="SeaweedFS image (runs `weed mini`: master, volume, filer and S3 gateway in one process), pinned by digest.",
     )
     storage_gib: int = Field(20, ge=1, description="Persistent volume size.")
 
@@ -189,7 +208,7 @@ class KServeSettings(Section):
 
 
 class MonitoringSettings(Section):
-    retention: str = Field("15d", pattern=DURATION, description="Prometheus retention time.")
+    retention: PrometheusDuration = Field("15d", description="Prometheus retention time.")
     storage_gib: int = Field(20, ge=1, description="Prometheus volume size.")
     grafana_hostname: str | None = Field(None, description="Public host name for Grafana; Ingress rendered when set.")
 

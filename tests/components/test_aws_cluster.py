@@ -45,7 +45,7 @@ def test_public_endpoint_is_opened_only_to_the_configured_cidrs():
 
 
 def test_cluster_runs_the_configured_kubernetes_version(prod):
-    assert cluster_of(prod).inputs["version"] == "1.33"
+    assert cluster_of(prod).inputs["version"] == "1.35"
     assert cluster_of(prod).inputs["name"] == "mlops-prod"
 
 
@@ -106,7 +106,7 @@ def test_core_addons_are_managed_at_pinned_versions(prod):
     addons = {a.inputs["addonName"]: a for a in prod.by_type("aws:eks/addon:Addon")}
     assert sorted(addons) == ["aws-ebs-csi-driver", "coredns", "kube-proxy", "vpc-cni"]
     for name, addon in addons.items():
-        assert addon.inputs["addonVersion"] == ADDON_VERSIONS["1.33"][name]
+        assert addon.inputs["addonVersion"] == ADDON_VERSIONS["1.35"][name]
         assert addon.inputs["addonVersion"].startswith("v") and "-eksbuild." in addon.inputs["addonVersion"]
         assert addon.inputs["clusterName"] == "mlops-prod"
     assert cluster_of(prod).inputs["bootstrapSelfManagedAddons"] is False
@@ -130,7 +130,7 @@ def test_networking_addons_precede_nodes_and_pod_addons_follow_them(prod):
 
 
 def test_an_unpinned_kubernetes_version_is_rejected_with_the_supported_ones():
-    with pytest.raises(UnsupportedKubernetesVersion, match=r"'1.20'.*supported versions: 1.33"):
+    with pytest.raises(UnsupportedKubernetesVersion, match=r"'1.20'.*supported versions: 1.33, 1.35"):
         addon_versions("1.20")
 
 
@@ -147,3 +147,13 @@ def test_kubeconfig_holds_no_token_and_fetches_one_per_call():
     (cluster,) = document["clusters"]
     assert cluster["cluster"] == {"server": "https://ABC.eks.amazonaws.com", "certificate-authority-data": "Q0E="}
     assert document["current-context"] == "mlops-prod"
+
+
+def test_declared_runners_reach_the_private_endpoint_on_443_only(prod):
+    """The prod stack's way in: its runner network may open TLS to the API endpoint's ENIs, nothing else."""
+    (group,) = [g for g in prod.by_type("aws:ec2/securityGroup:SecurityGroup") if g.name == "eks-api-access"]
+    assert group.inputs["ingress"] == [
+        {"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrBlocks": ["10.100.0.0/24"], "description": "pulumi runners"}
+    ]
+    assert cluster_of(prod).inputs["vpcConfig"]["securityGroupIds"] == [f"{group.name}-id"]
+    assert cluster_of(prod).inputs["vpcConfig"]["endpointPublicAccess"] is False

@@ -60,7 +60,7 @@ def test_renders_service_account_rbac_and_deployment_that_pass_strict_validation
     assert sorted(objects) == ["ClusterRole", "ClusterRoleBinding", "Deployment", "Role", "RoleBinding", "ServiceAccount"]
     reference = ReferenceData(REFERENCE_DIR)
     for resource in objects.values():
-        assert validate_manifest(resource, manifest_of(resource), reference, "1.33") == [], resource.name
+        assert validate_manifest(resource, manifest_of(resource), reference, "1.35") == [], resource.name
     for kind in ("Deployment", "Role", "RoleBinding", "ServiceAccount"):
         assert objects[kind].inputs["metadata"]["namespace"] == "kube-system"
 
@@ -131,8 +131,8 @@ def test_prod_image_is_the_pinned_release_by_digest_from_the_stack_registry(prod
 
 def test_image_pulled_as_configured_matches_the_cluster_minor():
     rendering = render(PROJECT_DIR, "prod", {"mlops:images.source": "reference", "mlops:environment": "dev"})
-    assert container(rendering)["image"] == f"registry.k8s.io/autoscaling/cluster-autoscaler:{VERSIONS['1.33']}"
-    assert VERSIONS["1.33"].startswith("v1.33.")
+    assert container(rendering)["image"] == f"registry.k8s.io/autoscaling/cluster-autoscaler:{VERSIONS['1.35']}"
+    assert VERSIONS["1.35"].startswith("v1.35.")
 
 
 def test_every_kubernetes_minor_with_pinned_addons_has_a_matching_autoscaler():
@@ -141,9 +141,9 @@ def test_every_kubernetes_minor_with_pinned_addons_has_a_matching_autoscaler():
 
 
 def test_kubernetes_minor_without_a_pinned_autoscaler_is_a_config_error(monkeypatch):
-    monkeypatch.setitem(addons.ADDON_VERSIONS, "1.99", addons.ADDON_VERSIONS["1.33"])
+    monkeypatch.setitem(addons.ADDON_VERSIONS, "1.99", addons.ADDON_VERSIONS["1.35"])
     with pytest.raises(ConfigError, match=r"mlops:cluster.kubernetesVersion: no pinned cluster-autoscaler version for Kubernetes '1.99'"):
-        render(PROJECT_DIR, "prod", {"mlops:cluster.kubernetesVersion": '"1.99"'})
+        render(PROJECT_DIR, "prod", {"mlops:cluster.kubernetesVersion": "1.99"})
 
 
 def test_policy_reads_everything_but_scales_only_groups_this_cluster_owns(prod):

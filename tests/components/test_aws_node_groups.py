@@ -23,7 +23,7 @@ def test_every_configured_pool_becomes_a_managed_node_group_in_private_subnets(p
     assert sorted(groups(prod)) == ["cpu-serving", "gpu-l4", "system"]
     for group in groups(prod).values():
         assert group.inputs["clusterName"] == "mlops-prod"
-        assert group.inputs["version"] == "1.33"
+        assert group.inputs["version"] == "1.35"
         assert sorted(group.inputs["subnetIds"]) == [f"network-private-us-east-1{z}-id" for z in "abc"]
 
 

@@ -54,7 +54,7 @@ def test_dev_cluster_may_be_zonal_in_the_first_zone(dev):
 def test_release_channel_and_minimum_version_come_from_config(prod, dev):
     assert cluster(prod).inputs["releaseChannel"] == {"channel": "REGULAR"}
     assert cluster(dev).inputs["releaseChannel"] == {"channel": "RAPID"}
-    assert cluster(prod).inputs["minMasterVersion"] == "1.33"
+    assert cluster(prod).inputs["minMasterVersion"] == "1.35"
 
 
 def test_prod_nodes_are_private_and_the_api_is_served_on_a_private_endpoint_only(prod):
@@ -72,8 +72,12 @@ def test_dev_public_endpoint_is_limited_to_the_configured_authorized_networks(de
     inputs = cluster(dev).inputs
     assert inputs["privateClusterConfig"]["enablePrivateNodes"] is True
     assert inputs["privateClusterConfig"]["enablePrivateEndpoint"] is False
+    # The public CIDRs configured, then the prod stack file's runner network (private endpoint access).
     assert inputs["masterAuthorizedNetworksConfig"] == {
-        "cidrBlocks": [{"cidrBlock": "203.0.113.0/24", "displayName": "allowed-0"}],
+        "cidrBlocks": [
+            {"cidrBlock": "203.0.113.0/24", "displayName": "allowed-0"},
+            {"cidrBlock": "10.100.0.0/24", "displayName": "allowed-1"},
+        ],
         "gcpPublicCidrsAccessEnabled": False,
     }
 
@@ -162,3 +166,13 @@ def test_control_plane_reaches_the_admission_webhooks_and_pods_reach_the_metadat
     }
     aws = render(PROJECT_DIR, "prod")
     assert not [r for r in aws.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy") if "gke-metadata" in r.name]
+
+
+def test_project_apis_are_declared_and_never_disabled_on_destroy(prod):
+    """Enabled by the stack itself (not a README step); destroying the stack leaves them on for the project."""
+    services = prod.by_type("gcp:projects/service:Service")
+    assert {s.inputs["service"] for s in services} >= {"container.googleapis.com", "sqladmin.googleapis.com", "compute.googleapis.com"}
+    assert all(s.inputs["disableOnDestroy"] is False and s.inputs["project"] == "mlops-platform-prod" for s in services)
+    # Every other GCP resource goes through the provider that is configured after the APIs.
+    (provider,) = [p for p in prod.by_type("pulumi:providers:gcp") if p.name == "gcp"]
+    assert sorted(provider.options["dependsOn"]) == sorted(s.urn for s in services)

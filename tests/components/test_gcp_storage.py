@@ -34,8 +34,9 @@ def bucket(rendering: Rendering, name: str) -> RenderedResource:
 
 def test_exactly_the_artifact_and_payload_buckets_exist(prod):
     assert sorted(b.name for b in prod.by_type("gcp:storage/bucket:Bucket")) == list(BUCKETS)
-    assert prod.outputs["artifactBucket"].startswith("buckets-artifacts-")
-    assert prod.outputs["payloadBucket"].startswith("buckets-payloads-")
+    # Deterministic names from mlops:storage.bucketPrefix, not auto-named.
+    assert prod.outputs["artifactBucket"] == "example-mlops-prod-artifacts"
+    assert prod.outputs["payloadBucket"] == "example-mlops-prod-payloads"
 
 
 @pytest.mark.parametrize("name", BUCKETS)

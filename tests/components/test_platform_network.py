@@ -33,23 +33,66 @@ def peers(rule: dict, key: str) -> list[str]:
     return sorted(tags)
 
 
+PLATFORM_NAMESPACES = ("cert-manager", "knative-serving", "kourier-system", "kserve", "mlops-monitoring", "mlops-platform", "mlops-serving")
+
+
+def test_every_platform_namespace_is_default_deny(dev, prod):
+    """Old renders left monitoring, kserve, cert-manager, knative-serving and kourier-system open."""
+    for rendering in (dev, prod):
+        assert {ns for ns, name in policies(rendering) if name == "default-deny"} == set(PLATFORM_NAMESPACES)
+
+
 def test_exactly_these_policies_exist(dev):
-    """Nothing opened that is not listed here; default-deny in the platform and serving namespaces."""
-    assert sorted(policies(dev)) == [
-        ("mlops-platform", "allow-cloud-apis"),
-        ("mlops-platform", "allow-managed-database"),
-        ("mlops-platform", "allow-mlflow-clients"),
-        ("mlops-platform", "allow-object-store-clients"),
-        ("mlops-platform", "allow-payload-collector-clients"),
-        ("mlops-platform", "allow-postgres-clients"),
-        ("mlops-platform", "default-deny"),
-        ("mlops-serving", "allow-cloud-apis"),
-        ("mlops-serving", "allow-platform-services"),
-        ("mlops-serving", "allow-prometheus"),
-        ("mlops-serving", "allow-pushgateway"),
-        ("mlops-serving", "allow-serving-gateways"),
-        ("mlops-serving", "default-deny"),
-    ]
+    """Nothing opened that is not listed here, on top of default-deny in every platform namespace."""
+    flows = {
+        "cert-manager": ["admission-webhook", "api-server", "prometheus", "same-namespace"],
+        "knative-serving": [
+            "admission-webhook", "api-server", "gateway-probes", "gateway-to-activator-and-xds", "model-pods", "prometheus", "same-namespace"
+        ],
+        "kourier-system": ["activator-and-xds", "gateway-clients", "model-pods", "prometheus", "same-namespace"],
+        "kserve": ["admission-webhook", "api-server", "prometheus", "same-namespace"],
+        "mlops-monitoring": ["admission-webhook", "grafana-ingress", "pushgateway-clients", "same-namespace", "scrape-targets"],
+        "mlops-platform": [
+            "cloud-apis", "managed-database", "mlflow-clients", "object-store-clients", "payload-collector-clients", "postgres-clients"
+        ],
+        "mlops-serving": ["cloud-apis", "knative-serving", "kourier-gateway", "platform-services", "prometheus", "pushgateway"],
+    }
+    expected = sorted([(ns, f"allow-{flow}") for ns, names in flows.items() for flow in names] + [(ns, "default-deny") for ns in flows])
+    assert sorted(policies(dev)) == expected
+
+
+def _admits(rendering: Rendering, direction: str, namespace: str, peer_namespace: str, port: int) -> bool:
+    """Whether some policy of `namespace` lets `direction` traffic to/from `peer_namespace` on `port`."""
+    key = "from" if direction == "ingress" else "to"
+    for (ns, _), spec in policies(rendering).items():
+        if ns != namespace:
+            continue
+        for rule in spec.get(direction, []):
+            port_ok = "ports" not in rule or port in ports(rule)
+            peers_ok = any(
+                "ipBlock" in peer
+                or ("namespaceSelector" in peer and peer["namespaceSelector"].get("matchLabels", {}).get("kubernetes.io/metadata.name", peer_namespace) == peer_namespace)
+                for peer in rule.get(key, [])
+            )
+            if port_ok and peers_ok:
+                return True
+    return False
+
+
+def test_every_cross_namespace_flow_is_open_on_both_ends(dev):
+    """An egress to another platform namespace is useless unless that namespace admits it, and vice versa."""
+    missing = []
+    for (namespace, name), spec in policies(dev).items():
+        for direction, key, other in (("egress", "to", "ingress"), ("ingress", "from", "egress")):
+            for rule in spec.get(direction, []):
+                for peer in rule.get(key, []):
+                    target = peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+                    if target is None or target == namespace:
+                        continue
+                    for port in ports(rule) if "ports" in rule else ():
+                        if not _admits(dev, other, target, namespace, port):
+                            missing.append((namespace, name, direction, target, port))
+    assert missing == []
 
 
 @pytest.mark.parametrize(
@@ -62,7 +105,8 @@ def test_exactly_these_policies_exist(dev):
         ("mlops-serving", "allow-cloud-apis", "egress", ["0.0.0.0/0"], {443}),
         ("mlops-serving", "allow-platform-services", "egress", ["ns=mlops-platform"], {5000, 8080, 9000}),
         ("mlops-serving", "allow-pushgateway", "egress", ["ns=mlops-monitoring"], {9091}),
-        ("mlops-serving", "allow-serving-gateways", "ingress", ["ns=knative-serving", "ns=kourier-system"], {8012, 8080, 9090}),
+        ("mlops-serving", "allow-knative-serving", "ingress", ["ns=knative-serving"], {8012, 8013, 9090}),
+        ("mlops-serving", "allow-kourier-gateway", "ingress", ["ns=kourier-system"], {8012, 8013}),
         ("mlops-serving", "allow-prometheus", "ingress", ["ns=mlops-monitoring"], {8080, 8082, 9091}),
     ],
 )

@@ -237,3 +237,17 @@ def test_collector_settings_are_accepted_by_the_collector_itself(dev):
     env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
     config = load_config(None, env)
     assert config.port == 8080 and config.models[0].inference_service == "churn-classifier"
+
+
+def test_the_local_object_store_runs_seaweedfs_s3_on_the_store_port(dev):
+    """SeaweedFS `weed mini` (docs/object-store.md): S3 on 9000 behind the Service, nothing else listening,
+    credentials only as the two AWS variables `weed mini` turns into its admin identity."""
+    (server,) = [r for r in dev.by_type("kubernetes:apps/v1:Deployment") if r.name == "object-store-server"]
+    (container,) = server.inputs["spec"]["template"]["spec"]["containers"]
+    assert container["image"].startswith("docker.io/chrislusf/seaweedfs:") and "@sha256:" in container["image"]
+    assert container["command"] == ["/usr/bin/weed"]
+    assert container["args"] == ["mini", "-dir=/data", "-s3.port=9000", "-s3.port.iceberg=0", "-webdav=false", "-admin.ui=false"]
+    assert container["ports"] == [{"name": "s3", "containerPort": 9000}]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    secrets = [r for r in dev.by_type("kubernetes:core/v1:Secret") if r.inputs["metadata"]["name"] == "object-store-credentials"]
+    assert secrets and all(set(s.inputs["stringData"]) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} for s in secrets)

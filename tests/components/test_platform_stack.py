@@ -40,7 +40,7 @@ def charts(rendering: Rendering) -> dict[str, RenderedResource]:
 
 def test_every_object_and_chart_passes_validation(rendering):
     """Core objects against strict Kubernetes schemas, CRs against reference CRDs, chart values against defaults."""
-    assert [str(f) for f in validate_rendering(rendering, ReferenceData(REFERENCE_DIR), "1.33")] == []
+    assert [str(f) for f in validate_rendering(rendering, ReferenceData(REFERENCE_DIR), "1.35")] == []
 
 
 def test_charts_are_pinned_to_the_reference_versions(rendering):

@@ -203,13 +203,13 @@ def test_latest_tag_fails_everywhere(dev_rendering):
 
 
 def test_secret_data_from_pulumi_secrets_passes_and_plain_text_fails(dev_rendering):
-    """The rendered MinIO credentials are all secrets; one plain-text key is reported by name."""
+    """The rendered object-store credentials are all secrets; one plain-text key is reported by name."""
     secret = resource(dev_rendering, "kubernetes:core/v1:Secret", "object-store-credentials")
     assert set(secret.inputs["stringData"].values()) == {SECRET}
     assert verdicts("secrets-are-pulumi-secrets", [secret]) == []
-    leaked = mutated(secret, lambda i: i["stringData"].update(MINIO_ROOT_PASSWORD="hunter2"))
+    leaked = mutated(secret, lambda i: i["stringData"].update(AWS_SECRET_ACCESS_KEY="hunter2"))
     [finding] = verdicts("secrets-are-pulumi-secrets", [leaked])
-    assert "['MINIO_ROOT_PASSWORD'] are plain text" in finding.message
+    assert "['AWS_SECRET_ACCESS_KEY'] are plain text" in finding.message
 
 
 def test_plain_database_password_fails(prod_rendering):

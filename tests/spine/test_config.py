@@ -16,6 +16,9 @@ from tests.conftest import PROJECT_DIR
 SYSTEM_POOL = {"name": "system", "role": "system", "minSize": 1, "maxSize": 2}
 
 
+# A declared way into a private API endpoint (an in-VPC runner network), which aws/gcp stacks need.
+WAY_IN = {"runnerCidrs": ["10.100.0.0/24"]}
+
 def model(name: str = "churn", **overrides) -> dict:
     declaration = {
         "name": name,
@@ -74,7 +77,7 @@ def test_gpu_pool_with_max_below_min():
 
 def test_accelerator_unknown_to_the_chosen_cloud_lists_what_the_cloud_offers():
     pool = {"name": "gpu", "role": "gpu", "accelerator": "nvidia-a10g", "maxSize": 1}
-    (problem,) = problems_of({"mlops:cloud": "gcp", "mlops:nodePools": [SYSTEM_POOL, pool]})
+    (problem,) = problems_of({"mlops:cloud": "gcp", "mlops:cluster": WAY_IN, "mlops:nodePools": [SYSTEM_POOL, pool]})
     assert problem == (
         "mlops:nodePools[1].accelerator: accelerator 'nvidia-a10g' is not offered on gcp; allowed on gcp: "
         "nvidia-a100-40gb, nvidia-h100-80gb, nvidia-l4, nvidia-t4 (got 'nvidia-a10g')"
@@ -84,7 +87,7 @@ def test_accelerator_unknown_to_the_chosen_cloud_lists_what_the_cloud_offers():
 def test_accelerator_not_offered_in_the_region():
     pool = {"name": "gpu", "role": "gpu", "accelerator": "nvidia-h100-80gb", "acceleratorCount": 8, "size": "xlarge", "maxSize": 1}
     aws = {"region": "eu-west-1", "zones": ["eu-west-1a", "eu-west-1b", "eu-west-1c"]}
-    (problem,) = problems_of({"mlops:cloud": "aws", "mlops:aws": aws, "mlops:nodePools": [SYSTEM_POOL, pool]})
+    (problem,) = problems_of({"mlops:cloud": "aws", "mlops:aws": aws, "mlops:cluster": WAY_IN, "mlops:nodePools": [SYSTEM_POOL, pool]})
     assert "not offered in aws region 'eu-west-1'; regions offering it: us-east-1, us-east-2, us-west-2" in problem
 
 
@@ -123,16 +126,28 @@ def test_model_without_retraining_strategy_is_refused():
 def test_gpu_model_must_name_an_existing_gpu_pool():
     declaration = model(resources={"gpus": 1, "gpuPool": "gpu-a100"})
     pool = {"name": "gpu-t4", "role": "gpu", "accelerator": "nvidia-t4", "maxSize": 2}
-    (problem,) = problems_of({"mlops:nodePools": [SYSTEM_POOL, pool], "mlops:models": [declaration]})
+    (problem,) = problems_of({"mlops:cloud": "gcp", "mlops:nodePools": [SYSTEM_POOL, pool], "mlops:models": [declaration]})
     assert problem == "mlops:models[0].resources.gpuPool: no GPU pool of that name; GPU pools: gpu-t4 (got 'gpu-a100')"
 
 
 def test_an_aws_stack_without_a_system_pool_is_refused():
     """The cluster autoscaler is pinned to the system pool: without one it would never schedule."""
     pools = [{"name": "cpu", "role": "cpu", "minSize": 1, "maxSize": 3}]
-    (problem,) = problems_of({"mlops:cloud": "aws", "mlops:nodePools": pools})
+    (problem,) = problems_of({"mlops:cloud": "aws", "mlops:cluster": WAY_IN, "mlops:nodePools": pools})
     assert problem == "mlops:nodePools: an aws stack needs a pool with role 'system': the cluster autoscaler runs there (got ['cpu'])"
-    assert load_stack_config({"mlops:cloud": "gcp", "mlops:nodePools": json.dumps(pools)}).cloud == "gcp"
+    config = {"mlops:cloud": "gcp", "mlops:cluster": json.dumps(WAY_IN), "mlops:nodePools": json.dumps(pools)}
+    assert load_stack_config(config).cloud == "gcp"
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp"])
+def test_a_private_only_cluster_needs_a_declared_way_in(cloud):
+    """Without one, `pulumi up` creates the cluster and then cannot reach it to create a single object."""
+    (problem,) = problems_of({"mlops:cloud": cloud})
+    assert problem.startswith("mlops:cluster.runnerCidrs: the API endpoint is private-only")
+    assert load_stack_config({"mlops:cloud": cloud, "mlops:cluster": json.dumps(WAY_IN)}).cluster.runner_cidrs == ["10.100.0.0/24"]
+    public = {"privateEndpoint": False, "publicAccessCidrs": ["203.0.113.0/24"]}
+    assert load_stack_config({"mlops:cloud": cloud, "mlops:cluster": json.dumps(public)}).cluster.private_endpoint is False
+    assert load_stack_config({"mlops:cloud": "local"}).cluster.runner_cidrs == []
 
 
 def test_every_problem_is_reported_at_once():

@@ -7,7 +7,7 @@ import copy
 import pytest
 import yaml
 
-from mlops.offline.cost import PRICES_FILE, PriceError, PriceTable, cost_delta, estimate
+from mlops.offline.cost import PRICES_FILE, PriceTable, cost_delta, estimate
 from components.catalog import CPU_MACHINE_TYPES, GPU_OFFERS
 
 
@@ -58,9 +58,31 @@ def test_local_stacks_cost_nothing(dev_rendering, prices):
     assert estimate(dev_rendering.document(), prices).monthly_max == 0
 
 
-def test_unpriced_region_is_a_clear_error(prod_document, prices):
-    """A region missing from the table names the priced regions."""
+def test_a_region_missing_from_the_table_lists_every_costly_resource_as_unpriced(prod_document, prices):
+    """eu-west-2 is not in the table: no PriceError, but each resource that costs money is listed
+    with the reason, and the total says it is partial."""
     document = copy.deepcopy(prod_document)
-    document["config"]["mlops:aws"] = '{"region": "eu-west-1"}'
-    with pytest.raises(PriceError, match="no aws prices for region 'eu-west-1'.*us-east-1"):
-        estimate(document, prices)
+    document["config"]["mlops:aws"] = '{"region": "eu-west-2"}'
+    result = estimate(document, prices)
+    assert result.lines == [] and result.partial
+    unpriced = {u.resource for u in result.unpriced}
+    priced_in_us_east_1 = {line.resource for line in estimate(prod_document, prices).lines}
+    assert unpriced == priced_in_us_east_1
+    assert all("has no aws region 'eu-west-2' (priced: us-east-1; run `mlops prices refresh`)" in u.reason for u in result.unpriced)
+    text = result.to_markdown()
+    assert f"(partial: {len(result.unpriced)} resource(s) unpriced, listed below)" in text
+    assert "- `nodes-gpu-l4` (aws:eks/nodeGroup:NodeGroup): prices.yaml has no aws region 'eu-west-2'" in text
+
+
+def test_an_instance_type_missing_from_the_table_is_unpriced_with_its_reason(prod_document, prices):
+    table = copy.deepcopy(prices.regions)
+    del table["aws"]["us-east-1"]["instance_hour"]["g6.2xlarge"]
+    result = estimate(prod_document, PriceTable(prices.as_of, prices.hours_per_month, table, prices.sources))
+    assert [(u.resource, u.item, u.reason) for u in result.unpriced] == [
+        ("nodes-gpu-l4", "g6.2xlarge", "no price for instance type 'g6.2xlarge'")
+    ]
+
+
+def test_the_estimate_says_where_its_prices_come_from(prod_document, prices):
+    text = estimate(prod_document, prices).to_markdown()
+    assert f"Prices for aws us-east-1: {prices.sources['aws']}, as of {prices.as_of}." in text

@@ -17,13 +17,13 @@ PROJECT_CONTENT = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "pyproj
                    "stacks", "components", "mlops", "policies", "monitoring", "serving", "reference")
 GPU_MODEL = {
     "name": "text-ranker",
-    "model": {"registeredModel": "text-ranker", "version": "3", "artifactUri": "s3://mlops-prod-artifacts/40/abc/artifacts/model"},
+    "model": {"registeredModel": "text-ranker", "version": "3", "artifactUri": "40/abc/artifacts/model"},
     "format": "mlflow",
     "resources": {"cpu": "2", "memory": "8Gi", "gpus": 1, "gpuPool": "gpu-t4"},
     # One stable replica and one canary replica fill the two-GPU pool.
     "autoscaling": {"minReplicas": 1, "maxReplicas": 1},
     "canary": {"trafficPercent": 10},
-    "monitoring": {"referenceDataUri": "s3://mlops-prod-artifacts/reference/text-ranker/v3.parquet"},
+    "monitoring": {"referenceDataUri": "reference/text-ranker/v3.parquet"},
     "retraining": {"webhook": "https://ci.example.com/hooks/retrain/text-ranker", "policy": "on_dataset_drift"},
 }
 
@@ -79,7 +79,7 @@ def test_preview_of_a_pr_adding_a_gpu_model(project_repo, tmp_path, monkeypatch)
     assert "nodes-gpu-t4" in changes and "create" in changes
     assert "scalingConfig.maxSize" in changes
     schemas = text.split("### Schemas")[1].split("### Policy verdicts")[0]
-    assert "Kubernetes objects checked against Kubernetes 1.33, the reference CRDs and chart defaults: no findings." in schemas
+    assert "Kubernetes objects checked against Kubernetes 1.35, the reference CRDs and chart defaults: no findings." in schemas
     verdicts = text.split("### Policy verdicts")[1].split("### Security scan")[0]
     assert "All guardrails pass." in verdicts or "mandatory," in verdicts
     assert "### Security scan" in text and "failed" in text.split("### Security scan")[1]

@@ -9,6 +9,7 @@ import hashlib
 import http.server
 import re
 import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -199,17 +200,20 @@ def test_update_fails_naming_the_pin_when_the_repository_has_no_such_tag(referen
 
 # Spelt in pieces so that this file does not match its own search.
 _OUTSIDE_DATA = re.compile("|".join([r"\.\./" + "shared", r"/\s*[\"']" + "shared" + r"[\"']", "/work/" + "shared", r"MLOPS_REFERENCE_DIR\s*=\s*\.\."]))
-_SKIPPED_DIRS = {".git", "build", "node_modules", "__pycache__", ".pytest_cache"}
 
 
 def _project_text_files() -> Iterator[Path]:
-    for path in PROJECT_DIR.rglob("*"):
-        relative = path.relative_to(PROJECT_DIR)
-        if any(part in _SKIPPED_DIRS or part.startswith(".venv") for part in relative.parts) or not path.is_file():
-            continue
+    """What a clone holds: tracked files and new ones git does not ignore (no venvs, builds, egg-info)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=PROJECT_DIR, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    for name in listed:
+        relative = Path(name)
         if relative.parts[0] == "reference" and relative.name not in ("README.md", "manifest.yaml"):
             continue  # upstream data, not the project's code
-        yield path
+        path = PROJECT_DIR / relative
+        if path.is_file():
+            yield path
 
 
 def test_nothing_in_the_project_reads_data_from_beside_the_clone():

@@ -57,6 +57,9 @@ def test_cloud_preview_uses_oidc_and_the_policy_pack():
     assert "workload_identity_provider" in uses["google-github-actions/auth"]
     pulumi = uses["pulumi/actions"]
     assert pulumi["command"] == "preview" and pulumi["comment-on-pr"] is True and pulumi["policyPacks"] == "policies"
+    # Prod's API endpoint is private: its preview runs on the runner network the stack declares.
+    runners = {entry["stack"]: entry["runner"] for entry in job["strategy"]["matrix"]["include"]}
+    assert job["runs-on"] == "${{ matrix.runner }}" and "mlops-vpc" in runners["prod"]
     text = (WORKFLOWS / "preview.yml").read_text()
     assert set(re.findall(r"secrets\.(\w+)", text)) == {"GITHUB_TOKEN"}
 
@@ -98,7 +101,7 @@ def test_every_workflow_runs_the_python_of_the_runtime_image_and_of_requires_pyt
 
 
 def test_ci_runs_make_dev_and_make_test_in_a_clone_with_nothing_beside_it():
-    """The clone sits alone in a fresh directory; the three virtualenvs are cached on their inputs."""
+    """The clone sits alone in a fresh directory; the four virtualenvs are cached on their inputs."""
     steps = workflow("ci.yml")["jobs"]["test"]["steps"]
     [clone] = [step for step in steps if "git clone" in step.get("run", "")]
     isolated = "${{ runner.temp }}/isolated/mlops-platform"
@@ -108,8 +111,8 @@ def test_ci_runs_make_dev_and_make_test_in_a_clone_with_nothing_beside_it():
         "make test",
     ]
     [cache] = [step for step in steps if step.get("uses", "").startswith("actions/cache@")]
-    assert {line.rsplit("/", 1)[-1] for line in cache["with"]["path"].splitlines()} == {".venv", ".venv-runtime", ".venv-checkov"}
-    assert "hashFiles('pyproject.toml', 'images/requirements-runtime.txt', 'Makefile')" in cache["with"]["key"]
+    assert {line.rsplit("/", 1)[-1] for line in cache["with"]["path"].splitlines()} == {".venv", ".venv-runtime", ".venv-checkov", ".venv-mlserver"}
+    assert "hashFiles('pyproject.toml', 'images/requirements-runtime.txt', 'tests/runtime/requirements-mlserver.txt', 'Makefile')" in cache["with"]["key"]
 
 
 def test_image_workflow_builds_on_every_input_of_the_image_and_publishes_what_the_dev_stack_runs():

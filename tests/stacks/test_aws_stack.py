@@ -65,7 +65,7 @@ def destroyed_before(rendering: Rendering) -> dict[str, set[str]]:
 @pytest.mark.parametrize("stack", ["prod", "dev"])
 def test_rendering_passes_validation(request, stack):
     rendering = request.getfixturevalue(stack)
-    assert validate_rendering(rendering, ReferenceData(REFERENCE_DIR), "1.33") == []
+    assert validate_rendering(rendering, ReferenceData(REFERENCE_DIR), "1.35") == []
 
 
 def test_outputs_use_the_shared_names_and_hide_the_kubeconfig(prod):
@@ -184,7 +184,7 @@ def test_kubernetes_version_without_pinned_addons_fails_before_any_resource(monk
 
     monkeypatch.setattr(render_module, "RecordingMonitor", recording)
     with pytest.raises(ConfigError, match=r"mlops:cluster.kubernetesVersion: no pinned EKS add-on versions for Kubernetes '1.29'"):
-        render(PROJECT_DIR, "prod", {"mlops:cluster.kubernetesVersion": '"1.29"'})
+        render(PROJECT_DIR, "prod", {"mlops:cluster.kubernetesVersion": "1.29"})
     assert monitors and monitors[0].recorded == []
 
 

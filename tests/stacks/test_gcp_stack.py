@@ -67,7 +67,7 @@ def destroyed_before(rendering: Rendering) -> dict[str, set[str]]:
 @pytest.mark.parametrize("stack", ["prod", "dev"])
 def test_rendering_passes_validation(request, stack):
     rendering = request.getfixturevalue(stack)
-    assert validate_rendering(rendering, ReferenceData(REFERENCE_DIR), "1.33") == []
+    assert validate_rendering(rendering, ReferenceData(REFERENCE_DIR), "1.35") == []
 
 
 @pytest.mark.parametrize("stack", ["prod", "dev"])
@@ -91,7 +91,11 @@ def test_outputs_use_the_shared_names_and_hide_the_kubeconfig(prod):
 
 
 def test_every_gcp_resource_goes_through_the_project_provider(prod):
-    (provider,) = prod.by_type("pulumi:providers:gcp")
+    """Every GCP resource but the API enablements, which precede the provider (configured after them)."""
+    providers = {p.name: p for p in prod.by_type("pulumi:providers:gcp")}
+    assert sorted(providers) == ["gcp", "gcp-apis"]
+    provider = providers["gcp"]
+    assert providers["gcp-apis"].inputs["project"] == "mlops-platform-prod"
     assert provider.inputs["project"] == "mlops-platform-prod"
     assert provider.inputs["region"] == "us-central1"
     # Provider inputs reach the engine as strings; objects as JSON text.
@@ -101,7 +105,8 @@ def test_every_gcp_resource_goes_through_the_project_provider(prod):
     }
     for resource in prod.resources:
         if resource.custom and resource.type.startswith("gcp:"):
-            assert resource.options["provider"] == provider.urn, resource.name
+            expected = providers["gcp-apis"] if resource.type == "gcp:projects/service:Service" else provider
+            assert resource.options["provider"] == expected.urn, resource.name
 
 
 def test_kubernetes_provider_is_built_from_the_cluster_alone(prod):
@@ -186,11 +191,13 @@ def test_dev_on_gcp_renders_a_zonal_cluster_with_the_cheaper_choices(dev):
 
 def test_dev_stack_file_renders_on_a_zonal_gcp_cluster():
     """The dev stack itself (one system pool) renders and validates on GCP with a zonal cluster."""
-    rendering = render(PROJECT_DIR, "dev", {**ON_GCP, "mlops:gcp.clusterLocation": "zonal"})
+    rendering = render(
+        PROJECT_DIR, "dev", {**ON_GCP, "mlops:gcp.clusterLocation": "zonal", "mlops:cluster.runnerCidrs": '["10.100.0.0/24"]'}
+    )
     (cluster,) = rendering.by_type("gcp:container/cluster:Cluster")
     assert cluster.inputs["location"] == "us-central1-a"
     assert [p.name for p in rendering.by_type("gcp:container/nodePool:NodePool")] == ["nodes-system"]
-    assert validate_rendering(rendering, ReferenceData(REFERENCE_DIR), "1.33") == []
+    assert validate_rendering(rendering, ReferenceData(REFERENCE_DIR), "1.35") == []
 
 
 @pytest.fixture(scope="module")

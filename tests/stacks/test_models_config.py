@@ -11,7 +11,8 @@ from stacks.config import ConfigError, load_stack_config
 from stacks.config.rules import canary_replicas
 from stacks.config.schema import ModelDeployment
 
-GPU_POOL = {"name": "gpu", "role": "gpu", "accelerator": "nvidia-l4", "acceleratorCount": 1, "minSize": 0, "maxSize": 4}
+# Large enough (8 vCPU, 32 GiB) for the 4-CPU, 16-GiB GPU models below to fit one node.
+GPU_POOL = {"name": "gpu", "role": "gpu", "size": "large", "accelerator": "nvidia-l4", "acceleratorCount": 1, "minSize": 0, "maxSize": 4}
 SYSTEM_POOL = {"name": "system", "role": "system", "minSize": 1, "maxSize": 2}
 
 
@@ -29,8 +30,11 @@ def model(**overrides: Any) -> dict[str, Any]:
 
 
 def load(models: list[dict[str, Any]], mode: str = "Serverless", pools: list[dict[str, Any]] | None = None):
+    # GPU models need a cloud (the local foundation places nothing on GPU pools); gcp offers nvidia-l4.
+    cloud = "gcp" if pools and GPU_POOL in pools else "local"
     return load_stack_config(
         {
+            "mlops:cloud": cloud,
             "mlops:kserve": json.dumps({"deploymentMode": mode}),
             "mlops:models": json.dumps(models),
             "mlops:nodePools": json.dumps(pools or [SYSTEM_POOL]),

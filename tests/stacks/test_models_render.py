@@ -14,13 +14,14 @@ from mlops.offline.render import RenderedResource, Rendering, manifest_of, rende
 from mlops.offline.validate import ReferenceData, validate_rendering
 from stacks.config import load_stack_config
 from mlops.stackfiles import ProjectFiles
+from components.foundation.local.object_store import LOCAL_BUCKETS
 from tests.conftest import PROJECT_DIR, REFERENCE_DIR
 
 TARGETS = {"local-dev": ("dev", {}), "aws-prod": ("prod", {}), "gcp-prod": ("prod", {"mlops:cloud": "gcp"})}
 MODEL_COMPONENTS = ("mlops:serving:ModelDeployment", "mlops:serving:ModelServingAccess")
 RAW_PROD = {
     "mlops:kserve.deploymentMode": "RawDeployment",
-    "mlops:models[0].canary.previousVersion": '"6"',
+    "mlops:models[0].canary.previousVersion": "6",
     "mlops:models[0].autoscaling.metric": "cpu",
     "mlops:models[1].autoscaling.metric": "cpu",
 }
@@ -59,7 +60,7 @@ def test_every_model_object_validates(target, reference):
     """InferenceServices, PodMonitors, PrometheusRules (CRDs) and core objects of the models pass validation."""
     name, rendering = target
     mine = Rendering(rendering.project, rendering.stack, rendering.config, model_resources(rendering))
-    assert [str(f) for f in validate_rendering(mine, reference, "1.33")] == []
+    assert [str(f) for f in validate_rendering(mine, reference, "1.35")] == []
 
 
 def test_each_declared_model_has_its_objects(target):
@@ -84,7 +85,10 @@ def test_inference_services_match_their_declarations(target):
         predictor = services[model.name]["spec"]["predictor"]
         expected_percent = model.canary.traffic_percent if model.canary else 100
         assert predictor["canaryTrafficPercent"] == expected_percent
-        assert predictor["model"]["storageUri"] == model.model.artifact_uri
+        # Declared store-relative; served from the stack's artifact bucket on its cloud.
+        bucket = rendering.outputs.get("artifactBucket", LOCAL_BUCKETS[0])
+        scheme = "gs" if rendering.outputs.get("project") else "s3"
+        assert predictor["model"]["storageUri"] == f"{scheme}://{bucket}/{model.model.artifact_uri}"
         assert predictor["labels"]["mlops.platform/model-version"] == model.model.deployed_version
         assert predictor["logger"]["url"] == collector_url and predictor["logger"]["mode"] == "all"
         scaling = model.autoscaling
@@ -149,7 +153,7 @@ def test_raw_deployment_prod_renders_spec_canary(reference):
     """RawDeployment prod: the canary is a spec.canary entry (never canaryTrafficPercent) and validates."""
     rendering = render(PROJECT_DIR, "prod", RAW_PROD)
     mine = Rendering(rendering.project, rendering.stack, rendering.config, model_resources(rendering))
-    assert [str(f) for f in validate_rendering(mine, reference, "1.33")] == []
+    assert [str(f) for f in validate_rendering(mine, reference, "1.35")] == []
     fraud = manifests(rendering, "InferenceService")["fraud-detector"]
     assert "canaryTrafficPercent" not in json.dumps(fraud)
     assert fraud["spec"]["canary"][0]["trafficPercent"] == 10

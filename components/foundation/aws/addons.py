@@ -7,6 +7,7 @@ add-ons (coredns, the EBS CSI driver) run as pods and only become healthy once n
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -16,7 +17,9 @@ import pulumi_aws as aws
 NODE_ADDONS: tuple[str, ...] = ("vpc-cni", "kube-proxy")
 WORKLOAD_ADDONS: tuple[str, ...] = ("coredns", "aws-ebs-csi-driver")
 
-# Versions listed together by `aws eks describe-addon-versions --kubernetes-version <minor>`.
+# Versions listed together by `aws eks describe-addon-versions --kubernetes-version <minor>`; one
+# entry per minor of the support calendar (components/foundation/kubernetes_support.py) the
+# platform deploys. 1.33 stays for clusters still on it (past standard support since 2026-07-29).
 ADDON_VERSIONS: dict[str, dict[str, str]] = {
     "1.33": {
         "vpc-cni": "v1.19.5-eksbuild.3",
@@ -24,6 +27,22 @@ ADDON_VERSIONS: dict[str, dict[str, str]] = {
         "coredns": "v1.12.1-eksbuild.2",
         "aws-ebs-csi-driver": "v1.46.0-eksbuild.1",
     },
+    # vpc-cni >= 1.14 carries the network policy agent the platform turns on.
+    "1.35": {
+        "vpc-cni": "v1.21.1-eksbuild.3",
+        "kube-proxy": "v1.35.0-eksbuild.2",
+        "coredns": "v1.13.2-eksbuild.1",
+        "aws-ebs-csi-driver": "v1.55.0-eksbuild.1",
+    },
+}
+
+
+# Add-on configuration (`aws eks describe-addon-configuration` schema). The VPC CNI accepts and
+# ignores NetworkPolicies unless its network policy agent is enabled: with it, the aws-node
+# DaemonSet runs the `aws-network-policy-agent` container (eBPF, AL2023 kernels qualify) and EKS
+# installs the PolicyEndpoint CRD (VPC CNI >= 1.14, EKS >= 1.25).
+ADDON_CONFIGURATION: dict[str, dict[str, object]] = {
+    "vpc-cni": {"enableNetworkPolicy": "true"},
 }
 
 
@@ -61,6 +80,7 @@ class EksAddons(pulumi.ComponentResource):
                 addon_name=addon,
                 addon_version=version,
                 service_account_role_arn=args.service_account_roles.get(addon),
+                configuration_values=json.dumps(ADDON_CONFIGURATION[addon]) if addon in ADDON_CONFIGURATION else None,
                 # The add-on owns its objects: take them over from any earlier install, and keep
                 # in-cluster edits from blocking upgrades.
                 resolve_conflicts_on_create="OVERWRITE",

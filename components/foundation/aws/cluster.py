@@ -94,12 +94,15 @@ class EksClusterArgs:
     private_endpoint: bool
     public_access_cidrs: Sequence[str]
     admin_role_arns: Sequence[str]
+    vpc_id: pulumi.Input[str]
     # Protect and retain the secrets key (prod).
     keep_stateful: bool
     # The network pieces nodes need to bootstrap (NAT, routes, endpoints); the control plane is
     # created after them and destroyed before them.
     network_ready: Sequence[pulumi.Resource] = ()
     log_retention_days: int = 90
+    # In-VPC runners (or tunnel bastions) allowed to the private endpoint on 443.
+    runner_cidrs: Sequence[str] = ()
 
 
 class EksCluster(pulumi.ComponentResource):
@@ -144,6 +147,7 @@ class EksCluster(pulumi.ComponentResource):
             role_arn=role.arn,
             vpc_config=aws.eks.ClusterVpcConfigArgs(
                 subnet_ids=list(args.subnet_ids),
+                security_group_ids=[self._api_access(args).id] if args.runner_cidrs else None,
                 endpoint_private_access=True,
                 endpoint_public_access=not args.private_endpoint,
                 public_access_cidrs=None if args.private_endpoint else list(args.public_access_cidrs),
@@ -183,6 +187,20 @@ class EksCluster(pulumi.ComponentResource):
         )
         self.register_outputs(
             {"name": self.name, "endpoint": self.endpoint, "oidc_provider_arn": self.oidc_provider_arn, "kubeconfig": self.kubeconfig}
+        )
+
+    def _api_access(self, args: EksClusterArgs) -> aws.ec2.SecurityGroup:
+        """Lets the declared runners reach the private API endpoint (its ENIs carry this group)."""
+        return aws.ec2.SecurityGroup(
+            f"{self._name}-api-access",
+            vpc_id=args.vpc_id,
+            description=f"Runners allowed to the private API endpoint of {args.cluster_name}",
+            ingress=[
+                aws.ec2.SecurityGroupIngressArgs(
+                    protocol="tcp", from_port=443, to_port=443, cidr_blocks=list(args.runner_cidrs), description="pulumi runners"
+                )
+            ],
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _cluster_role(self, key: aws.kms.Key, args: EksClusterArgs) -> tuple[aws.iam.Role, list[pulumi.Resource]]:

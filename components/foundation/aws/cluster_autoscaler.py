@@ -32,6 +32,7 @@ IMAGE_REPOSITORY = "registry.k8s.io/autoscaling/cluster-autoscaler"
 # release of each (tags `cluster-autoscaler-<version>` of kubernetes/autoscaler).
 VERSIONS: dict[str, str] = {
     "1.33": "v1.33.6",
+    "1.35": "v1.35.2",
 }
 OWNED_TAG_PREFIX = "k8s.io/cluster-autoscaler/"
 API_TOKEN_REASON = "the autoscaler watches pods and nodes and evicts pods through the Kubernetes API with its own token"

@@ -40,6 +40,9 @@ def tls_only_policy(bucket_arn: pulumi.Input[str]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class BucketsArgs:
+    # Deterministic names (not auto-named): model locations are checked against them before `pulumi up`.
+    artifact_bucket_name: str
+    payload_bucket_name: str
     payload_retention_days: int
     artifact_versioning: bool
     # A platform-managed KMS key instead of the account's AWS-managed S3 key.
@@ -69,8 +72,10 @@ class Buckets(pulumi.ComponentResource):
                 opts=stateful(self, args.keep_stateful),
             )
         self.kms_key_arn = key.arn if key is not None else None
-        artifacts = self._bucket(f"{name}-artifacts", key, versioned=args.artifact_versioning, rules=self._artifact_rules())
-        payloads = self._bucket(f"{name}-payloads", key, versioned=True, rules=self._payload_rules())
+        artifacts = self._bucket(
+            f"{name}-artifacts", args.artifact_bucket_name, key, versioned=args.artifact_versioning, rules=self._artifact_rules()
+        )
+        payloads = self._bucket(f"{name}-payloads", args.payload_bucket_name, key, versioned=True, rules=self._payload_rules())
         self.artifact_bucket, self.artifact_bucket_arn = artifacts.bucket, artifacts.arn
         self.payload_bucket, self.payload_bucket_arn = payloads.bucket, payloads.arn
         self.register_outputs({"artifact_bucket": self.artifact_bucket, "payload_bucket": self.payload_bucket})
@@ -78,6 +83,7 @@ class Buckets(pulumi.ComponentResource):
     def _bucket(
         self,
         name: str,
+        bucket_name: str,
         key: aws.kms.Key | None,
         *,
         versioned: bool,
@@ -86,6 +92,7 @@ class Buckets(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         bucket = aws.s3.Bucket(
             name,
+            bucket=bucket_name,
             # Outside prod, `pulumi destroy` removes buckets in one pass even when they hold objects.
             force_destroy=not self._args.keep_stateful,
             opts=stateful(self, self._args.keep_stateful),

@@ -45,6 +45,9 @@ def payload_rules(retention_days: int) -> list[gcp.storage.BucketLifecycleRuleAr
 @dataclass(frozen=True)
 class BucketsArgs:
     project: str
+    # Deterministic names (not auto-named): model locations are checked against them before `pulumi up`.
+    artifact_bucket_name: str
+    payload_bucket_name: str
     # Buckets (and their key) live in the cluster's region, next to the workloads using them.
     region: str
     payload_retention_days: int
@@ -65,8 +68,12 @@ class Buckets(pulumi.ComponentResource):
         self._args = args
         key, key_ready = self._key(name) if args.customer_managed_key else (None, [])
         self.kms_key_id = key.id if key is not None else None
-        artifacts = self._bucket(f"{name}-artifacts", key, key_ready, args.artifact_versioning, artifact_rules())
-        payloads = self._bucket(f"{name}-payloads", key, key_ready, True, payload_rules(args.payload_retention_days))
+        artifacts = self._bucket(
+            f"{name}-artifacts", args.artifact_bucket_name, key, key_ready, args.artifact_versioning, artifact_rules()
+        )
+        payloads = self._bucket(
+            f"{name}-payloads", args.payload_bucket_name, key, key_ready, True, payload_rules(args.payload_retention_days)
+        )
         self.artifact_bucket = artifacts.name
         self.payload_bucket = payloads.name
         self.register_outputs({"artifact_bucket": self.artifact_bucket, "payload_bucket": self.payload_bucket})
@@ -97,6 +104,7 @@ class Buckets(pulumi.ComponentResource):
     def _bucket(
         self,
         name: str,
+        bucket_name: str,
         key: gcp.kms.CryptoKey | None,
         key_ready: list[pulumi.Resource],
         versioned: bool,
@@ -105,6 +113,7 @@ class Buckets(pulumi.ComponentResource):
         keep = self._args.keep_stateful
         return gcp.storage.Bucket(
             name,
+            name=bucket_name,
             location=self._args.region.upper(),
             storage_class="STANDARD",
             uniform_bucket_level_access=True,

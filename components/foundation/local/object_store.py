@@ -1,8 +1,10 @@
 """An S3-compatible object store inside the cluster, for the `local` target.
 
-MinIO's community images are in maintenance mode (kserve #4767), so the image is an input pinned
-by digest and the rest of the platform only sees the `ObjectStore` interface (endpoint, buckets,
-credentials secret): another S3 server can replace it through config alone.
+SeaweedFS (`weed mini`: master, volume server, filer and S3 gateway in one process, Apache-2.0)
+replaced MinIO, whose community edition went into maintenance mode (kserve #4767); docs/object-store.md
+compares the candidates. The image is an input pinned by digest and the rest of the platform only
+sees the `ObjectStore` interface (endpoint, buckets, credentials secret). `weed mini` turns
+AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY into its admin S3 identity (weed/command/mini.go).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from components.interfaces import ObjectStore
 APP = "object-store"
 PORT = 9000
 CREDENTIALS_SECRET = "object-store-credentials"
+# (artifacts, payloads): the in-cluster store's buckets, fixed names the stack's locations resolve against.
+LOCAL_BUCKETS: tuple[str, str] = ("mlflow-artifacts", "inference-payloads")
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ class InClusterObjectStoreArgs:
     storage_class: str
     # An image with python and boto3 (the MLflow image) runs the bucket-creation Job.
     tools_image: str
-    buckets: tuple[str, ...] = ("mlflow-artifacts", "inference-payloads")
+    buckets: tuple[str, ...] = LOCAL_BUCKETS
     # Namespaces whose workloads read/write the buckets; each gets a copy of the credentials.
     client_namespaces: tuple[str, ...] = ()
 
@@ -45,8 +49,6 @@ class InClusterObjectStore(pulumi.ComponentResource):
         credentials = {
             "AWS_ACCESS_KEY_ID": access_key.result,
             "AWS_SECRET_ACCESS_KEY": secret_key.result,
-            "MINIO_ROOT_USER": access_key.result,
-            "MINIO_ROOT_PASSWORD": secret_key.result,
         }
         for namespace in (args.namespace, *args.client_namespaces):
             k8s.core.v1.Secret(
@@ -118,11 +120,14 @@ class InClusterObjectStore(pulumi.ComponentResource):
                             {
                                 "name": "server",
                                 "image": args.image,
-                                "args": ["server", "/data", "--address", f":{PORT}"],
+                                "command": ["/usr/bin/weed"],
+                                # S3 on the platform's object-store port; no WebDAV, admin UI or
+                                # Iceberg catalog listening besides it.
+                                "args": ["mini", "-dir=/data", f"-s3.port={PORT}", "-s3.port.iceberg=0", "-webdav=false", "-admin.ui=false"],
                                 "envFrom": [{"secretRef": {"name": CREDENTIALS_SECRET}}],
                                 "ports": [{"name": "s3", "containerPort": PORT}],
-                                "readinessProbe": workloads.http_probe("/minio/health/ready", "s3"),
-                                "livenessProbe": workloads.http_probe("/minio/health/live", "s3", initial_delay=15),
+                                "readinessProbe": {"tcpSocket": {"port": "s3"}, "periodSeconds": 10},
+                                "livenessProbe": {"tcpSocket": {"port": "s3"}, "initialDelaySeconds": 15, "periodSeconds": 20},
                                 "resources": workloads.resources("250m", "512Mi", cpu_limit="1"),
                                 "securityContext": workloads.restricted_container_security(run_as_user=workloads.UNPRIVILEGED_USER),
                                 "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}],

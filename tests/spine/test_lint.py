@@ -1,0 +1,210 @@
+"""The platform lint inside `mlops validate`: the committed stacks pass, and each rule fails on a
+render broken the way a reviewer would catch it, naming the object."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from mlops.cli import main
+from mlops.offline.lint import lint_rendering
+from mlops.offline.render import Rendering, render
+from mlops.project import EXIT_FAILED
+from tests.conftest import PROJECT_DIR, REFERENCE_DIR
+
+PROMTOOL = shutil.which("promtool")
+
+
+@pytest.fixture(scope="module")
+def gcp_prod_rendering() -> Rendering:
+    return render(PROJECT_DIR, "prod", {"mlops:cloud": "gcp"})
+
+
+def test_the_committed_stacks_pass(dev_rendering, prod_rendering, gcp_prod_rendering):
+    for rendering in (dev_rendering, prod_rendering, gcp_prod_rendering):
+        assert lint_rendering(rendering, PROMTOOL) == []
+
+
+def broken(rendering: Rendering, kind: str, name: str, change: Callable[[dict[str, Any]], None]) -> Rendering:
+    """A copy of the rendering with one manifest (or node pool) changed in place."""
+    copied = copy.deepcopy(rendering)
+    (target,) = [
+        r for r in copied.resources
+        if isinstance(r.inputs, dict) and (r.inputs.get("kind") == kind or r.type == kind)
+        and ((r.inputs.get("metadata") or {}).get("name") == name or r.name == name)
+    ]
+    change(target.inputs)
+    return copied
+
+
+def messages(rendering: Rendering) -> list[str]:
+    return [str(finding) for finding in lint_rendering(rendering, PROMTOOL)]
+
+
+def containers(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    return manifest["spec"]["template"]["spec"]["containers"]
+
+
+def test_a_secret_nothing_creates_is_named(dev_rendering):
+    def reference_missing_secret(deployment):
+        containers(deployment)[0].setdefault("env", []).append({"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "mlflow-tokn", "key": "t"}}})
+
+    assert messages(broken(dev_rendering, "Deployment", "mlflow", reference_missing_secret)) == [
+        "lint references: Deployment mlops-platform/mlflow: names Secret 'mlflow-tokn', which nothing in the render creates"
+    ]
+
+
+@pytest.mark.parametrize(("field", "value", "kind"), [
+    ("serviceAccountName", "collector-sa", "ServiceAccount"),
+    ("priorityClassName", "platform-critical", "PriorityClass"),
+])
+def test_service_accounts_and_priority_classes_must_exist(dev_rendering, field, value, kind):
+    def point_at(deployment):
+        deployment["spec"]["template"]["spec"][field] = value
+
+    assert messages(broken(dev_rendering, "Deployment", "payload-collector", point_at)) == [
+        f"lint references: Deployment mlops-platform/payload-collector: names {kind} {value!r}, which nothing in the render creates"
+    ]
+
+
+def test_a_claim_on_a_storage_class_nobody_made_is_named(prod_rendering):
+    def claim_io2(claim):
+        claim["spec"]["storageClassName"] = "io2-fast"
+
+    (claim,) = [r for r in prod_rendering.resources if r.type == "kubernetes:core/v1:PersistentVolumeClaim"][:1]
+    name = claim.inputs["metadata"]["name"]
+    found = messages(broken(prod_rendering, "PersistentVolumeClaim", name, claim_io2))
+    assert found == [f"lint references: PersistentVolumeClaim {claim.inputs['metadata']['namespace']}/{name}: claims StorageClass 'io2-fast', which nothing in the render creates"]
+
+
+def test_a_service_selecting_no_pod_is_named(dev_rendering):
+    def mistype(service):
+        service["spec"]["selector"] = {"app.kubernetes.io/name": "mlfow"}
+
+    assert messages(broken(dev_rendering, "Service", "mlflow", mistype)) == [
+        "lint services: Service mlops-platform/mlflow: selects {'app.kubernetes.io/name': 'mlfow'}, but no pod the render runs in mlops-platform carries those labels"
+    ]
+
+
+def test_a_service_target_port_the_pods_do_not_expose_is_named(dev_rendering):
+    def retarget(service):
+        service["spec"]["ports"][0]["targetPort"] = "metrics"
+
+    assert messages(broken(dev_rendering, "Service", "payload-collector", retarget)) == [
+        "lint services: Service mlops-platform/payload-collector: port http targets 'metrics', which no selected pod (Deployment mlops-platform/payload-collector) exposes"
+    ]
+
+
+def test_a_service_monitor_on_a_port_the_service_lacks_is_named(dev_rendering):
+    def scrape_metrics_port(monitor):
+        monitor["spec"]["endpoints"][0]["port"] = "metrics"
+
+    assert messages(broken(dev_rendering, "ServiceMonitor", "mlflow", scrape_metrics_port)) == [
+        "lint monitors: ServiceMonitor mlops-platform/mlflow: scrapes port 'metrics', which the selected Service(s) do not name"
+    ]
+
+
+def test_a_pod_monitor_selecting_no_pod_is_named(dev_rendering):
+    def select_nothing(monitor):
+        monitor["spec"]["selector"] = {"matchLabels": {"mlops.platform/model": "churn"}}
+
+    found = messages(broken(dev_rendering, "PodMonitor", "mlops-model-churn-classifier", select_nothing))
+    assert found == [
+        "lint monitors: PodMonitor mlops-serving/mlops-model-churn-classifier: selects {'matchLabels': {'mlops.platform/model': 'churn'}}, which matches no pod the render runs"
+    ]
+
+
+def test_monitors_prometheus_does_not_select_are_named(dev_rendering):
+    """kube-prometheus-stack's default: only objects labelled release=<release> are picked up."""
+    def restore_chart_default(release):
+        spec = release["values"]["prometheus"]["prometheusSpec"]
+        del spec["serviceMonitorSelectorNilUsesHelmValues"]
+
+    found = messages(broken(dev_rendering, "kubernetes:helm.sh/v4:Chart", "monitoring-stack", restore_chart_default))
+    assert found and all(f.startswith("lint monitors: ServiceMonitor ") and "is not picked up by Prometheus" in f for f in found)
+    assert any("ServiceMonitor mlops-platform/mlflow" in f for f in found)
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool (Debian prometheus package) not installed")
+def test_an_expression_promtool_refuses_is_named(dev_rendering):
+    def break_first_rule(rule):
+        rule["spec"]["groups"][0]["rules"][0]["expr"] = "rate(mlops_collector_events_received_total[0m])"
+
+    (rule,) = [r for r in dev_rendering.resources if r.type.endswith(":PrometheusRule")][:1]
+    name = rule.inputs["metadata"]["name"]
+    found = messages(broken(dev_rendering, "PrometheusRule", name, break_first_rule))
+    assert len(found) == 1 and found[0].startswith(f"lint promql: PrometheusRule {rule.inputs['metadata']['namespace']}/{name} ")
+    assert "promtool refuses 'rate(mlops_collector_events_received_total[0m])'" in found[0] and "duration must be greater than 0" in found[0]
+
+
+def test_a_pinned_pod_without_the_pools_toleration_is_named(prod_rendering):
+    def drop_tolerations(isvc):
+        isvc["spec"]["predictor"]["tolerations"] = []
+
+    assert messages(broken(prod_rendering, "InferenceService", "image-embedder", drop_tolerations)) == [
+        "lint placement: InferenceService mlops-serving/image-embedder: is pinned to pool 'gpu-l4' but does not tolerate its taint(s) "
+        "nvidia.com/gpu=true:NoSchedule"
+    ]
+
+
+def test_a_pinned_pod_larger_than_a_node_is_named(gcp_prod_rendering):
+    def request_too_much(isvc):
+        isvc["spec"]["predictor"]["model"]["resources"]["requests"]["memory"] = "40Gi"
+
+    found = messages(broken(gcp_prod_rendering, "InferenceService", "image-embedder", request_too_much))
+    assert found == [
+        "lint placement: InferenceService mlops-serving/image-embedder: requests 40960Mi memory; a node of pool 'gpu-l4' "
+        "(g2-standard-8) has 29022Mi allocatable"
+    ]
+
+
+def test_validate_fails_on_a_lint_finding(capsys, monkeypatch):
+    """Wired into `mlops validate`: a finding is a failure, exit 1."""
+    import mlops.offline.lint as lint
+
+    monkeypatch.delitem(lint.PROVIDED_OUTSIDE, ("ServiceAccount", "*", "default"))
+    code = main(["validate", "--stack", "dev", "--project-dir", str(PROJECT_DIR), "--reference", str(REFERENCE_DIR), "--no-scan"])
+    out = capsys.readouterr().out
+    assert code == EXIT_FAILED
+    assert "lint references: Job mlops-platform/object-store-create-buckets: names ServiceAccount 'default'" in out
+
+
+def test_a_required_flow_the_policies_deny_is_named(dev_rendering):
+    def only_monitoring(policy):
+        policy["spec"]["ingress"][0]["from"] = [p for p in policy["spec"]["ingress"][0]["from"] if "mlops-serving" not in str(p)]
+
+    assert messages(broken(dev_rendering, "NetworkPolicy", "allow-payload-collector-clients", only_monitoring)) == [
+        "lint flows: InferenceService mlops-serving/churn-classifier -> Deployment mlops-platform/payload-collector:8080: "
+        "inference logger -> collector is denied by the NetworkPolicies"
+    ]
+
+
+def test_a_flow_nobody_needs_the_policies_allow_is_named(dev_rendering):
+    """Model pods reaching PostgreSQL takes two mistakes: serving's egress and the database's ingress."""
+    def open_database(policy):
+        policy["spec"]["ingress"][0]["from"].append({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "mlops-serving"}}})
+
+    def egress_to_5432(policy):
+        policy["spec"]["egress"][0]["ports"].append({"port": 5432, "protocol": "TCP"})
+
+    opened = broken(broken(dev_rendering, "NetworkPolicy", "allow-postgres-clients", open_database), "NetworkPolicy", "allow-platform-services", egress_to_5432)
+    assert messages(opened) == [
+        "lint flows: InferenceService mlops-serving/churn-classifier -> StatefulSet mlops-platform/postgres:5432: "
+        "model -> database is allowed, though nothing needs it"
+    ]
+
+
+def test_an_expression_naming_a_metric_nothing_exports_is_named(dev_rendering):
+    """A typo in a metric name parses fine and never fires: the catalog catches it."""
+    def misspell(rule):
+        rule["spec"]["groups"][0]["rules"][0]["expr"] = "sum(rate(mlops_collector_events_recieved_total[5m])) > 0"
+
+    (rule,) = [r for r in dev_rendering.resources if r.type.endswith(":PrometheusRule")][:1]
+    metadata = rule.inputs["metadata"]
+    found = [f for f in messages(broken(dev_rendering, "PrometheusRule", metadata["name"], misspell)) if "catalog" in f]
+    assert len(found) == 1 and found[0].startswith(f"lint promql: PrometheusRule {metadata['namespace']}/{metadata['name']} ")
+    assert found[0].endswith("names ['mlops_collector_events_recieved_total'], which no platform component exports (monitoring/catalog.py)")
