@@ -165,4 +165,4 @@ def uri_with_scheme(text: str, schemes: tuple[str, ...], reader: str) -> str:
 
 def is_store_relative(text: str) -> bool:
     """`12/<run>/artifacts/model`: no scheme, not absolute."""
-    return ":" not in text.split("/", 1)[0] and not text.startswith("/")
+    return bool(text) and ":" not in text.split("/", 1)[0] and not text.startswith("/")

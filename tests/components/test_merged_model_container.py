@@ -56,7 +56,7 @@ def rendering(request) -> Rendering:
     if overrides:
         # RawDeployment needs a named stable side for the canary and HPA metrics.
         overrides |= {
-            "mlops:models[0].canary.previousVersion": '"6"',
+            "mlops:models[0].canary.previousVersion": "6",
             "mlops:models[0].autoscaling.metric": "cpu",
             "mlops:models[1].autoscaling.metric": "cpu",
         }

@@ -126,7 +126,10 @@ def test_model_without_retraining_strategy_is_refused():
 def test_gpu_model_must_name_an_existing_gpu_pool():
     declaration = model(resources={"gpus": 1, "gpuPool": "gpu-a100"})
     pool = {"name": "gpu-t4", "role": "gpu", "accelerator": "nvidia-t4", "maxSize": 2}
-    (problem,) = problems_of({"mlops:cloud": "gcp", "mlops:nodePools": [SYSTEM_POOL, pool], "mlops:models": [declaration]})
+    cluster = {"runnerCidrs": ["10.100.0.0/24"]}  # a GKE cluster's private endpoint needs a declared way in
+    (problem,) = problems_of(
+        {"mlops:cloud": "gcp", "mlops:cluster": cluster, "mlops:nodePools": [SYSTEM_POOL, pool], "mlops:models": [declaration]}
+    )
     assert problem == "mlops:models[0].resources.gpuPool: no GPU pool of that name; GPU pools: gpu-t4 (got 'gpu-a100')"
 
 

@@ -37,7 +37,14 @@ def model(name: str = "churn", **overrides: Any) -> dict[str, Any]:
     return declaration
 
 
+# EKS and GKE clusters default to a private endpoint: each cloud config here declares the runner's
+# way in, so that every test sees only the problem it is about.
+CLOUD_CLUSTER = {"runnerCidrs": ["10.100.0.0/24"]}
+
+
 def encoded(raw: dict[str, Any]) -> dict[str, str]:
+    if raw.get("mlops:cloud") in ("aws", "gcp"):
+        raw = {"mlops:cluster": CLOUD_CLUSTER, **raw}
     return {key: value if isinstance(value, str) else json.dumps(value) for key, value in raw.items()}
 
 

@@ -192,6 +192,13 @@ def test_store_relative_locations_resolve_against_the_stack_buckets() -> None:
     assert model.monitoring is not None and model.monitoring.reference_data_uri == "gs://p-artifacts/reference/m.parquet"
 
 
+@pytest.mark.parametrize("reference", ["runs:/3f2a9c/reference/m.parquet", "models:/m/1"])
+def test_mlflow_references_are_read_through_the_tracking_server(reference: str) -> None:
+    """The drift job resolves runs:/ and models:/ through MLflow, from the stack's own artifact store."""
+    (model,) = resolve_model_locations([_model(reference=reference)], STORES)
+    assert model.monitoring is not None and model.monitoring.reference_data_uri == reference
+
+
 @pytest.mark.parametrize(
     ("locations", "key"),
     [
@@ -199,7 +206,7 @@ def test_store_relative_locations_resolve_against_the_stack_buckets() -> None:
         ({"artifact": "gs://someone-else/1/model"}, "mlops:models[0].model.artifactUri"),
         ({"artifact": "gs://p-payloads/1/model"}, "mlops:models[0].model.artifactUri"),  # storage initializer cannot read payloads
         ({"artifact": "gs://shared/team-b/model"}, "mlops:models[0].model.artifactUri"),  # outside the declared prefix
-        ({"reference": "models:/m/1"}, "mlops:models[0].monitoring.referenceDataUri"),
+        ({"reference": "gs://someone-else/reference/m.parquet"}, "mlops:models[0].monitoring.referenceDataUri"),
     ],
 )
 def test_locations_outside_readable_stores_are_refused_with_the_key(locations: dict[str, str], key: str) -> None:

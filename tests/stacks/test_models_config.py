@@ -32,8 +32,11 @@ def model(**overrides: Any) -> dict[str, Any]:
 def load(models: list[dict[str, Any]], mode: str = "Serverless", pools: list[dict[str, Any]] | None = None):
     # GPU models need a cloud (the local foundation places nothing on GPU pools); gcp offers nvidia-l4.
     cloud = "gcp" if pools and GPU_POOL in pools else "local"
+    # A GKE cluster's private endpoint needs a declared way in.
+    cluster = {"mlops:cluster": json.dumps({"runnerCidrs": ["10.100.0.0/24"]})} if cloud == "gcp" else {}
     return load_stack_config(
         {
+            **cluster,
             "mlops:cloud": cloud,
             "mlops:kserve": json.dumps({"deploymentMode": mode}),
             "mlops:models": json.dumps(models),
