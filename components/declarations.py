@@ -352,7 +352,7 @@ class AlertReceiver(Section):
 
 class TeamRoute(Section):
     team: DnsLabel = Field(description="Team owning the models.")
-    models: list[str] = Field(min_length=1, description="Names of the model deployments the team owns.")
+    models: list[str] = Field(min_length=1, description="Names of the model deployments the team owns (the `model` label of their alerts).")
     receiver: str = Field(description="Receiver of the team's alerts.")
     critical_receiver: str | None = Field(
         None, description="Receiver of the team's critical alerts (default: mlops:alerting.criticalReceiver)."

@@ -127,8 +127,7 @@ def test_no_gpu_pool_means_no_device_plugin():
     rendering = render(
         PROJECT_DIR,
         "prod",
-        # No models, so no team owns any.
-        {"mlops:nodePools": '[{"name": "system", "role": "system", "minSize": 2, "maxSize": 3}]', "mlops:models": "[]", "mlops:alerting.teams": "[]"},
+        {"mlops:nodePools": '[{"name": "system", "role": "system", "minSize": 2, "maxSize": 3}]', "mlops:models": "[]"},
     )
     assert device_plugin_charts(rendering) == []
     assert list(groups(rendering)) == ["system"]

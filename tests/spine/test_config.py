@@ -176,19 +176,19 @@ def test_prod_without_a_receiver_for_critical_alerts_is_refused():
     assert problem.startswith("mlops:alerting.criticalReceiver:") and "declared receivers: pager" in problem
 
 
-def test_alert_routes_must_lead_to_declared_receivers_and_models():
+def test_alert_routes_must_lead_to_declared_receivers():
     alerting = {
         "receivers": [{"name": "ops", "webhook": {"url": "https://hooks.example.com/am"}}],
         "criticalReceiver": "pagr",
-        "teams": [{"team": "fraud", "models": ["fraud-detectr"], "receiver": "ops"}],
+        "teams": [{"team": "fraud", "models": ["fraud-detector"], "receiver": "ops", "criticalReceiver": "pager"}],
     }
     problems = problems_of({"mlops:alerting": alerting})
     assert [p.split(":")[1].split(" ")[0] for p in problems] == [
         "alerting.defaultReceiver",
-        "alerting.teams[0].models[0]",
         "alerting.criticalReceiver",
+        "alerting.teams[0].criticalReceiver",
     ]
-    assert "unknown receiver; declared receivers: ops (got 'pagr')" in problems[2]
+    assert "unknown receiver; declared receivers: ops (got 'pagr')" in problems[1]
 
 
 def test_a_receiver_without_a_channel_is_refused():
