@@ -14,7 +14,7 @@ CHECKOV_VERSION := 3.3.30
 RUNTIME_LOCK := images/requirements-runtime.txt
 IAC_TESTS := tests/spine tests/components tests/stacks tests/policies
 RUNTIME_TESTS := tests/runtime tests/smoke
-SERVER_PACKAGES := prometheus prometheus-pushgateway postgresql chromium openssl
+SERVER_PACKAGES := prometheus prometheus-pushgateway prometheus-alertmanager postgresql chromium openssl
 # apt needs root: GitHub-hosted runners and most workstations run make as a user with sudo.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 

@@ -397,3 +397,88 @@ class ModelDeployment(Section):
         task = self.monitoring.task if self.monitoring is not None else None
         return (job.metric if job is not None else None) or TRAINING_METRICS[task or "classification"][0]
 
+
+# --- Alerting ----------------------------------------------------------------------------------
+
+# kube-prometheus-stack's own sink for its always-firing Watchdog and InfoInhibitor alerts.
+NULL_RECEIVER = "null"
+# Marks a field holding a credential: it must be a Pulumi secret (`secure:`) in the stack file, which
+# `mlops validate` checks offline.
+CREDENTIAL = {"credential": True}
+
+
+class WebhookReceiver(Section):
+    url: str = Field(pattern=r"^https?://", description="Endpoint Alertmanager POSTs its JSON payload to.")
+    bearer_token: str | None = Field(
+        None, min_length=1, description="Bearer token sent with each POST (a Pulumi secret).", json_schema_extra=CREDENTIAL
+    )
+
+
+class SlackReceiver(Section):
+    api_url: str = Field(
+        min_length=1, description="Slack incoming-webhook URL (a Pulumi secret: it is the credential).", json_schema_extra=CREDENTIAL
+    )
+    channel: str = Field(pattern=r"^[#@][^\s]+$", description="Channel (#name) or user (@name) to post to.")
+
+
+class PagerDutyReceiver(Section):
+    routing_key: str = Field(
+        min_length=1, description="PagerDuty Events API v2 integration key (a Pulumi secret).", json_schema_extra=CREDENTIAL
+    )
+
+
+class EmailReceiver(Section):
+    to: list[str] = Field(min_length=1, description="Recipient addresses.")
+    sender: str = Field(description="From address.")
+    smarthost: str = Field(pattern=r"^[^\s:]+:[0-9]+$", description="SMTP server as host:port.")
+    auth_username: str | None = Field(None, description="SMTP user, if the server requires authentication.")
+    auth_password: str | None = Field(None, min_length=1, description="SMTP password (a Pulumi secret).", json_schema_extra=CREDENTIAL)
+    require_tls: bool = Field(True, description="Refuse to send without STARTTLS.")
+
+    @model_validator(mode="after")
+    def _password_needs_user(self) -> "EmailReceiver":
+        if self.auth_password is not None and self.auth_username is None:
+            raise ValueError("authPassword is set but authUsername is not; give both or neither")
+        return self
+
+
+class AlertReceiver(Section):
+    name: DnsLabel = Field(description="Receiver name routes refer to.")
+    webhook: WebhookReceiver | None = Field(None, description="POST the alert group as JSON.")
+    slack: SlackReceiver | None = Field(None, description="Post to a Slack channel.")
+    pagerduty: PagerDutyReceiver | None = Field(None, description="Open a PagerDuty incident.")
+    email: EmailReceiver | None = Field(None, description="Send an email.")
+    send_resolved: bool = Field(True, description="Also notify when the alert resolves.")
+
+    @model_validator(mode="after")
+    def _has_a_channel(self) -> "AlertReceiver":
+        if not any((self.webhook, self.slack, self.pagerduty, self.email)):
+            raise ValueError(f"receiver {self.name!r} declares no channel; give webhook, slack, pagerduty or email")
+        if self.name == NULL_RECEIVER:
+            raise ValueError(f"receiver name {NULL_RECEIVER!r} is reserved for the heartbeat sink; choose another")
+        return self
+
+
+class TeamRoute(Section):
+    team: DnsLabel = Field(description="Team owning the models.")
+    models: list[str] = Field(min_length=1, description="Names of the model deployments the team owns (the `model` label of their alerts).")
+    receiver: str = Field(description="Receiver of the team's alerts.")
+    critical_receiver: str | None = Field(
+        None, description="Receiver of the team's critical alerts (default: mlops:alerting.criticalReceiver)."
+    )
+
+
+class AlertingSettings(Section):
+    receivers: list[AlertReceiver] = Field(default_factory=list, description="Where alerts can be sent.")
+    default_receiver: str | None = Field(
+        None, description="Receiver of every alert no other route takes (required once receivers are declared)."
+    )
+    critical_receiver: str | None = Field(
+        None, description="Receiver of critical alerts (a pager); required in prod."
+    )
+    teams: list[TeamRoute] = Field(default_factory=list, description="Routes by model owner: a team's models to its receivers.")
+    group_wait: str = Field("30s", pattern=r"^[0-9]+(s|m)$", description="How long a new alert group waits for more alerts before it is sent.")
+    repeat_interval: str = Field("4h", pattern=r"^[0-9]+(m|h)$", description="How often a still-firing alert is re-sent.")
+
+    def receiver_names(self) -> list[str]:
+        return [receiver.name for receiver in self.receivers]

@@ -1,6 +1,7 @@
-# Runtime image of the platform's own workloads: the payload collector (default command), the
-# drift job (`python -m monitoring.drift_job ...`), the training Job (`python -m training`) and the
-# batch scoring Job (`python -m batch`). Build from the repository root:
+# Runtime image of the platform's own workloads: the payload collector (default command), the drift
+# job (`python -m monitoring.drift_job ...`), the canary guard (`python -m monitoring.canary.guard`),
+# the training Job (`python -m training`) and the batch scoring Job (`python -m batch`).
+# Build from the repository root:
 #   docker build -f images/runtime.Dockerfile -t <registry>/mlops-runtime:<git sha> .
 # Base pinned to the interpreter the runtime tests run on (3.11.7).
 FROM python:3.11.7-slim-bookworm

@@ -184,9 +184,24 @@ def _line_of_key(path: Path, key: str) -> int:
     return 1
 
 
-def _as_config_string(value: Any) -> str:
-    if isinstance(value, dict) and set(value) == {"secure"}:
+def _is_secure(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def _without_ciphertext(value: Any) -> Any:
+    """`pulumi config set --secret --path` stores a secret inside an object as `{secure: ...}`;
+    offline it reads as the placeholder, like a secret top-level value."""
+    if _is_secure(value):
         return SECRET_PLACEHOLDER
+    if isinstance(value, dict):
+        return {key: _without_ciphertext(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_ciphertext(item) for item in value]
+    return value
+
+
+def _as_config_string(value: Any) -> str:
+    value = _without_ciphertext(value)
     if isinstance(value, str):
         return value
     return json.dumps(value, sort_keys=True)

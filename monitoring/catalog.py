@@ -173,4 +173,25 @@ SERVING_SERIES = frozenset().union(*(family.series for family in SERVING_FAMILIE
 # Prometheus' own series the rules use: `up` of each scrape target.
 PROMETHEUS_SERIES = frozenset({"up"})
 
-ALL_SERIES = DRIFT_JOB_SERIES | COLLECTOR_SERIES | SERVING_SERIES | PROMETHEUS_SERIES
+# NVIDIA dcgm-exporter on GPU nodes (chart 4.8.2). Every GPU series carries the GPU's identity
+# (internal/pkg/rendermetrics/render_metrics.go @ 4.5.3-4.8.2: gpu, UUID, pci_bus_id, device,
+# modelName, Hostname), the pod holding the GPU (internal/pkg/transformation/const.go: namespace, pod,
+# container) and, relabelled by the platform's ServiceMonitor from that pod's labels, model and
+# model_version. Units as etc/default-counters.csv @ 4.5.3-4.8.2 states them.
+DCGM_EXPORTER_SOURCE = "NVIDIA dcgm-exporter 4.5.3-4.8.2"
+DCGM_LABELS = ("gpu", "UUID", "pci_bus_id", "device", "modelName", "Hostname", "namespace", "pod", "container", "model", "model_version")
+DCGM_COUNTERS = "NVIDIA/dcgm-exporter etc/default-counters.csv @ 4.5.3-4.8.2"
+GPU_UTILIZATION = MetricFamily("DCGM_FI_DEV_GPU_UTIL", "gauge", DCGM_LABELS, "percent", DCGM_EXPORTER_SOURCE, DCGM_COUNTERS)
+GPU_MEMORY_USED = MetricFamily("DCGM_FI_DEV_FB_USED", "gauge", DCGM_LABELS, "MiB", DCGM_EXPORTER_SOURCE, DCGM_COUNTERS)
+GPU_MEMORY_FREE = MetricFamily("DCGM_FI_DEV_FB_FREE", "gauge", DCGM_LABELS, "MiB", DCGM_EXPORTER_SOURCE, DCGM_COUNTERS)
+GPU_POWER_USAGE = MetricFamily("DCGM_FI_DEV_POWER_USAGE", "gauge", DCGM_LABELS, "watts", DCGM_EXPORTER_SOURCE, DCGM_COUNTERS)
+GPU_FAMILIES = (GPU_UTILIZATION, GPU_MEMORY_USED, GPU_MEMORY_FREE, GPU_POWER_USAGE)
+GPU_SERIES = frozenset().union(*(family.series for family in GPU_FAMILIES))
+
+# The canary guard (monitoring/canary/guard.py), scraped from its /metrics endpoint: 1 for its current
+# verdict on each canary version, 0 for the others.
+CANARY_VERDICT = "mlops_canary_verdict"
+CANARY_VERDICT_LABELS = ("namespace", "model", "model_version", "verdict")
+CANARY_GUARD_SERIES = frozenset({CANARY_VERDICT})
+
+ALL_SERIES = DRIFT_JOB_SERIES | COLLECTOR_SERIES | SERVING_SERIES | PROMETHEUS_SERIES | GPU_SERIES | CANARY_GUARD_SERIES

@@ -22,6 +22,13 @@ from monitoring.canary.gates import REQUESTS, Gates, error_ratio_query, latency_
 
 ModelServer = Literal["mlserver", "kserve"]
 PROMETHEUS_DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
+# Fires while the stack config says the model's canary is promoted: the source of Alertmanager's
+# inhibition of canary-gate alerts left over from the rollout (components/platform/alertmanager.py).
+PROMOTED_ALERT = "MlopsModelPromoted"
+# A GPU model's GPUs, averaged over the model's pods: idle for an hour means paid-for GPUs doing
+# nothing; busy above 90 % (or a GPU's memory nearly full) for 15 minutes means requests queue for it.
+GPU_IDLE_PERCENT, GPU_IDLE_FOR = 10, "1h"
+GPU_SATURATED_PERCENT, GPU_MEMORY_FULL_SHARE, GPU_SATURATED_FOR = 90, 0.95, "15m"
 # Multiwindow burn-rate alerts (Google SRE workbook): (long, short, factor, for, severity).
 BURN_RATE_WINDOWS = (("1h", "5m", 14.4, "2m", "critical"), ("6h", "30m", 6.0, "15m", "warning"))
 
@@ -46,6 +53,8 @@ class WatchedModel:
     retraining_policy: str
     retraining_trigger: str
     canary: WatchedCanary | None = None
+    # GPUs per replica: a GPU model gets GPU panels and alerts (DCGM exporter series).
+    gpus: int = 0
 
     @property
     def matchers(self) -> str:
@@ -90,7 +99,11 @@ def rule_group(model: WatchedModel) -> dict[str, Any]:
     )
     if model.splitting:
         rules += _canary_rules(model, labels)
+    elif model.canary is not None:
+        rules.append(_promoted_rule(model, labels))
     rules.append(_drift_rule(model, labels))
+    if model.gpus > 0:
+        rules += _gpu_rules(model, labels)
     return {"name": f"mlops-model-{model.model}", "rules": rules}
 
 
@@ -130,6 +143,48 @@ def _canary_rules(model: WatchedModel, labels: dict[str, str]) -> list[dict[str,
             }
         )
     return rules
+
+
+def _promoted_rule(model: WatchedModel, labels: dict[str, str]) -> dict[str, Any]:
+    """Always firing while the config says promoted; routed to no one, it only inhibits."""
+    assert model.canary is not None
+    return {
+        "alert": PROMOTED_ALERT,
+        "expr": "vector(1)",
+        "labels": {**labels, "model_version": model.canary.version, "severity": "info"},
+        "annotations": {"summary": f"{model.model} {model.canary.version} is promoted: canary-gate alerts are inhibited"},
+    }
+
+
+def _gpu_rules(model: WatchedModel, labels: dict[str, str]) -> list[dict[str, Any]]:
+    gpus = model.matchers
+    utilization = f"avg({catalog.GPU_UTILIZATION.name}{{{gpus}}})"
+    used, free = catalog.GPU_MEMORY_USED.name, catalog.GPU_MEMORY_FREE.name
+    memory_share = f"max({used}{{{gpus}}} / ({used}{{{gpus}}} + {free}{{{gpus}}}))"
+    return [
+        {
+            "alert": "MlopsModelGpuIdle",
+            "expr": f"{utilization} < {GPU_IDLE_PERCENT}",
+            "for": GPU_IDLE_FOR,
+            "labels": {**labels, "severity": "warning"},
+            "annotations": {
+                "summary": f"{model.model}'s GPUs averaged under {GPU_IDLE_PERCENT}% utilisation for {GPU_IDLE_FOR}",
+                "description": "Average GPU utilisation is {{ $value | humanize }}%.",
+                "runbook": f"Lower mlops:models[{model.model}].autoscaling.minReplicas or serve it on CPU (resources.gpus 0) if the load stays this low.",
+            },
+        },
+        {
+            "alert": "MlopsModelGpuSaturated",
+            "expr": f"{utilization} > {GPU_SATURATED_PERCENT}\nor\n{memory_share} > {GPU_MEMORY_FULL_SHARE}",
+            "for": GPU_SATURATED_FOR,
+            "labels": {**labels, "severity": "warning"},
+            "annotations": {
+                "summary": f"{model.model}'s GPUs are saturated (utilisation above {GPU_SATURATED_PERCENT}% or memory above {GPU_MEMORY_FULL_SHARE:.0%})",
+                "description": "Value {{ $value | humanize }} (percent utilisation, or share of GPU memory used).",
+                "runbook": f"Raise mlops:models[{model.model}].autoscaling.maxReplicas (within the GPU pool's maxSize) or lower the autoscaling target.",
+            },
+        },
+    ]
 
 
 def _drift_rule(model: WatchedModel, labels: dict[str, str]) -> dict[str, Any]:
@@ -250,5 +305,25 @@ def dashboard(model: WatchedModel) -> dict[str, Any]:
         "schemaVersion": 39,
         "time": {"from": "now-6h", "to": "now"},
         "refresh": "30s",
-        "panels": [_panel(i, title, unit, targets) for i, (title, unit, targets) in enumerate(panels)],
+        "panels": [_panel(i, title, unit, targets) for i, (title, unit, targets) in enumerate(panels)]
+        + (_gpu_row(model, first_id=len(panels) + 1, y=8 * ((len(panels) + 1) // 2)) if model.gpus > 0 else []),
     }
+
+
+def _gpu_row(model: WatchedModel, first_id: int, y: int) -> list[dict[str, Any]]:
+    """A row of three panels, per pod and GPU: utilisation, memory used, power draw (DCGM exporter)."""
+    panels: list[dict[str, Any]] = [
+        {"id": first_id, "type": "row", "title": "GPU", "collapsed": False, "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}, "panels": []}
+    ]
+    for offset, (title, family, unit) in enumerate(
+        (
+            ("GPU utilisation", catalog.GPU_UTILIZATION, "percent"),
+            ("GPU memory used", catalog.GPU_MEMORY_USED, "decmbytes"),
+            ("GPU power draw", catalog.GPU_POWER_USAGE, "watt"),
+        )
+    ):
+        panel = _panel(0, title, unit, [(f"max by (pod, gpu) ({family.name}{{{model.matchers}}})", "{{pod}} GPU {{gpu}}")])
+        panel["id"] = first_id + 1 + offset
+        panel["gridPos"] = {"h": 8, "w": 8, "x": 8 * offset, "y": y + 1}
+        panels.append(panel)
+    return panels

@@ -11,6 +11,8 @@ from components.platform.knative import KnativeServing, KnativeServingArgs
 from components.platform.kserve import KServe, KServeArgs
 from components.platform.mlflow import MlflowServer, MlflowServerArgs
 from components.model.serving import READY_TIMEOUT_SECONDS
+from components.platform.canary_guard import CanaryGuard, CanaryGuardArgs
+from components.platform.gpu_metrics import GpuMetrics, GpuMetricsArgs
 from components.platform.monitoring import Monitoring, MonitoringArgs, sizing
 from components.namespaces import MONITORING, PLATFORM, SERVING, PlatformNamespaces
 from stacks.config import StackConfig
@@ -27,6 +29,7 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
         MonitoringArgs(
             size=sizing(config.monitoring.retention, config.monitoring.storage_gib, config.is_prod),
             prod=config.is_prod,
+            alerting=config.alerting,
             storage_class=storage_class,
             grafana_hostname=config.monitoring.grafana_hostname,
         ),
@@ -53,6 +56,25 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
         opts,
     )
     monitoring_crds: list[pulumi.Resource] = [monitoring.stack_chart]
+    CanaryGuard(
+        "canary-guard",
+        CanaryGuardArgs(
+            image=images[config.images.runtime],
+            models=config.models,
+            mode=config.kserve.deployment_mode,
+            monitoring_crds=monitoring_crds,
+        ),
+        opts,
+    )
+    if foundation.gpu_placements:
+        GpuMetrics(
+            "gpu-metrics",
+            GpuMetricsArgs(
+                placements=[foundation.gpu_placements[pool] for pool in sorted(foundation.gpu_placements)],
+                monitoring_crds=monitoring_crds,
+            ),
+            opts,
+        )
     mlflow = MlflowServer(
         "mlflow",
         MlflowServerArgs(

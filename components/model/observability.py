@@ -116,6 +116,7 @@ def watched_model(model: ModelDeployment, namespace: str) -> model_watch.Watched
         retraining_policy=retraining.policy,
         retraining_trigger=retraining.webhook if retraining.policy != "scheduled" else f"schedule {retraining.schedule}",
         canary=canary,
+        gpus=model.resources.gpus,
     )
 
 

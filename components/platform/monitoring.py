@@ -6,6 +6,9 @@
 - Dashboards: one ConfigMap per `monitoring/dashboards/*.json`, labelled for Grafana's sidecar.
 - Alert rules: one PrometheusRule per `monitoring/rules/*.yaml` (the `groups` of a Prometheus rule
   file, the same file `promtool` checks and tests).
+- Alertmanager: receivers, routes and inhibitions from `mlops:alerting` (components/platform/alertmanager.py)
+  in the chart's `alertmanager.config`; receiver credentials in one Secret of Pulumi secrets, mounted
+  through `alertmanagerSpec.secrets` and read by the `*_file` fields of the configuration.
 - Pushgateway: where batch jobs (the drift job) push their results; Prometheus scrapes it with
   `honorLabels` so the pushed `job`/`model`/`version` labels survive.
 """
@@ -13,7 +16,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +26,9 @@ import pulumi_random as random
 import yaml
 
 from components import workloads
+from components.platform.alertmanager import CREDENTIALS_SECRET, AlertmanagerFiles, alertmanager_files
 from components.namespaces import KSERVE, MONITORING
+from components.declarations import AlertingSettings
 
 STACK_CHART = "kube-prometheus-stack"
 STACK_CHART_VERSION = "88.5.3"
@@ -106,7 +111,7 @@ def sizing(retention: str, storage_gib: int, prod: bool) -> MonitoringSizing:
 
 
 def stack_values(
-    size: MonitoringSizing, storage_class: str | None, grafana_hostname: str | None
+    size: MonitoringSizing, storage_class: str | None, grafana_hostname: str | None, alertmanager: AlertmanagerFiles
 ) -> dict[str, Any]:
     """Values of the kube-prometheus-stack chart."""
     claim: dict[str, Any] = {
@@ -136,7 +141,14 @@ def stack_values(
             }
         },
         "alertmanager": {
-            "alertmanagerSpec": {"replicas": size.replicas, "resources": workloads.resources("50m", "128Mi", cpu_limit="250m")}
+            # Helm merges this over the chart's default configuration key by key: every key set
+            # here replaces the default's (global.resolve_timeout and templates stay).
+            "config": alertmanager.config,
+            "alertmanagerSpec": {
+                "replicas": size.replicas,
+                "resources": workloads.resources("50m", "128Mi", cpu_limit="250m"),
+                "secrets": [CREDENTIALS_SECRET] if alertmanager.credentials else [],
+            },
         },
         "prometheusOperator": {"resources": workloads.resources("100m", "256Mi", cpu_limit="500m")},
         "grafana": grafana,
@@ -176,6 +188,7 @@ def kserve_controller_monitor_spec() -> dict[str, Any]:
 class MonitoringArgs:
     size: MonitoringSizing
     prod: bool
+    alerting: AlertingSettings = field(default_factory=AlertingSettings)
     storage_class: str | None = None
     grafana_hostname: str | None = None
     dashboards_dir: Path = MONITORING_DIR / "dashboards"
@@ -200,6 +213,20 @@ class Monitoring(pulumi.ComponentResource):
             string_data={"admin-user": "admin", "admin-password": password.result},
             opts=child,
         )
+        alertmanager = alertmanager_files(args.alerting)
+        chart_needs: list[pulumi.Resource] = [admin]
+        if alertmanager.credentials:
+            # The operator mounts it into the Alertmanager pods: it must exist before they start.
+            chart_needs.append(
+                k8s.core.v1.Secret(
+                    f"{name}-alertmanager-credentials",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name=CREDENTIALS_SECRET, namespace=args.namespace, labels=workloads.labels("alertmanager", "monitoring")
+                    ),
+                    string_data={key: pulumi.Output.secret(value) for key, value in alertmanager.credentials.items()},
+                    opts=child,
+                )
+            )
         self.stack_chart = k8s.helm.v4.Chart(
             f"{name}-stack",
             name=STACK_CHART,
@@ -207,8 +234,8 @@ class Monitoring(pulumi.ComponentResource):
             version=STACK_CHART_VERSION,
             namespace=args.namespace,
             repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=CHART_REPOSITORY),
-            values=stack_values(args.size, args.storage_class, args.grafana_hostname),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[admin]),
+            values=stack_values(args.size, args.storage_class, args.grafana_hostname, alertmanager),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=chart_needs),
         )
         # Everything below is a monitoring.coreos.com object: its CRDs come with the stack chart.
         after_crds = pulumi.ResourceOptions(parent=self, depends_on=[self.stack_chart])

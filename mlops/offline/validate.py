@@ -18,6 +18,8 @@ import functools
 import hashlib
 import json
 import re
+import typing
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,12 +27,14 @@ from urllib.parse import urlparse
 
 import jsonschema
 import jsonschema_rs
+import pydantic
 import referencing
 import yaml
 from kubernetes_validate import utils as k8s_schemas
 
+from components.declarations import CREDENTIAL, AlertingSettings
 from mlops.offline.reference import Manifest, chart_pin_problem
-from mlops.offline.render import RenderedResource, Rendering, manifest_of
+from mlops.offline.render import SECRET, RenderedResource, Rendering, manifest_of
 from stacks.config.schema import ClusterSettings
 
 # Same value as components.model.training.EMBEDDED_MANIFEST_ANNOTATION (tests/stacks/test_model_lifecycle.py checks).
@@ -158,7 +162,7 @@ def strict_crd_schema(schema: Any) -> Any:
 
 
 def validate_rendering(rendering: Rendering, reference: ReferenceData, kubernetes_version: str) -> list[Finding]:
-    findings: list[Finding] = []
+    findings: list[Finding] = plain_credentials(rendering)
     for resource in rendering.resources:
         if resource.is_manifest:
             manifest = manifest_of(resource)
@@ -185,6 +189,57 @@ def _embedded_manifest_findings(
     except (KeyError, TypeError, ValueError) as error:
         return [Finding(label, "embedded-manifest", f"data.{key}", f"no JSON manifest under the key its annotation names: {error}")]
     return validate_manifest(resource, embedded, reference, kubernetes_version)
+
+
+# Config sections holding credentials, and the declaration that marks which fields are credentials.
+CREDENTIAL_SECTIONS: dict[str, type[pydantic.BaseModel]] = {"mlops:alerting": AlertingSettings}
+
+
+def plain_credentials(rendering: Rendering) -> list[Finding]:
+    """A credential written in plain text in Pulumi.<stack>.yaml is in git: it must be `secure:`,
+    which the offline render reads as the secret marker (online the program only sees plain text)."""
+    findings = []
+    for key, section in CREDENTIAL_SECTIONS.items():
+        text = rendering.config.get(key)
+        if not text or text == SECRET:
+            continue
+        for path, value in _credentials(section, json.loads(text), key):
+            if value != SECRET:
+                findings.append(
+                    Finding(
+                        f"stack config Pulumi.{rendering.stack}.yaml",
+                        "plain-credential",
+                        path,
+                        f"a credential in plain text; set it with `pulumi config set --secret --path '{path}' <value>`",
+                    )
+                )
+    return findings
+
+
+def _credentials(section: type[pydantic.BaseModel], document: Any, prefix: str) -> Iterator[tuple[str, Any]]:
+    """(key path, value) of every field marked CREDENTIAL in `document`, read as `section` declares it."""
+    if not isinstance(document, dict):
+        return
+    for field in section.model_fields.values():
+        key = field.alias or ""
+        value = document.get(key)
+        if value is None:
+            continue
+        if field.json_schema_extra == CREDENTIAL:
+            yield f"{prefix}.{key}", value
+            continue
+        nested = next((t for t in _types(field.annotation) if isinstance(t, type) and issubclass(t, pydantic.BaseModel)), None)
+        if nested is None:
+            continue
+        items = enumerate(value) if isinstance(value, list) else [(None, value)]
+        for index, item in items:
+            yield from _credentials(nested, item, f"{prefix}.{key}" + (f"[{index}]" if index is not None else ""))
+
+
+def _types(annotation: Any) -> Iterator[Any]:
+    yield annotation
+    for argument in typing.get_args(annotation):
+        yield from _types(argument)
 
 
 def validate_manifest_source(resource: RenderedResource) -> list[Finding]:

@@ -50,6 +50,7 @@ def cross_section_problems(config: StackConfig) -> list[Problem]:
         *_prod_safety(config),
         *_image_source(config),
         *_system_pool_on_aws(config),
+        *_alert_routing(config),
         *_deployer_reaches_the_api(config),
         *refused_by_the_platform(config),
     ]
@@ -336,6 +337,32 @@ def _prod_safety(config: StackConfig) -> list[Problem]:
             )
     if config.cloud == "aws" and len(config.aws.zones) < 3:
         problems.append(Problem("mlops:aws.zones", config.aws.zones, "prod spans 3 availability zones"))
+    return problems
+
+
+def _alert_routing(config: StackConfig) -> list[Problem]:
+    """Every route leads to a declared receiver, and a prod stack pages someone for critical alerts. (A
+    team may list a model the stack does not serve yet or any more: its route then matches nothing.)"""
+    alerting, key = config.alerting, "mlops:alerting"
+    declared = alerting.receiver_names()
+    allowed = f"declared receivers: {', '.join(declared) or '(none)'}"
+    problems = [
+        Problem(f"{key}.receivers[{index}].name", name, "receiver names must be unique")
+        for index, name in enumerate(declared)
+        if name in declared[:index]
+    ]
+    if alerting.receivers and alerting.default_receiver is None:
+        problems.append(Problem(f"{key}.defaultReceiver", None, f"name the receiver of alerts no other route takes ({allowed})"))
+    references = [("defaultReceiver", alerting.default_receiver), ("criticalReceiver", alerting.critical_receiver)]
+    for index, team in enumerate(alerting.teams):
+        references += [(f"teams[{index}].receiver", team.receiver), (f"teams[{index}].criticalReceiver", team.critical_receiver)]
+    for path, name in references:
+        if name is not None and name not in declared:
+            problems.append(Problem(f"{key}.{path}", name, f"unknown receiver; {allowed}"))
+    if config.is_prod and alerting.critical_receiver is None:
+        problems.append(
+            Problem(f"{key}.criticalReceiver", None, f"a prod stack must page someone for critical alerts; name a receiver ({allowed})")
+        )
     return problems
 
 

@@ -16,6 +16,7 @@ from pydantic.alias_generators import to_camel
 from components.catalog import Accelerator
 from components.declarations import (
     IMAGE,
+    AlertingSettings,
     CanaryGates,
     ModelDeployment,
     NodePool,
@@ -265,6 +266,9 @@ class StackConfig(Section):
         default_factory=ImagesSettings, description="Images built from this repository, and where images are pulled from."
     )
     limits: Limits = Field(default_factory=Limits, description="Cost guardrails: GPU pool size and GPUs per model.")
+    alerting: AlertingSettings = Field(
+        default_factory=AlertingSettings, description="Alertmanager receivers, routes by severity and team, and the default receiver."
+    )
     models: list[ModelDeployment] = Field(
         default_factory=list, description="Model deployments, each with canary, monitoring and retraining settings."
     )

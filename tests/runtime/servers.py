@@ -1,9 +1,10 @@
-"""Real servers for runtime tests: Prometheus, Pushgateway and moto (S3), each on a free loopback port.
+"""Real servers for tests: Prometheus, Pushgateway, Alertmanager and moto (S3), each on a free loopback port.
 
 Every server runs as a subprocess in a directory the caller owns (a pytest `tmp_path`), writes its
 log there, and is stopped with `stop()` (or by leaving its `with` block). A missing binary raises
 `MissingServerBinary` naming the package to install: CI installs them, so a test needing one must
-fail, not skip.
+fail, not skip. Nothing here imports a runtime-only package at module level, so the IaC suite (which
+renders the platform's rules and Alertmanager config) starts the same servers.
 
     with PushgatewayServer.start(tmp_path) as gateway, PrometheusServer.start(
         tmp_path, scrape_targets=[gateway.address], rule_files=sorted(RULES_DIR.glob("*.yaml"))
@@ -13,24 +14,28 @@ fail, not skip.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import boto3
 import httpx
 import yaml
 
 PROMETHEUS_BINARY = Path("/usr/bin/prometheus")
 PUSHGATEWAY_BINARY = Path("/usr/bin/prometheus-pushgateway")
 PROMTOOL_BINARY = Path("/usr/bin/promtool")
+ALERTMANAGER_BINARY = Path("/usr/bin/prometheus-alertmanager")
+AMTOOL_BINARY = Path("/usr/bin/amtool")
 MOTO_SERVER_BINARY = Path(sys.executable).parent / "moto_server"
 STARTUP_TIMEOUT_SECONDS = 30.0
 
@@ -47,6 +52,10 @@ def require_binary(path: Path, install_hint: str) -> Path:
 
 def promtool() -> Path:
     return require_binary(PROMTOOL_BINARY, "apt-get install -y prometheus")
+
+
+def amtool() -> Path:
+    return require_binary(AMTOOL_BINARY, "apt-get install -y prometheus-alertmanager")
 
 
 def free_port() -> int:
@@ -145,6 +154,7 @@ class PrometheusServer(_ServerProcess):
         scrape_targets: Sequence[str] = (),
         rule_files: Sequence[Path] = (),
         interval: str = "1s",
+        alertmanagers: Sequence[str] = (),
         scrape_configs: Sequence[dict[str, Any]] = (),
     ) -> "PrometheusServer":
         binary = require_binary(PROMETHEUS_BINARY, "apt-get install -y prometheus")
@@ -160,6 +170,8 @@ class PrometheusServer(_ServerProcess):
             else [],
         }
         config["scrape_configs"] += list(scrape_configs)
+        if alertmanagers:
+            config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": list(alertmanagers)}]}]}
         config_path = home / "prometheus.yml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         address = f"127.0.0.1:{free_port()}"
@@ -201,6 +213,37 @@ class PrometheusServer(_ServerProcess):
         return response.json()["data"]["groups"]
 
 
+class AlertmanagerServer(_ServerProcess):
+    """Alertmanager loading `config_path` as written (no rewriting), clustering off."""
+
+    @classmethod
+    def start(cls, workdir: Path, config_path: Path) -> "AlertmanagerServer":
+        binary = require_binary(ALERTMANAGER_BINARY, "apt-get install -y prometheus-alertmanager")
+        home = workdir / "alertmanager"
+        home.mkdir(parents=True, exist_ok=True)
+        address = f"127.0.0.1:{free_port()}"
+        log_path = workdir / "alertmanager.log"
+        process = _launch(
+            [
+                str(binary),
+                f"--config.file={config_path}",
+                f"--storage.path={home / 'data'}",
+                f"--web.listen-address={address}",
+                "--cluster.listen-address=",
+            ],
+            log_path,
+            home,
+        )
+        server = cls(process, address, log_path)
+        wait_until_answering(f"{server.url}/-/ready", process, log_path, STARTUP_TIMEOUT_SECONDS)
+        return server
+
+    def status(self) -> dict[str, Any]:
+        response = httpx.get(f"{self.url}/api/v2/status", timeout=5.0)
+        response.raise_for_status()
+        return response.json()
+
+
 class MotoServer(_ServerProcess):
     """moto's S3-compatible server; point boto3 at `url` (e.g. via `AWS_ENDPOINT_URL`) with `AWS_ENV`."""
 
@@ -217,6 +260,8 @@ class MotoServer(_ServerProcess):
         return server
 
     def s3_client(self) -> Any:
+        import boto3  # runtime suite only; the IaC suite shares this module without boto3
+
         return boto3.client(
             "s3",
             endpoint_url=self.url,
@@ -224,6 +269,32 @@ class MotoServer(_ServerProcess):
             aws_secret_access_key=self.AWS_ENV["AWS_SECRET_ACCESS_KEY"],
             region_name=self.AWS_ENV["AWS_DEFAULT_REGION"],
         )
+
+
+@contextlib.contextmanager
+def exposition_target(render: Callable[[], str]) -> Iterator[str]:
+    """A scrape target on loopback answering every GET with `render()` in the Prometheus text
+    format; yields its host:port."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            body = render().encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def wait_for(condition_description: str, probe: Any, timeout: float, interval: float = 0.25) -> Any:

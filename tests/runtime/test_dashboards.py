@@ -215,7 +215,11 @@ def test_every_dashboard_metric_is_exported_by_the_platform(
 
 @pytest.mark.parametrize(("rule_file", "rule", "expr"), RULE_EXPRESSIONS, ids=[f"{f}:{r}" for f, r, _ in RULE_EXPRESSIONS])
 def test_every_rule_metric_is_exported_by_the_platform(drift_job_pushed: str, rule_file: str, rule: str, expr: str):
-    """The alert rules select only metrics the drift job, the collector or the queue-proxy export."""
-    exported = _drift_job_series(drift_job_pushed) | _collector_series() | catalog.SERVING_SERIES
+    """The alert rules select only metrics the drift job, the collector, the queue-proxy or the canary
+    guard export (test_canary_guard.py proves the guard's), or Prometheus' own `up`."""
+    exported = (
+        _drift_job_series(drift_job_pushed) | _collector_series() | catalog.SERVING_SERIES
+        | catalog.CANARY_GUARD_SERIES | catalog.PROMETHEUS_SERIES
+    )
     names = metric_names(expr)
     assert names and names <= exported, names - exported

@@ -159,10 +159,52 @@ def test_every_problem_is_reported_at_once():
     assert [p.split(":")[1] for p in problems] == ["cloud", "environment"]
 
 
+PAGER = {"receivers": [{"name": "pager", "pagerduty": {"routingKey": "[secret]"}}], "defaultReceiver": "pager", "criticalReceiver": "pager"}
+
+
 def test_prod_api_may_not_be_open_to_the_internet():
     cluster = {"privateEndpoint": False, "publicAccessCidrs": ["0.0.0.0/0"]}
-    (problem,) = problems_of({"mlops:environment": "prod", "mlops:cluster": cluster})
+    (problem,) = problems_of({"mlops:environment": "prod", "mlops:cluster": cluster, "mlops:alerting": PAGER})
     assert problem.startswith("mlops:cluster.publicAccessCidrs: prod clusters may not open the API to 0.0.0.0/0")
+
+
+def test_prod_without_a_receiver_for_critical_alerts_is_refused():
+    (problem,) = problems_of({"mlops:environment": "prod"})
+    assert problem.startswith("mlops:alerting.criticalReceiver: a prod stack must page someone for critical alerts")
+    alerting = {**PAGER, "criticalReceiver": None}
+    (problem,) = problems_of({"mlops:environment": "prod", "mlops:alerting": alerting})
+    assert problem.startswith("mlops:alerting.criticalReceiver:") and "declared receivers: pager" in problem
+
+
+def test_alert_routes_must_lead_to_declared_receivers():
+    alerting = {
+        "receivers": [{"name": "ops", "webhook": {"url": "https://hooks.example.com/am"}}],
+        "criticalReceiver": "pagr",
+        "teams": [{"team": "fraud", "models": ["fraud-detector"], "receiver": "ops", "criticalReceiver": "pager"}],
+    }
+    problems = problems_of({"mlops:alerting": alerting})
+    assert [p.split(":")[1].split(" ")[0] for p in problems] == [
+        "alerting.defaultReceiver",
+        "alerting.criticalReceiver",
+        "alerting.teams[0].criticalReceiver",
+    ]
+    assert "unknown receiver; declared receivers: ops (got 'pagr')" in problems[1]
+
+
+def test_a_receiver_without_a_channel_is_refused():
+    (problem,) = problems_of({"mlops:alerting": {"receivers": [{"name": "ops"}], "defaultReceiver": "ops"}})
+    assert problem.startswith("mlops:alerting.receivers[0]: receiver 'ops' declares no channel")
+
+
+def test_nested_secure_values_read_as_secrets_offline(tmp_path):
+    """`pulumi config set --secret --path` nests `secure:` inside an object; offline it is the placeholder."""
+    (tmp_path / "Pulumi.yaml").write_text((PROJECT_DIR / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.s.yaml").write_text(
+        "config:\n  mlops:alerting:\n    receivers:\n      - name: pager\n        pagerduty:\n"
+        "          routingKey:\n            secure: v1:abc:def\n    defaultReceiver: pager\n"
+    )
+    config = load_stack_config(ProjectFiles(tmp_path).stack_config("s", {}))
+    assert config.alerting.receivers[0].pagerduty.routing_key == "[secret]"
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

@@ -40,11 +40,15 @@ def model(name: str = "churn", **overrides: Any) -> dict[str, Any]:
 # EKS and GKE clusters default to a private endpoint: each cloud config here declares the runner's
 # way in, so that every test sees only the problem it is about.
 CLOUD_CLUSTER = {"runnerCidrs": ["10.100.0.0/24"]}
+# Prod stacks page someone for critical alerts (mlops:alerting.criticalReceiver); likewise declared.
+PROD_ALERTING = {"receivers": [{"name": "pager", "pagerduty": {"routingKey": "[secret]"}}], "defaultReceiver": "pager", "criticalReceiver": "pager"}
 
 
 def encoded(raw: dict[str, Any]) -> dict[str, str]:
     if raw.get("mlops:cloud") in ("aws", "gcp"):
         raw = {"mlops:cluster": CLOUD_CLUSTER, **raw}
+    if raw.get("mlops:environment") == "prod":
+        raw = {"mlops:alerting": PROD_ALERTING, **raw}
     return {key: value if isinstance(value, str) else json.dumps(value) for key, value in raw.items()}
 
 

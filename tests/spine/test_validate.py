@@ -6,8 +6,16 @@ import copy
 
 import pytest
 
-from mlops.offline.render import RenderedResource
-from mlops.offline.validate import strict_crd_schema, unknown_value_paths, validate_chart, validate_manifest, validate_rendering
+from mlops.offline.render import RenderedResource, render
+from mlops.offline.validate import (
+    plain_credentials,
+    strict_crd_schema,
+    unknown_value_paths,
+    validate_chart,
+    validate_manifest,
+    validate_rendering,
+)
+from tests.conftest import PROJECT_DIR
 
 OPTIONS = {"protect": False, "retainOnDelete": False, "deleteBeforeReplace": False, "dependsOn": [], "provider": None, "ignoreChanges": []}
 
@@ -121,3 +129,12 @@ def test_cert_manager_values_are_also_checked_against_its_json_schema(reference)
                                                      "values": {"crds": {"enabled": "yes"}}})
     checks = {f.check for f in validate_chart(chart, reference)}
     assert "chart-values-schema" in checks
+
+
+def test_a_plain_text_credential_in_the_stack_file_is_refused():
+    """`secure:` values read as the secret marker offline; a credential typed in plain text would be in git."""
+    assert plain_credentials(render(PROJECT_DIR, "prod")) == []
+    path = "mlops:alerting.receivers[1].slack.apiUrl"
+    (finding,) = plain_credentials(render(PROJECT_DIR, "prod", {path: "https://hooks.slack.com/services/T0/B0/x"}))
+    assert (finding.check, finding.path) == ("plain-credential", path)
+    assert f"pulumi config set --secret --path '{path}'" in finding.message
