@@ -16,6 +16,7 @@ from enum import Enum
 from typing import Any, Literal
 
 from monitoring.drift.columns import COLUMN_TYPES
+from monitoring.env_settings import http_url, positive_int
 
 ENV_PREFIX = "DRIFT_"
 PATH_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -103,22 +104,6 @@ def _uri(schemes: Sequence[str]) -> Callable[[str], str]:
     return parse
 
 
-def _url(value: str) -> str:
-    if not re.match(r"^https?://[^/\s]+", value):
-        raise ValueError("must be an http:// or https:// URL")
-    return value.rstrip("/")
-
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError as error:
-        raise ValueError("must be a whole number") from error
-    if number < 1:
-        raise ValueError("must be at least 1")
-    return number
-
-
 def _fraction(value: str) -> float:
     number = _float(value)
     if not 0 < number <= 1:
@@ -181,8 +166,8 @@ OPTIONS = (
         required=True,
     ),
     _Option("--payload-root", _uri(STORE_SCHEMES), "payload store root the collector writes to", required=True),
-    _Option("--window-hours", _positive_int, "length of the current window, ending now", required=True),
-    _Option("--pushgateway", _url, "Pushgateway URL, e.g. http://pushgateway:9091", required=True),
+    _Option("--window-hours", positive_int, "length of the current window, ending now", required=True),
+    _Option("--pushgateway", http_url, "Pushgateway URL, e.g. http://pushgateway:9091", required=True),
     _Option("--labels", _uri(STORE_SCHEMES), "ground-truth labels (Parquet/CSV with request_id, label)"),
     _Option("--report-root", _uri(STORE_SCHEMES), "where reports go (default: the payload root)"),
     _Option("--drift-share-threshold", _fraction, "share of drifted features that makes the dataset drifted"),
@@ -194,11 +179,11 @@ OPTIONS = (
         "COLUMN=TYPE (num, cat or text), for a column whose type Evidently's inference leaves out or gets wrong",
         repeated=True,
     ),
-    _Option("--retrain-webhook", _url, "URL that receives a POST when the retraining policy triggers"),
+    _Option("--retrain-webhook", http_url, "URL that receives a POST when the retraining policy triggers"),
     _Option("--retrain-policy", _choice([p.value for p in RetrainPolicy]), "when to call the retraining webhook"),
-    _Option("--retrain-webhook-attempts", _positive_int, "webhook attempts before giving up"),
+    _Option("--retrain-webhook-attempts", positive_int, "webhook attempts before giving up"),
     _Option("--retrain-webhook-backoff", _non_negative_float, "seconds before the first webhook retry, doubling"),
-    _Option("--min-rows", _positive_int, "fewest rows in the window for a verdict"),
+    _Option("--min-rows", positive_int, "fewest rows in the window for a verdict"),
     _Option("--task", _choice(["classification", "regression"]), "the model's task; required with --labels"),
     _Option("--prediction-column", _text, "output column that is the prediction (default: the only one)"),
     _Option("--retrain-webhook-secret", _text, "HMAC-SHA256 key that signs the webhook body (set the variable from a Secret)"),
