@@ -86,18 +86,24 @@ def _runtime_base_python() -> str:
 
 
 def test_every_workflow_runs_the_python_of_the_runtime_image_and_of_requires_python():
-    """One interpreter everywhere: the image's base, every setup-python, and pyproject's floor."""
+    """One interpreter everywhere: the image's base, every setup-python and python container, and pyproject's floor."""
     expected = _runtime_base_python()
     floor = _pyproject()["project"]["requires-python"].removeprefix(">=")
     assert tuple(map(int, expected.split("."))) >= tuple(map(int, floor.split(".")))
+    jobs = [(path.name, job) for path in WORKFLOWS.glob("*.yml") for job in workflow(path.name)["jobs"].values()]
     versions = {
-        (path.name, step["with"]["python-version"])
-        for path in WORKFLOWS.glob("*.yml")
-        for job in workflow(path.name)["jobs"].values()
+        (name, step["with"]["python-version"])
+        for name, job in jobs
         for step in job.get("steps", [])
         if step.get("uses", "").startswith("actions/setup-python@")
     }
-    assert versions and {version for _, version in versions} == {expected}, versions
+    versions |= {
+        (name, str(job["container"]).removeprefix("python:").split("-")[0])
+        for name, job in jobs
+        if str(job.get("container", "")).startswith("python:")
+    }
+    assert ("ci.yml", expected) in versions
+    assert {version for _, version in versions} == {expected}, versions
 
 
 def test_ci_runs_make_dev_and_make_test_in_a_clone_with_nothing_beside_it():
@@ -105,7 +111,7 @@ def test_ci_runs_make_dev_and_make_test_in_a_clone_with_nothing_beside_it():
     steps = workflow("ci.yml")["jobs"]["test"]["steps"]
     [clone] = [step for step in steps if "git clone" in step.get("run", "")]
     isolated = "${{ runner.temp }}/isolated/mlops-platform"
-    assert clone["run"].endswith('"$RUNNER_TEMP/isolated/mlops-platform"')
+    assert clone["run"].rstrip().endswith('"$RUNNER_TEMP/isolated/mlops-platform"')
     assert [step["run"] for step in steps if step.get("working-directory") == isolated and step.get("run", "").startswith("make")] == [
         "make dev",
         "make test",
