@@ -18,10 +18,10 @@ import yaml
 from components.catalog import node_allocatable
 from components.declarations import MODEL_NAME_MAX
 from mlops.cli import main
-from mlops.offline import render as render_module
 from mlops.offline.render import render
 from stacks.config import ConfigError, load_stack_config
 from tests.conftest import PROJECT_DIR
+from tests.render_monitors import record_monitors
 
 SYSTEM_POOL = {"name": "system", "role": "system", "size": "large", "minSize": 1, "maxSize": 2}
 
@@ -281,14 +281,7 @@ GPU_ON_LOCAL = {
     ids=["invalid-vpc-cidr", "gpu-model-on-local"],
 )
 def test_config_errors_stop_the_program_before_any_resource(monkeypatch, stack, overrides, message):
-    monitors = []
-    real = render_module.RecordingMonitor
-
-    def recording(*args):
-        monitors.append(real(*args))
-        return monitors[-1]
-
-    monkeypatch.setattr(render_module, "RecordingMonitor", recording)
+    monitors = record_monitors(monkeypatch)
     with pytest.raises(ConfigError, match=message):
         render(PROJECT_DIR, stack, overrides)
     assert monitors and monitors[0].recorded == []

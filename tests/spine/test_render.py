@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
-from mlops.offline import render as render_module
 from mlops.offline.render import SECRET, Rendering, RenderShardConflict, merge_shards, render, write_rendering
 from stacks.config import ConfigError
 from tests.conftest import PROJECT_DIR
+from tests.render_monitors import record_monitors
 
 
 def test_render_is_byte_identical_across_runs(tmp_path, dev_rendering):
@@ -62,14 +62,7 @@ def test_every_kubernetes_object_is_written_as_a_manifest(tmp_path, dev_renderin
 
 
 def test_bad_config_stops_the_program_before_any_resource(monkeypatch):
-    monitors = []
-    real = render_module.RecordingMonitor
-
-    def recording(*args):
-        monitors.append(real(*args))
-        return monitors[-1]
-
-    monkeypatch.setattr(render_module, "RecordingMonitor", recording)
+    monitors = record_monitors(monkeypatch)
     with pytest.raises(ConfigError, match=r"mlops:cloud: Input should be 'aws', 'gcp' or 'local' \(got 'azure'\)"):
         render(PROJECT_DIR, "dev", {"mlops:cloud": "azure"})
     assert monitors and monitors[0].recorded == []

@@ -7,12 +7,12 @@ import json
 import pulumi
 import pytest
 
-from mlops.offline import render as render_module
 from mlops.offline.render import SECRET, RenderedResource, Rendering, render
 from mlops.offline.validate import ReferenceData, validate_rendering
 from stacks import program
 from stacks.config import ConfigError
 from tests.conftest import PROJECT_DIR, REFERENCE_DIR
+from tests.render_monitors import record_monitors
 
 DEV_ON_AWS = {
     "mlops:environment": "dev",
@@ -175,14 +175,7 @@ def test_prod_on_aws_needs_three_zones():
 
 
 def test_kubernetes_version_without_pinned_addons_fails_before_any_resource(monkeypatch):
-    monitors = []
-    real = render_module.RecordingMonitor
-
-    def recording(*args):
-        monitors.append(real(*args))
-        return monitors[-1]
-
-    monkeypatch.setattr(render_module, "RecordingMonitor", recording)
+    monitors = record_monitors(monkeypatch)
     with pytest.raises(ConfigError, match=r"mlops:cluster.kubernetesVersion: no pinned EKS add-on versions for Kubernetes '1.29'"):
         render(PROJECT_DIR, "prod", {"mlops:cluster.kubernetesVersion": "1.29"})
     assert monitors and monitors[0].recorded == []

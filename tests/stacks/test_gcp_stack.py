@@ -7,7 +7,6 @@ import json
 import pulumi
 import pytest
 
-from mlops.offline import render as render_module
 from mlops.offline.policy_runner import blocking, run_policies
 from mlops.offline.render import SECRET, RenderedResource, Rendering, render
 from mlops.offline.validate import ReferenceData, validate_rendering
@@ -15,6 +14,7 @@ from components.interfaces import WORKLOADS
 from stacks import program
 from stacks.config import ConfigError
 from tests.conftest import PROJECT_DIR, REFERENCE_DIR
+from tests.render_monitors import record_monitors
 
 ON_GCP = {"mlops:cloud": "gcp"}
 DEV_ON_GCP = {
@@ -264,14 +264,7 @@ def test_cluster_ready_holds_the_node_pools_and_workload_identity_bindings(found
 
 def test_zonal_prod_cluster_fails_before_any_resource_is_declared(monkeypatch):
     """Config the foundation cannot honour stops the program with nothing half-declared."""
-    monitors = []
-    real = render_module.RecordingMonitor
-
-    def recording(*args):
-        monitors.append(real(*args))
-        return monitors[-1]
-
-    monkeypatch.setattr(render_module, "RecordingMonitor", recording)
+    monitors = record_monitors(monkeypatch)
     with pytest.raises(ConfigError, match=r"mlops:gcp\.clusterLocation: prod clusters are regional"):
         render(PROJECT_DIR, "prod", {**ON_GCP, "mlops:gcp.clusterLocation": "zonal"})
     assert monitors and monitors[0].recorded == []
