@@ -324,6 +324,175 @@ class Slo(Section):
     p99_latency_ms: float = Field(500, gt=0, description="Target p99 latency in milliseconds.")
 
 
+# --- External endpoints and teams ----------------------------------------------------------------
+
+# Marks a field holding a credential: it must be a Pulumi secret (`secure:`) in the stack file, which
+# `mlops validate` checks offline.
+CREDENTIAL = {"credential": True}
+# A host name as HTTPRoute.spec.hostnames and a TLS certificate take it: lowercase DNS labels joined by dots.
+DNS_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+$"
+HttpsUrl = Annotated[str, Field(pattern=r"^https://[^\s/]+(/[^\s]*)?$")]
+# Who a consumer is: for JWT the value of the gateway's consumer claim (a subject or client id), for API
+# keys the client id the key is issued to.
+CONSUMER = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
+
+
+class AcmeTls(Section):
+    """Certificates from an ACME CA (Let's Encrypt) with the DNS-01 challenge, answered in the cloud's DNS
+    zone by cert-manager under the cloud's workload identity (no static credentials)."""
+
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", description="Account e-mail the CA sends expiry notices to.")
+    server: Literal["production", "staging"] = Field(
+        "production", description="Let's Encrypt production (trusted) or staging (untrusted; for trying the set-up)."
+    )
+    dns_zone: str = Field(
+        min_length=1,
+        description="The DNS zone holding the gateway's domain: a Route 53 hosted zone id (AWS) or a Cloud DNS "
+        "managed zone name (GCP). The platform writes the domain's records there and cert-manager its challenges.",
+    )
+
+
+class ProvidedTls(Section):
+    """A certificate issued elsewhere (a corporate CA), for the domain and its wildcard."""
+
+    certificate: str = Field(min_length=1, description="PEM certificate chain, leaf first.")
+    private_key: str = Field(min_length=1, description="PEM private key (a Pulumi secret).", json_schema_extra=CREDENTIAL)
+
+
+class GatewayTls(Section):
+    issuer: Literal["acme", "provided"] = Field(description="acme: cert-manager with DNS-01; provided: a certificate in config.")
+    acme: AcmeTls | None = Field(None, description="ACME account and DNS zone (issuer: acme).")
+    provided: ProvidedTls | None = Field(None, description="The certificate and key (issuer: provided).")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "GatewayTls":
+        chosen, other = (self.acme, self.provided) if self.issuer == "acme" else (self.provided, self.acme)
+        if chosen is None:
+            raise ValueError(f"issuer is {self.issuer!r} but tls.{self.issuer} is missing; add it")
+        if other is not None:
+            unused = "provided" if self.issuer == "acme" else "acme"
+            raise ValueError(f"issuer is {self.issuer!r} but tls.{unused} is also set; remove tls.{unused}")
+        return self
+
+
+class JwtSettings(Section):
+    """The identity provider whose tokens callers of JWT-authenticated models present."""
+
+    issuer: HttpsUrl = Field(description="Token issuer (`iss`), as the provider writes it.")
+    audiences: list[Annotated[str, Field(min_length=1)]] = Field(
+        min_length=1, description="Accepted `aud` values: the API the provider issues tokens for."
+    )
+    jwks_uri: HttpsUrl = Field(description="Where the provider publishes its signing keys (the discovery document's jwks_uri).")
+    consumer_claim: str = Field(
+        "sub",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$",
+        description="Claim naming the caller, matched against a model's endpoint.consumers (`sub`, `azp`, `client_id`).",
+    )
+
+
+class OidcLogin(Section):
+    """Browser login (authorization-code flow) in front of MLflow and Grafana, run by the gateway."""
+
+    issuer: HttpsUrl = Field(description="OpenID provider issuer URL.")
+    client_id: str = Field(min_length=1, description="OAuth client id registered for the platform's UIs.")
+    client_secret: str = Field(min_length=1, description="OAuth client secret (a Pulumi secret).", json_schema_extra=CREDENTIAL)
+    allowed_groups: list[str] = Field(
+        default_factory=list, description="Values of the `groups` claim allowed in; empty: any user the provider signs in."
+    )
+
+
+class GatewaySettings(Section):
+    """The platform's one external entry point: a Gateway API gateway (Envoy Gateway) behind a load
+    balancer the stack declares, serving model endpoints, MLflow and Grafana over TLS."""
+
+    enabled: bool = Field(False, description="Render the gateway; without it nothing is reachable from outside the cluster.")
+    domain: Annotated[str, Field(pattern=DNS_NAME, max_length=253)] | None = Field(
+        None, description="Parent domain of every external host (`<model>.<domain>`, `mlflow.<domain>`); required when enabled."
+    )
+    load_balancer: Literal["internal", "internet-facing"] = Field(
+        "internal", description="internal: reachable from the VPC and networks routed to it; internet-facing: from anywhere allowed by sourceCidrs."
+    )
+    source_cidrs: list[str] = Field(
+        default_factory=list, description="Client ranges the load balancer admits (empty: any address that can route to it)."
+    )
+    tls: GatewayTls | None = Field(None, description="Where the gateway's certificate comes from; required when enabled.")
+    jwt: JwtSettings | None = Field(None, description="Token issuer for models with endpoint.auth jwt.")
+    oidc: OidcLogin | None = Field(None, description="Browser login for MLflow and Grafana (required in prod when they have hosts).")
+
+    @model_validator(mode="after")
+    def _enabled_needs_domain_and_tls(self) -> "GatewaySettings":
+        if self.enabled and self.domain is None:
+            raise ValueError("enabled is true but domain is missing; set the parent domain of the external hosts")
+        if self.enabled and self.tls is None:
+            raise ValueError("enabled is true but tls is missing; set tls.issuer (acme or provided)")
+        return self
+
+
+class Consumer(Section):
+    name: Annotated[str, Field(pattern=CONSUMER)] = Field(
+        description="JWT: the value of the gateway's consumerClaim; API key: the client id the key is issued to."
+    )
+    key_version: int = Field(1, ge=1, description="API keys: bump to issue the consumer a new key (the old one stops working).")
+
+
+class RateLimit(Section):
+    requests: int = Field(ge=1, description="Requests allowed per unit, per gateway replica's view of the route.")
+    unit: Literal["Second", "Minute", "Hour"] = Field("Second", description="The window requests are counted in.")
+
+
+class ModelEndpoint(Section):
+    public: bool = Field(False, description="Serve the model on the stack's gateway; private models are reachable in the cluster only.")
+    host: Annotated[str, Field(pattern=DNS_NAME, max_length=253)] | None = Field(
+        None, description="External host name (default `<model>.<gateway domain>`)."
+    )
+    auth: Literal["jwt", "apiKey"] | None = Field(None, description="How callers authenticate; required for a public model.")
+    consumers: list[Consumer] = Field(default_factory=list, description="Who may call the model: every other caller is refused.")
+    rate_limit: RateLimit | None = Field(None, description="Requests per unit across all consumers; more are answered 429.")
+
+    @model_validator(mode="after")
+    def _public_needs_auth(self) -> "ModelEndpoint":
+        if self.public and self.auth is None:
+            raise ValueError("public is true but auth is missing: no model is public without authentication; set auth to jwt or apiKey")
+        if self.auth is not None and not self.consumers:
+            raise ValueError(f"auth is {self.auth!r} but consumers is empty; list who may call the model")
+        names = [consumer.name for consumer in self.consumers]
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        if duplicated:
+            raise ValueError(f"consumers {duplicated} are listed twice; each consumer once")
+        if not self.public and (self.host is not None or self.auth is not None or self.rate_limit is not None):
+            raise ValueError("host, auth and rateLimit apply to a public endpoint; set public: true or remove them")
+        return self
+
+
+class TeamQuota(Section):
+    """What the team's namespace may request in total (a ResourceQuota)."""
+
+    cpu: Quantity = Field(description="Total CPU requests.")
+    memory: Quantity = Field(description="Total memory requests.")
+    gpus: int = Field(ge=0, description="Total `nvidia.com/gpu` requests (0: the team may not use GPUs).")
+    pods: int = Field(100, ge=1, description="Pods at once.")
+
+
+class Team(Section):
+    name: Annotated[str, Field(pattern=DNS_LABEL, max_length=20)] = Field(
+        description="Team name; its models run in namespace `team-<name>`."
+    )
+    groups: list[Annotated[str, Field(min_length=1)]] = Field(
+        min_length=1,
+        description="Kubernetes RBAC groups of the team's people (EKS access-entry groups, Google Groups for RBAC); "
+        "given `edit` in the team's namespace.",
+    )
+    quota: TeamQuota
+    mlflow_users: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")]] = Field(
+        default_factory=list,
+        description="MLflow users given the team's permissions: MANAGE on its registered models and experiments, none on other teams'.",
+    )
+
+
+def team_namespace(team: str) -> str:
+    return f"team-{team}"
+
+
 class ModelDeployment(Section):
     name: DnsLabel = Field(description=f"Deployment name; the InferenceService name (at most {MODEL_NAME_MAX} characters).")
     model: ModelReference
@@ -336,6 +505,8 @@ class ModelDeployment(Section):
     retraining: Retraining | None = Field(None, description="What the drift alert triggers.")
     batch: BatchScoring | None = Field(None, description="Batch scoring of Parquet partitions with the served version.")
     slo: Slo = Field(default_factory=Slo)
+    team: DnsLabel | None = Field(None, description="Owning team (one of mlops:teams): the model runs in namespace `team-<name>`.")
+    endpoint: ModelEndpoint = Field(default_factory=ModelEndpoint, description="Exposure outside the cluster (default: private).")
 
     @field_validator("monitoring")
     @classmethod
@@ -402,9 +573,6 @@ class ModelDeployment(Section):
 
 # kube-prometheus-stack's own sink for its always-firing Watchdog and InfoInhibitor alerts.
 NULL_RECEIVER = "null"
-# Marks a field holding a credential: it must be a Pulumi secret (`secure:`) in the stack file, which
-# `mlops validate` checks offline.
-CREDENTIAL = {"credential": True}
 
 
 class WebhookReceiver(Section):

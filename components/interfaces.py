@@ -66,6 +66,37 @@ class GpuPlacement:
     tolerations: list[dict[str, str]]
 
 
+# The gateway's Envoy proxies, and the Gateway object itself, run in Envoy Gateway's controller
+# namespace (its default ControllerNamespace deployment mode); EnvoyProxy names their Service, so
+# the cloud's load balancer can bind to it by name.
+GATEWAY_NAMESPACE = "envoy-gateway-system"
+GATEWAY_NAME = "mlops"
+GATEWAY_SERVICE = "mlops-gateway"
+GATEWAY_HTTPS_PORT = 443
+
+
+@dataclass(frozen=True)
+class GatewayExposure:
+    """How the cloud puts a load balancer the stack declares in front of the gateway's Envoy Service.
+
+    The in-cluster gateway (`components.platform.gateway`) writes `service_type`, `service_annotations`,
+    `load_balancer_ip` and `source_cidrs` into its EnvoyProxy; the cloud side owns the load balancer,
+    its DNS records and, on AWS, the TargetGroupBinding registering Envoy's pods in its target group.
+    """
+
+    service_type: Literal["ClusterIP", "LoadBalancer"]
+    service_annotations: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    load_balancer_ip: pulumi.Input[str] | None = None
+    source_cidrs: tuple[str, ...] = ()
+    # cert-manager's ACME DNS-01 solver for the cloud's DNS (`route53` / `cloudDNS` block), None where
+    # the certificate is provided.
+    dns01_solver: dict[str, pulumi.Input[object]] | None = None
+    # What the gateway's domain resolves to (load balancer DNS name or address), exported.
+    address: pulumi.Input[str] | None = None
+    # Resources the gateway must be created after (the load balancer controller, its CRDs).
+    ready: list[pulumi.Resource] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class Foundation:
     provider: k8s.Provider
@@ -83,6 +114,8 @@ class Foundation:
     namespace_flows: tuple[Flow, ...] = ()
     # The reference the cluster pulls for a configured image (as configured, or from the stack's registry by digest).
     resolve_image: ImageResolver = as_configured
+    # Set when mlops:gateway is enabled: the cloud's load balancer in front of the gateway.
+    gateway_exposure: GatewayExposure | None = None
     outputs: dict[str, pulumi.Input[object]] = field(default_factory=dict)
 
 

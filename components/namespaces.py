@@ -29,6 +29,9 @@ CERT_MANAGER = "cert-manager"
 # and Knative's autoscaler scrapes their queue-proxies.
 KNATIVE_SERVING = "knative-serving"
 KOURIER_SYSTEM = "kourier-system"
+# Every namespace that runs model pods (the shared serving namespace and each team's) carries this
+# label, so platform flows to and from model pods select them all without naming them.
+MODEL_NAMESPACE_LABEL = ("mlops-platform/models", "true")
 ANYWHERE = {"ipBlock": {"cidr": "0.0.0.0/0"}}
 # Every pod of every namespace. An ipBlock is not enough for pod traffic: the API documents it for
 # cluster-external addresses, and Cilium-based dataplanes (GKE Dataplane V2) do not match pods by it.

@@ -18,10 +18,12 @@ from components.declarations import (
     IMAGE,
     AlertingSettings,
     CanaryGates,
+    GatewaySettings,
     ModelDeployment,
     NodePool,
     PrometheusDuration,
     Section,
+    Team,
 )
 
 # --- Cloud targets ---------------------------------------------------------------------------
@@ -268,6 +270,12 @@ class StackConfig(Section):
     limits: Limits = Field(default_factory=Limits, description="Cost guardrails: GPU pool size and GPUs per model.")
     alerting: AlertingSettings = Field(
         default_factory=AlertingSettings, description="Alertmanager receivers, routes by severity and team, and the default receiver."
+    )
+    gateway: GatewaySettings = Field(
+        default_factory=GatewaySettings, description="The external entry point: domain, TLS, load balancer, JWT issuer, UI login."
+    )
+    teams: list[Team] = Field(
+        default_factory=list, description="Teams: a namespace each with quota, RBAC, MLflow permissions and isolation from other teams."
     )
     models: list[ModelDeployment] = Field(
         default_factory=list, description="Model deployments, each with canary, monitoring and retraining settings."
