@@ -27,8 +27,11 @@ AUTH_CONFIG_FILE = "basic_auth.ini"
 AUTH_CONFIG_ENV = "MLFLOW_AUTH_CONFIG_PATH"
 # Signs CSRF tokens; every replica must share it (a generated Pulumi secret).
 SECRET_KEY_ENV = "MLFLOW_FLASK_SERVER_SECRET_KEY"
-# Permission users get on experiments and models they did not create.
+# Permission users get on experiments and models they did not create and no role grants them:
+# READ while the stack declares no teams; NO_PERMISSIONS with teams, whose roles
+# (access.mlflow_teams) are then the only way to another user's experiments and models.
 DEFAULT_PERMISSION = "READ"
+TEAMS_DEFAULT_PERMISSION = "NO_PERMISSIONS"
 AUTHORIZATION_FUNCTION = "mlflow.server.auth:authenticate_request_basic_auth"
 # Named explicitly: SQLAlchemy >= 2.1 maps a bare `postgresql://` to psycopg 3, which MLflow
 # images do not ship (they have psycopg2).
@@ -82,11 +85,17 @@ def in_cluster_hosts(service: str, namespace: str, port: int = PORT, public_host
     return [*hosts, "localhost", "localhost:*", "127.0.0.1", "127.0.0.1:*", "10.*", "172.*", "192.168.*"]
 
 
-def auth_config(*, database_uri: str, admin_password: str, admin_username: str = ADMIN_USERNAME) -> str:
+def default_permission_for(teams_declared: bool) -> str:
+    return TEAMS_DEFAULT_PERMISSION if teams_declared else DEFAULT_PERMISSION
+
+
+def auth_config(
+    *, database_uri: str, admin_password: str, admin_username: str = ADMIN_USERNAME, default_permission: str = DEFAULT_PERMISSION
+) -> str:
     """The INI file MLFLOW_AUTH_CONFIG_PATH points at (it holds secrets: render it into a Secret)."""
     parser = configparser.ConfigParser(interpolation=None)
     parser["mlflow"] = {
-        "default_permission": DEFAULT_PERMISSION,
+        "default_permission": default_permission,
         "database_uri": database_uri,
         "admin_username": admin_username,
         "admin_password": admin_password,

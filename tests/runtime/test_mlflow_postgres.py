@@ -31,6 +31,7 @@ from alembic.script import ScriptDirectory
 from components.platform.mlflow_server import (
     ADMIN_USERNAME,
     AUTH_CONFIG_ENV,
+    DEFAULT_PERMISSION,
     SECRET_KEY_ENV,
     auth_config,
     database_uri,
@@ -115,12 +116,20 @@ class Tracking:
 
 
 @contextmanager
-def tracking_server(postgres: Postgres, workdir: Path, artifacts_destination: str, env: dict[str, str] | None = None) -> Iterator[Tracking]:
+def tracking_server(
+    postgres: Postgres,
+    workdir: Path,
+    artifacts_destination: str,
+    env: dict[str, str] | None = None,
+    default_permission: str = DEFAULT_PERMISSION,
+) -> Iterator[Tracking]:
     """`mlflow db upgrade`, then `mlflow server` as the component runs them, until the block ends."""
     upgrade = subprocess.run([str(MLFLOW), *upgrade_args(postgres.uri)], capture_output=True, text=True, timeout=300)
     assert upgrade.returncode == 0, upgrade.stderr[-3000:]
     admin_password = secrets.token_urlsafe(24)
-    (workdir / "basic_auth.ini").write_text(auth_config(database_uri=postgres.uri, admin_password=admin_password))
+    (workdir / "basic_auth.ini").write_text(
+        auth_config(database_uri=postgres.uri, admin_password=admin_password, default_permission=default_permission)
+    )
     (workdir / "metrics").mkdir()
     port = free_port()
     args = server_args(
