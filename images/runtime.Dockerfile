@@ -1,6 +1,7 @@
 # Runtime image of the platform's own workloads: the payload collector (default command), the drift
 # job (`python -m monitoring.drift_job ...`), the canary guard (`python -m monitoring.canary.guard`),
-# the training Job (`python -m training`) and the batch scoring Job (`python -m batch`).
+# the training Job (`python -m training`), the batch scoring Job (`python -m batch`) and the MLflow
+# team permissions Job (`python -m access.mlflow_teams`).
 # Build from the repository root:
 #   docker build -f images/runtime.Dockerfile -t <registry>/mlops-runtime:<git sha> .
 # Base pinned to the interpreter the runtime tests run on (3.11.7).
@@ -27,6 +28,7 @@ COPY serving/ /app/serving/
 COPY monitoring/ /app/monitoring/
 COPY training/ /app/training/
 COPY batch/ /app/batch/
+COPY access/ /app/access/
 
 # Default spool location; in Kubernetes mount a volume here (emptyDir survives container
 # restarts, a PersistentVolume also survives the pod).
@@ -37,6 +39,7 @@ ENV COLLECTOR_SPOOL_DIR=/var/spool/mlops-collector \
 USER 10001:10001
 EXPOSE 8080
 # `args` in a Pod spec replace CMD only: ["monitoring.drift_job", ...] runs the drift job,
-# ["training"] the training Job, ["batch"] the batch scoring Job.
+# ["training"] the training Job, ["batch"] the batch scoring Job, ["access.mlflow_teams", ...] the
+# MLflow team permissions Job.
 ENTRYPOINT ["python", "-m"]
 CMD ["serving.collector"]

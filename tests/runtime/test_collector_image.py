@@ -16,8 +16,8 @@ from tests.conftest import PROJECT_DIR
 
 DOCKERFILE = PROJECT_DIR / "images" / "runtime.Dockerfile"
 REQUIREMENTS = PROJECT_DIR / "images" / "requirements-runtime.txt"
-RUNTIME_PACKAGES = ("serving", "monitoring", "training", "batch")
-LOCAL_PACKAGES = {"serving", "monitoring", "training", "batch", "tests"}
+RUNTIME_PACKAGES = ("serving", "monitoring", "training", "batch", "access")
+LOCAL_PACKAGES = {*RUNTIME_PACKAGES, "tests"}
 
 
 def instructions() -> list[tuple[str, str]]:
@@ -56,11 +56,11 @@ def test_image_runs_as_a_numeric_non_root_user() -> None:
 
 
 def test_default_command_is_the_collector_and_sources_are_copied() -> None:
-    """ENTRYPOINT `python -m` + CMD `serving.collector`; serving/, monitoring/, training/ and batch/ are copied in."""
+    """ENTRYPOINT `python -m` + CMD `serving.collector`; every runtime package is copied in."""
     steps = instructions()
     assert ("ENTRYPOINT", '["python", "-m"]') in steps and ("CMD", '["serving.collector"]') in steps
     copied = {argument.split()[0] for keyword, argument in steps if keyword == "COPY"}
-    assert {"serving/", "monitoring/", "training/", "batch/", "images/requirements-runtime.txt"} <= copied
+    assert {*(f"{package}/" for package in RUNTIME_PACKAGES), "images/requirements-runtime.txt"} <= copied
     assert (PROJECT_DIR / "serving" / "collector" / "__main__.py").is_file()
 
 
@@ -104,7 +104,7 @@ def test_build_context_keeps_what_the_dockerfile_copies() -> None:
     """The Dockerfile's own .dockerignore excludes everything but the copied paths."""
     ignore = (DOCKERFILE.parent / f"{DOCKERFILE.name}.dockerignore").read_text().splitlines()
     assert "*" in ignore
-    assert {"!images/requirements-runtime.txt", "!serving/", "!monitoring/", "!training/", "!batch/"} <= set(ignore)
+    assert {"!images/requirements-runtime.txt", *(f"!{package}/" for package in RUNTIME_PACKAGES)} <= set(ignore)
 
 
 def _installed(name: str) -> str | None:

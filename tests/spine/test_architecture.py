@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 PROJECT = Path(__file__).resolve().parents[2]
-ROOT_PACKAGES = ("mlops", "stacks", "components", "policies", "serving", "monitoring", "training", "batch")
+ROOT_PACKAGES = ("mlops", "stacks", "components", "policies", "serving", "monitoring", "training", "batch", "access")
 
 
 def lint_imports(project: Path) -> subprocess.CompletedProcess[str]:
