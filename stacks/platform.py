@@ -10,6 +10,8 @@ from components.interfaces import Foundation, PlatformServices
 from components.platform.knative import KnativeServing, KnativeServingArgs
 from components.platform.kserve import KServe, KServeArgs
 from components.platform.mlflow import MlflowServer, MlflowServerArgs
+from components.platform.mlflow_server import default_permission_for
+from components.platform.mlflow_teams import MlflowTeams, MlflowTeamsArgs
 from components.model.serving import READY_TIMEOUT_SECONDS
 from components.platform.canary_guard import CanaryGuard, CanaryGuardArgs
 from components.platform.gpu_metrics import GpuMetrics, GpuMetricsArgs
@@ -87,9 +89,23 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
             hostname=config.mlflow.hostname,
             client_namespaces=(SERVING, MONITORING),
             monitoring_crds=monitoring_crds,
+            default_permission=default_permission_for(teams_declared=bool(config.teams)),
         ),
         opts,
     )
+    if config.teams:
+        MlflowTeams(
+            "mlflow-teams",
+            MlflowTeamsArgs(
+                teams=config.teams,
+                models=config.models,
+                image=images[config.images.runtime],
+                tracking_uri=mlflow.tracking_uri,
+                admin_secret=mlflow.admin_secret_name,
+                server=[mlflow],
+            ),
+            opts,
+        )
     collector = PayloadCollector(
         "payload-collector",
         PayloadCollectorArgs(

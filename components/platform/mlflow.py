@@ -12,7 +12,8 @@ migration init container and its secrets would still need the Pulumi-generated c
 workload identity wired in. A Deployment, a Service and an init container are little code.
 
 - Authentication: the `basic-auth` app; the admin password is generated as a Pulumi secret and
-  kept in the `mlflow-admin` Secret (also what Prometheus scrapes `/metrics` with).
+  kept in the `mlflow-admin` Secret (also what Prometheus scrapes `/metrics` with). Users get READ
+  on what they did not create, NO_PERMISSIONS once teams are declared (`MlflowTeams` grants).
 - Migrations: an init container runs `mlflow db upgrade` before every server start. Two replicas
   starting at once on an empty database may race; the loser's init container fails and is
   restarted by the kubelet, and then finds the schema current.
@@ -33,6 +34,7 @@ from components.platform.mlflow_server import (
     ADMIN_USERNAME,
     AUTH_CONFIG_ENV,
     AUTH_CONFIG_FILE,
+    DEFAULT_PERMISSION,
     PORT,
     SECRET_KEY_ENV,
     auth_config,
@@ -49,6 +51,7 @@ ADMIN_SECRET = f"{APP}-admin"
 AUTH_DIR = "/etc/mlflow/auth"
 METRICS_DIR = "/var/run/mlflow-metrics"
 RUN_AS_USER = workloads.UNPRIVILEGED_USER
+DEFAULT_PERMISSION_ANNOTATION = "mlops.platform/mlflow-default-permission"
 SECRETS_AS_ENV_REASON = (
     "mlflow takes its backend store URI and Flask secret key only from flags or the environment, "
     "and a flag would show them in the process table; S3 keys: " + workloads.STATIC_S3_KEYS_REASON
@@ -69,6 +72,8 @@ class MlflowServerArgs:
     client_namespaces: tuple[str, ...] = ()
     # The Prometheus operator's CRDs: the ServiceMonitor needs them.
     monitoring_crds: list[pulumi.Resource] = field(default_factory=list)
+    # What users get on experiments and models nothing grants them (`default_permission_for`).
+    default_permission: str = DEFAULT_PERMISSION
 
 
 def server_container(args: MlflowServerArgs, artifacts_destination: pulumi.Input[str]) -> dict[str, Any]:
@@ -231,7 +236,7 @@ class MlflowServer(pulumi.ComponentResource):
         )
         ini = pulumi.Output.secret(
             pulumi.Output.all(store_uri, admin_password.result).apply(
-                lambda parts: auth_config(database_uri=parts[0], admin_password=parts[1])
+                lambda parts: auth_config(database_uri=parts[0], admin_password=parts[1], default_permission=args.default_permission)
             )
         )
         return [
@@ -271,7 +276,8 @@ class MlflowServer(pulumi.ComponentResource):
                 "replicas": args.replicas,
                 "selector": {"matchLabels": workloads.selector(APP)},
                 "template": {
-                    "metadata": {"labels": workloads.labels(APP, "tracking")},
+                    # The server reads its auth INI once at start: a changed default permission rolls the pods.
+                    "metadata": {"labels": workloads.labels(APP, "tracking"), "annotations": {DEFAULT_PERMISSION_ANNOTATION: args.default_permission}},
                     "spec": {
                         "serviceAccountName": account.metadata.name,
                         # The server never calls the Kubernetes API; cloud identity webhooks mount their own token.
