@@ -90,7 +90,11 @@ class ConfigError(Exception):
 
 
 class MlflowError(Exception):
-    """MLflow refused a call or could not be reached."""
+    """MLflow refused a call (`status`: its HTTP status) or could not be reached (`status` None)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 def load_config(path: Path) -> TeamsConfig:
@@ -105,7 +109,10 @@ def load_config(path: Path) -> TeamsConfig:
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise ConfigError(f"--config {path}: {where}={first.get('input')!r}: {first['msg']}") from error
+        # The value when it is one; a whole list or mapping would bury the line.
+        given = first.get("input")
+        value = "" if first["type"] == "missing" or isinstance(given, (dict, list)) else f"={given!r}"
+        raise ConfigError(f"--config {path}: {where}{value}: {first['msg']}") from error
 
 
 def read_password(passwords_dir: Path, team: str) -> str:
@@ -137,7 +144,7 @@ class AdminClient:
         except requests.RequestException as error:
             raise MlflowError(f"cannot reach MLflow at {self.base}: {error}") from error
         if response.status_code != 200:
-            raise MlflowError(f"MLflow refused {method} {path}: HTTP {response.status_code} {_message(response)}")
+            raise MlflowError(f"MLflow refused {method} {path}: HTTP {response.status_code} {_message(response)}", response.status_code)
         return response.json() if response.content else {}
 
     def current_user(self) -> dict[str, Any]:
@@ -147,7 +154,7 @@ class AdminClient:
         try:
             self._call("GET", "/api/2.0/mlflow/users/current", auth=(username, password))
         except MlflowError as error:
-            if "HTTP 401" in str(error):
+            if error.status == 401:
                 return False
             raise
         return True
@@ -155,8 +162,8 @@ class AdminClient:
     def user_ids(self) -> dict[str, int]:
         return {user["username"]: int(user["id"]) for user in self._call("GET", "/api/2.0/mlflow/users/list")["users"]}
 
-    def create_user(self, username: str, password: str) -> None:
-        self._call("POST", "/api/2.0/mlflow/users/create", json={"username": username, "password": password})
+    def create_user(self, username: str, password: str) -> int:
+        return int(self._call("POST", "/api/2.0/mlflow/users/create", json={"username": username, "password": password})["user"]["id"])
 
     def update_password(self, username: str, password: str) -> None:
         self._call("PATCH", "/api/2.0/mlflow/users/update-password", json={"username": username, "password": password})
@@ -262,8 +269,7 @@ def sync(client: AdminClient, config: TeamsConfig, passwords: Mapping[str, str])
 def _sync_machine_user(client: AdminClient, team: str, password: str, users: dict[str, int], report: Report) -> None:
     username = machine_user(team)
     if username not in users:
-        client.create_user(username, password)
-        users.update(client.user_ids())
+        users[username] = client.create_user(username, password)
         report.changes.append(f"{team}: created machine user {username}")
     elif not client.authenticates(username, password):
         client.update_password(username, password)
