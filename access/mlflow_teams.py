@@ -145,7 +145,10 @@ class AdminClient:
             raise MlflowError(f"cannot reach MLflow at {self.base}: {error}") from error
         if response.status_code != 200:
             raise MlflowError(f"MLflow refused {method} {path}: HTTP {response.status_code} {_message(response)}", response.status_code)
-        return response.json() if response.content else {}
+        try:
+            return response.json() if response.content else {}
+        except ValueError as error:
+            raise MlflowError(f"MLflow answered {method} {path} with something other than JSON: {response.text[:300]}") from error
 
     def current_user(self) -> dict[str, Any]:
         return self._call("GET", "/api/2.0/mlflow/users/current")["user"]
@@ -219,9 +222,10 @@ class AdminClient:
 
 def _message(response: requests.Response) -> str:
     try:
-        return str(response.json().get("message", response.text))[:300]
+        body = response.json()
     except ValueError:
         return response.text[:300]
+    return str(body.get("message", body) if isinstance(body, dict) else body)[:300]
 
 
 @dataclass
