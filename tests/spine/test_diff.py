@@ -12,7 +12,7 @@ import pytest
 from mlops.offline.diff import diff_renderings
 from tests.conftest import PROJECT_DIR
 
-PROJECT_CONTENT = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "pyproject.toml", "stacks", "components", "mlops", "monitoring", "serving")
+PROJECT_CONTENT = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "pyproject.toml", "stacks", "components", "mlops", "monitoring", "serving", "access")
 
 
 def state(*resources: dict, outputs: dict | None = None) -> dict:

@@ -14,7 +14,7 @@ from mlops.offline.security_scan import CHECKOV_ENV, checkov_executable
 from tests.conftest import PROJECT_DIR
 
 PROJECT_CONTENT = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "pyproject.toml",
-                   "stacks", "components", "mlops", "policies", "monitoring", "serving", "reference")
+                   "stacks", "components", "mlops", "policies", "monitoring", "serving", "access", "reference")
 GPU_MODEL = {
     "name": "text-ranker",
     "model": {"registeredModel": "text-ranker", "version": "3", "artifactUri": "40/abc/artifacts/model"},
