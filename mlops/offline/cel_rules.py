@@ -21,6 +21,10 @@ that breaks one, so `mlops validate` evaluates them first, as k8s.io/apiextensio
   tests/spine/test_cel_rules.py, which fails when that set changes;
 - a broken rule reads `<path>: Invalid value: "<type>": <message>`, and a rule that fails to
   evaluate reads `<error> evaluating rule: <rule>`, as the API server words them.
+
+The `cel` package stops `all`/`exists` at the first element whose predicate fails to evaluate,
+where CEL lets another element's `false` (all) or `true` (exists) decide: docs/validation.md says
+what that changes.
 """
 
 from __future__ import annotations
@@ -135,7 +139,7 @@ def _violations(value: Any, node: dict[str, Any], path: str) -> Any:
     if value is None:
         return
     if rules := node.get("rules"):
-        context = _context(_cel_value(value, node))
+        context = cel_context(_cel_value(value, node))
         for rule in rules:
             if (message := _broken(rule, value, context)) is not None:
                 yield path, message
@@ -208,7 +212,7 @@ def _program(expression: str) -> cel.Program:
     return cel.compile(expression)
 
 
-def _context(value: Any) -> cel.Context:
+def cel_context(value: Any) -> cel.Context:
     context = cel.Context()
     cel_extensions.add_stdlib_to_context(context, extensions=KUBERNETES_EXTENSIONS)
     context.add_variable("self", value)
