@@ -34,6 +34,7 @@ import binascii
 import copy
 import functools
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import cel
@@ -135,13 +136,13 @@ def _defaulted(value: Any, node: dict[str, Any] | None) -> Any:
     return value
 
 
-def _violations(value: Any, node: dict[str, Any], path: str) -> Any:
+def _violations(value: Any, node: dict[str, Any], path: str) -> Iterator[tuple[str, str]]:
     if value is None:
         return
     if rules := node.get("rules"):
         context = cel_context(_cel_value(value, node))
         for rule in rules:
-            if (message := _broken(rule, value, context)) is not None:
+            if (message := _broken(rule, node["type"], context)) is not None:
                 yield path, message
     if isinstance(value, dict):
         properties = node.get("properties") or {}
@@ -169,9 +170,9 @@ def _cel_value(value: Any, node: dict[str, Any] | None) -> Any:
     return value
 
 
-def _broken(rule: dict[str, Any], value: Any, context: cel.Context) -> str | None:
-    """The API server's message when `value` (`self` in `context`) breaks `rule`, None when it keeps
-    it or the rule is a transition rule."""
+def _broken(rule: dict[str, Any], schema_type: str, context: cel.Context) -> str | None:
+    """The API server's message when `self` in `context` (of `schema_type`) breaks `rule`, None when
+    it keeps it or the rule is a transition rule."""
     program = _program(rule["rule"])
     if TRANSITION_VARIABLE in program.variables():
         return None
@@ -181,7 +182,7 @@ def _broken(rule: dict[str, Any], value: Any, context: cel.Context) -> str | Non
         return f"{_error_text(error)} evaluating rule: {rule['rule']}"
     if kept is True:
         return None
-    return f'Invalid value: "{_node_type(value)}": {_message(rule, context)}'
+    return f'Invalid value: "{schema_type}": {_message(rule, context)}'
 
 
 def _message(rule: dict[str, Any], context: cel.Context) -> str:
@@ -194,13 +195,6 @@ def _message(rule: dict[str, Any], context: cel.Context) -> str:
         if isinstance(text, str) and text.strip():
             return text
     return rule.get("message") or f"failed rule: {rule['rule']}"
-
-
-def _node_type(value: Any) -> str:
-    """The OpenAPI type of a value, as the API server names it in 'Invalid value: "<type>"'."""
-    if isinstance(value, bool):
-        return "boolean"
-    return {dict: "object", list: "array", str: "string", int: "integer", float: "number", bytes: "string"}.get(type(value), "")
 
 
 def _error_text(error: Exception) -> str:
