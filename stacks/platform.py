@@ -14,7 +14,8 @@ from components.model.serving import READY_TIMEOUT_SECONDS
 from components.platform.canary_guard import CanaryGuard, CanaryGuardArgs
 from components.platform.gpu_metrics import GpuMetrics, GpuMetricsArgs
 from components.platform.monitoring import Monitoring, MonitoringArgs, sizing
-from components.namespaces import MONITORING, PLATFORM, SERVING, PlatformNamespaces
+from components.namespaces import MONITORING, PLATFORM, PlatformNamespaces
+from components.teams import model_namespaces
 from stacks.config import StackConfig
 from stacks.config.schema import ModelDeployment
 
@@ -24,6 +25,7 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
     # Local clusters name their StorageClass; clouds use the cluster default.
     storage_class = config.local.storage_class if config.cloud == "local" else None
     images = {reference: foundation.resolve_image(reference) for reference in config.platform_images}
+    model_homes = model_namespaces(config.teams)
     monitoring = Monitoring(
         "monitoring",
         MonitoringArgs(
@@ -52,6 +54,7 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
             storage_identity=foundation.identity_annotations.get("storage-initializer", {}),
             cert_manager=[cert_manager.chart],
             knative=knative.ready if knative else (),
+            model_namespaces=model_homes,
         ),
         opts,
     )
@@ -63,6 +66,7 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
             models=config.models,
             mode=config.kserve.deployment_mode,
             monitoring_crds=monitoring_crds,
+            model_namespaces=model_homes,
         ),
         opts,
     )
@@ -85,7 +89,7 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
             replicas=config.mlflow.replicas,
             service_account_annotations=foundation.identity_annotations.get("mlflow", {}),
             hostname=config.mlflow.hostname,
-            client_namespaces=(SERVING, MONITORING),
+            client_namespaces=(*model_homes, MONITORING),
             monitoring_crds=monitoring_crds,
         ),
         opts,
@@ -99,7 +103,7 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
             models=[collector_model(model) for model in config.models],
             service_account_annotations=foundation.identity_annotations.get("payload-collector", {}),
             storage_class=storage_class,
-            client_namespaces=(SERVING, MONITORING),
+            client_namespaces=(*model_homes, MONITORING),
             monitoring_crds=monitoring_crds,
         ),
         opts,
