@@ -6,7 +6,8 @@ import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env
 
 from components.interfaces import Foundation
-from components.namespaces import PlatformNamespaces, PlatformNamespacesArgs
+from components.namespaces import NamespaceSpec, PlatformNamespaces, PlatformNamespacesArgs, platform_namespace_specs
+from components.platform.gateway import gateway_namespace
 from stacks.config import StackConfig, load_stack_config
 from stacks.local import build_local_foundation, local_provider
 from stacks.models import ModelShard, build_models
@@ -18,10 +19,16 @@ def stack_config() -> StackConfig:
     return load_stack_config({**get_config_env(), **CONFIG.get()})
 
 
+def namespace_specs(config: StackConfig) -> list[NamespaceSpec]:
+    return [*platform_namespace_specs(), *([gateway_namespace()] if config.gateway.enabled else [])]
+
+
 def build_foundation(config: StackConfig) -> tuple[Foundation, PlatformNamespaces]:
     if config.cloud == "local":
         provider = local_provider(config)
-        namespaces = PlatformNamespaces("namespaces", PlatformNamespacesArgs(), pulumi.ResourceOptions(provider=provider))
+        namespaces = PlatformNamespaces(
+            "namespaces", PlatformNamespacesArgs(namespaces=namespace_specs(config)), pulumi.ResourceOptions(provider=provider)
+        )
         return build_local_foundation(config, namespaces, provider), namespaces
     if config.cloud == "aws":
         from stacks.aws import build_aws_foundation as build_cloud_foundation
@@ -30,7 +37,7 @@ def build_foundation(config: StackConfig) -> tuple[Foundation, PlatformNamespace
     foundation = build_cloud_foundation(config)
     namespaces = PlatformNamespaces(
         "namespaces",
-        PlatformNamespacesArgs(cloud_flows=foundation.namespace_flows),
+        PlatformNamespacesArgs(namespaces=namespace_specs(config), cloud_flows=foundation.namespace_flows),
         pulumi.ResourceOptions(provider=foundation.provider, depends_on=foundation.cluster_ready),
     )
     return foundation, namespaces
