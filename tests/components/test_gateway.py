@@ -22,7 +22,7 @@ from components.namespaces import GATEWAY_ROUTES_LABEL, MODEL_NAMESPACE_LABEL
 from components.platform import gateway as gw
 from mlops.offline.lint import API_SERVER, PROMETHEUS, Endpoint, RenderIndex, flow_allowed
 from mlops.offline.render import SECRET, Rendering, RenderedResource, render
-from mlops.offline.validate import unknown_value_paths
+from mlops.offline.validate import ReferenceData, unknown_value_paths, validate_chart, validate_rendering
 from stacks import program
 from tests.conftest import PROJECT_DIR, REFERENCE_DIR
 
@@ -118,7 +118,18 @@ def test_values_exist_in_the_pinned_chart_and_the_pin_is_the_manifests():
     assert unknown_value_paths(gw.gateway_helm_values("registry.example/gateway:v1"), defaults) == []
     manifest = yaml.safe_load((REFERENCE_DIR / "manifest.yaml").read_text())
     (source,) = [s for s in manifest["sources"].values() if gw.CHART in s["charts"]]
-    assert source["version"] == gw.CHART_VERSION and source["helm_repository"] == gw.CHART_REPOSITORY
+    assert source["version"] == gw.CHART_VERSION
+
+
+def test_chart_values_pass_validation_with_the_clouds_identity_on_cert_manager(cloud):
+    """cert-manager's serviceAccount.annotations has no default, only a values.schema.json entry: it is
+    a key the chart reads; a misspelt one next to it is still reported."""
+    charts = [f for f in validate_rendering(cloud, ReferenceData(REFERENCE_DIR), "1.35") if f.check.startswith("chart")]
+    assert charts == []
+    (cert_manager,) = [r for r in cloud.by_type("kubernetes:helm.sh/v4:Chart") if str(r.inputs["chart"]) == "cert-manager"]
+    misspelt = dataclasses.replace(cert_manager, inputs={**cert_manager.inputs, "values": {"serviceAccount": {"anotations": {}}}})
+    found = validate_chart(misspelt, ReferenceData(REFERENCE_DIR))
+    assert ("chart-values", "serviceAccount.anotations") in [(f.check, f.path) for f in found]
 
 
 def test_gateway_images_are_platform_images_resolved_from_the_stack_registry(cloud):
