@@ -418,6 +418,16 @@ class GatewaySettings(Section):
     tls: GatewayTls | None = Field(None, description="Where the gateway's certificate comes from; required when enabled.")
     jwt: JwtSettings | None = Field(None, description="Token issuer for models with endpoint.auth jwt.")
     oidc: OidcLogin | None = Field(None, description="Browser login for MLflow and Grafana (required in prod when they have hosts).")
+    controller_image: str = Field(
+        "docker.io/envoyproxy/gateway:v1.9.0",
+        pattern=IMAGE,
+        description="Envoy Gateway controller image (also its proxies' shutdown manager); the release the chart pins.",
+    )
+    proxy_image: str = Field(
+        "docker.io/envoyproxy/envoy:distroless-v1.39.0",
+        pattern=IMAGE,
+        description="Envoy proxy image of the gateway's data plane (Envoy Gateway v1.9.0's default).",
+    )
 
     @model_validator(mode="after")
     def _enabled_needs_domain_and_tls(self) -> "GatewaySettings":

@@ -32,6 +32,9 @@ KOURIER_SYSTEM = "kourier-system"
 # Every namespace that runs model pods (the shared serving namespace and each team's) carries this
 # label, so platform flows to and from model pods select them all without naming them.
 MODEL_NAMESPACE_LABEL = ("mlops-platform/models", "true")
+# Namespaces whose HTTPRoutes may attach to the platform's gateway (the platform's, monitoring's and
+# every model namespace); routes anywhere else are refused by the Gateway's listener.
+GATEWAY_ROUTES_LABEL = ("mlops-platform/gateway-routes", "true")
 ANYWHERE = {"ipBlock": {"cidr": "0.0.0.0/0"}}
 # Every pod of every namespace. An ipBlock is not enough for pod traffic: the API documents it for
 # cluster-external addresses, and Cilium-based dataplanes (GKE Dataplane V2) do not match pods by it.
@@ -179,19 +182,22 @@ class NamespaceSpec:
     labels: tuple[tuple[str, str], ...] = ()
 
 
+def platform_namespace_specs() -> list[NamespaceSpec]:
+    """The namespaces every stack has."""
+    return [
+        NamespaceSpec(PLATFORM, flows=PLATFORM_FLOWS, cloud_identity=True, labels=(GATEWAY_ROUTES_LABEL,)),
+        # node-exporter needs host namespaces, so monitoring runs at `privileged` (host-network
+        # pods are outside NetworkPolicy; the rest of the namespace is not).
+        NamespaceSpec(MONITORING, pod_security="privileged", flows=MONITORING_FLOWS, labels=(GATEWAY_ROUTES_LABEL,)),
+        NamespaceSpec(SERVING, flows=SERVING_FLOWS, cloud_identity=True, labels=(MODEL_NAMESPACE_LABEL, GATEWAY_ROUTES_LABEL)),
+        NamespaceSpec(KSERVE, flows=KSERVE_FLOWS),
+        NamespaceSpec(CERT_MANAGER, flows=CERT_MANAGER_FLOWS),
+    ]
+
+
 @dataclass(frozen=True)
 class PlatformNamespacesArgs:
-    namespaces: list[NamespaceSpec] = field(
-        default_factory=lambda: [
-            NamespaceSpec(PLATFORM, flows=PLATFORM_FLOWS, cloud_identity=True),
-            # node-exporter needs host namespaces, so monitoring runs at `privileged` (host-network
-            # pods are outside NetworkPolicy; the rest of the namespace is not).
-            NamespaceSpec(MONITORING, pod_security="privileged", flows=MONITORING_FLOWS),
-            NamespaceSpec(SERVING, flows=SERVING_FLOWS, cloud_identity=True, labels=(MODEL_NAMESPACE_LABEL,)),
-            NamespaceSpec(KSERVE, flows=KSERVE_FLOWS),
-            NamespaceSpec(CERT_MANAGER, flows=CERT_MANAGER_FLOWS),
-        ]
-    )
+    namespaces: list[NamespaceSpec] = field(default_factory=platform_namespace_specs)
     # Flows the cloud adds to namespaces whose pods use its workload identity (GKE: its metadata server).
     cloud_flows: tuple[Flow, ...] = ()
 

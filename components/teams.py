@@ -33,7 +33,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.declarations import ModelDeployment, Team, team_namespace
-from components.namespaces import MODEL_NAMESPACE_LABEL, SERVING, SERVING_FLOWS, Flow, NamespaceSpec, declare_namespace
+from components.namespaces import GATEWAY_ROUTES_LABEL, MODEL_NAMESPACE_LABEL, SERVING, SERVING_FLOWS, Flow, NamespaceSpec, declare_namespace
 
 GPU_QUOTA = "requests.nvidia.com/gpu"
 TEAM_LABEL = "mlops-platform/team"
@@ -71,7 +71,7 @@ def team_namespace_spec(team: Team) -> NamespaceSpec:
         team_namespace(team.name),
         flows=SERVING_FLOWS,
         cloud_identity=True,
-        labels=(MODEL_NAMESPACE_LABEL, (TEAM_LABEL, team.name)),
+        labels=(MODEL_NAMESPACE_LABEL, GATEWAY_ROUTES_LABEL, (TEAM_LABEL, team.name)),
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.interfaces import Foundation
+from components.interfaces import Foundation, GatewayExposure
 from components.namespaces import PLATFORM, PlatformNamespaces
 from components.teams import model_namespaces
 from components.foundation.local.object_store import InClusterObjectStore, InClusterObjectStoreArgs
@@ -47,6 +47,8 @@ def build_local_foundation(config: StackConfig, namespaces: PlatformNamespaces, 
         cluster_name=config.local.kube_context,
         object_store=store.object_store,
         database=database.database,
+        # No load balancer: reach the gateway with `kubectl port-forward` (docs/gateway.md).
+        gateway_exposure=GatewayExposure(service_type="ClusterIP") if config.gateway.enabled else None,
         outputs={"kubeContext": config.local.kube_context},
     )
 

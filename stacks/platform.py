@@ -5,6 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from components.platform.cert_manager import CertManager, CertManagerArgs
+from components.platform.gateway import Gateway, GatewayArgs
 from components.platform.collector import CollectorModel, PayloadCollector, PayloadCollectorArgs
 from components.interfaces import Foundation, PlatformServices
 from components.platform.knative import KnativeServing, KnativeServingArgs
@@ -37,7 +38,9 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
         ),
         opts,
     )
-    cert_manager = CertManager("cert-manager", CertManagerArgs(), opts)
+    cert_manager = CertManager(
+        "cert-manager", CertManagerArgs(service_account_annotations=foundation.identity_annotations.get("cert-manager", {})), opts
+    )
     knative = (
         KnativeServing("knative", KnativeServingArgs(progress_deadline_seconds=READY_TIMEOUT_SECONDS), opts)
         if config.kserve.deployment_mode == "Serverless"
@@ -58,6 +61,7 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
         ),
         opts,
     )
+    gateway = build_gateway(config, foundation, images, cert_manager, knative, opts) if config.gateway.enabled else None
     monitoring_crds: list[pulumi.Resource] = [monitoring.stack_chart]
     CanaryGuard(
         "canary-guard",
@@ -122,8 +126,43 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
             "servingRuntimes": kserve.runtime_names,
             "modelServiceAccount": kserve.service_account_name,
             "images": images,
+            **(gateway_outputs(gateway) if gateway else {}),
         },
     )
+
+
+def build_gateway(
+    config: StackConfig,
+    foundation: Foundation,
+    images: dict[str, pulumi.Input[str]],
+    cert_manager: CertManager,
+    knative: KnativeServing | None,
+    opts: pulumi.ResourceOptions,
+) -> Gateway:
+    exposure, domain, tls = foundation.gateway_exposure, config.gateway.domain, config.gateway.tls
+    if exposure is None or domain is None or tls is None:
+        raise ValueError(f"mlops:gateway.enabled is true but the {config.cloud} foundation declares no load balancer for the gateway")
+    return Gateway(
+        "gateway",
+        GatewayArgs(
+            domain=domain,
+            tls=tls,
+            exposure=exposure,
+            controller_image=images[config.gateway.controller_image],
+            proxy_image=images[config.gateway.proxy_image],
+            replicas=2 if config.is_prod else 1,
+            deployment_mode=config.kserve.deployment_mode,
+            model_namespaces=model_namespaces(config.teams),
+            cert_manager=[cert_manager.chart],
+            knative=knative.ready if knative else (),
+        ),
+        opts,
+    )
+
+
+def gateway_outputs(gateway: Gateway) -> dict[str, pulumi.Input[object]]:
+    """The gateway's domain, and what it resolves to where the cloud has a load balancer (local: a port-forward)."""
+    return {"gatewayDomain": gateway.domain, **({"gatewayAddress": gateway.address} if gateway.address is not None else {})}
 
 
 def collector_model(model: ModelDeployment) -> CollectorModel:

@@ -6,7 +6,8 @@ import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env
 
 from components.interfaces import Foundation
-from components.namespaces import Flow, PlatformNamespaces, PlatformNamespacesArgs
+from components.namespaces import Flow, NamespaceSpec, PlatformNamespaces, PlatformNamespacesArgs, platform_namespace_specs
+from components.platform.gateway import gateway_namespace
 from components.teams import TeamNamespaces, TeamNamespacesArgs
 from stacks.config import StackConfig, load_stack_config
 from stacks.local import build_local_foundation, local_provider
@@ -19,10 +20,16 @@ def stack_config() -> StackConfig:
     return load_stack_config({**get_config_env(), **CONFIG.get()})
 
 
+def namespace_specs(config: StackConfig) -> list[NamespaceSpec]:
+    return [*platform_namespace_specs(), *([gateway_namespace()] if config.gateway.enabled else [])]
+
+
 def build_foundation(config: StackConfig) -> tuple[Foundation, PlatformNamespaces]:
     if config.cloud == "local":
         provider = local_provider(config)
-        namespaces = PlatformNamespaces("namespaces", PlatformNamespacesArgs(), pulumi.ResourceOptions(provider=provider))
+        namespaces = PlatformNamespaces(
+            "namespaces", PlatformNamespacesArgs(namespaces=namespace_specs(config)), pulumi.ResourceOptions(provider=provider)
+        )
         _team_namespaces(config, namespaces, ())
         return build_local_foundation(config, namespaces, provider), namespaces
     if config.cloud == "aws":
@@ -32,7 +39,7 @@ def build_foundation(config: StackConfig) -> tuple[Foundation, PlatformNamespace
     foundation = build_cloud_foundation(config)
     namespaces = PlatformNamespaces(
         "namespaces",
-        PlatformNamespacesArgs(cloud_flows=foundation.namespace_flows),
+        PlatformNamespacesArgs(namespaces=namespace_specs(config), cloud_flows=foundation.namespace_flows),
         pulumi.ResourceOptions(provider=foundation.provider, depends_on=foundation.cluster_ready),
     )
     _team_namespaces(config, namespaces, foundation.namespace_flows)

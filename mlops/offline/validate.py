@@ -426,8 +426,31 @@ def validate_chart(resource: RenderedResource, reference: ReferenceData) -> list
             findings.append(Finding(label, "chart-values", str(key), "the chart takes no values; Helm would ignore it"))
         return findings
     for path in unknown_value_paths(values, defaults):
+        if values_schema is not None and schema_declares(values_schema, path.split(".")):
+            continue  # a documented key without a default (cert-manager's serviceAccount.annotations)
         findings.append(Finding(label, "chart-values", path, "key is not in the chart's default values; Helm would ignore it"))
     return findings
+
+
+def schema_declares(schema: dict[str, Any], path: list[str]) -> bool:
+    """Whether a chart's values.schema.json names the key at `path` (following its local `$ref`s)."""
+    node: Any = schema
+    for key in path:
+        node = _local_ref(schema, node)
+        properties = node.get("properties") if isinstance(node, dict) else None
+        if not isinstance(properties, dict) or key not in properties:
+            return False
+        node = properties[key]
+    return True
+
+
+def _local_ref(schema: dict[str, Any], node: Any) -> Any:
+    while isinstance(node, dict) and str(node.get("$ref", "")).startswith("#/"):
+        target: Any = schema
+        for part in node["$ref"][2:].split("/"):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        node = target
+    return node
 
 
 def _schema_errors(schema: dict[str, Any], document: Any) -> list[tuple[str, str]]:

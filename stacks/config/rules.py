@@ -58,8 +58,53 @@ def cross_section_problems(config: StackConfig) -> list[Problem]:
         *_model_teams(config),
         *_team_quotas(config),
         *_deployer_reaches_the_api(config),
+        *_gateway(config),
         *refused_by_the_platform(config),
     ]
+
+
+def _gateway(config: StackConfig) -> list[Problem]:
+    """The gateway gets what its cloud can give it, and public UI hosts live under its certificate."""
+    gateway, key = config.gateway, "mlops:gateway"
+    problems = []
+    for index, cidr in enumerate(gateway.source_cidrs):
+        try:
+            ipaddress.ip_network(cidr)
+        except ValueError:
+            problems.append(Problem(f"{key}.sourceCidrs[{index}]", cidr, "not a CIDR with its host bits unset (e.g. 203.0.113.0/24)"))
+    if gateway.enabled and config.cloud == "local":
+        if gateway.tls is not None and gateway.tls.issuer == "acme":
+            problems.append(
+                Problem(
+                    f"{key}.tls.issuer",
+                    "acme",
+                    "a local cluster has no cloud DNS zone to answer the ACME DNS-01 challenge in; use 'provided' (a certificate in config)",
+                )
+            )
+        if gateway.load_balancer == "internet-facing":
+            problems.append(
+                Problem(
+                    f"{key}.loadBalancer",
+                    gateway.load_balancer,
+                    "a local cluster has no cloud load balancer; use 'internal' and reach the gateway with kubectl port-forward",
+                )
+            )
+        if gateway.source_cidrs:
+            problems.append(
+                Problem(f"{key}.sourceCidrs", gateway.source_cidrs, "a local cluster has no load balancer to admit client ranges; remove sourceCidrs")
+            )
+    for path, host in _public_hosts(config):
+        if host is None or not _is_host_name(host):
+            continue  # _host_names says what is wrong with it
+        if not gateway.enabled or gateway.domain is None:
+            problems.append(
+                Problem(path, host, "a public host is served by the platform's gateway; set mlops:gateway.enabled with its domain and tls, or remove the host")
+            )
+        elif not host.endswith(f".{gateway.domain}") or "." in host.removesuffix(f".{gateway.domain}"):
+            problems.append(
+                Problem(path, host, f"must be one label under mlops:gateway.domain (<name>.{gateway.domain}): the gateway's certificate covers *.{gateway.domain}")
+            )
+    return problems
 
 
 def _deployer_reaches_the_api(config: StackConfig) -> list[Problem]:
@@ -683,11 +728,19 @@ def _local_cluster_named(config: StackConfig) -> list[Problem]:
     return problems
 
 
+def _public_hosts(config: StackConfig) -> tuple[tuple[str, str | None], ...]:
+    return (("mlops:mlflow.hostname", config.mlflow.hostname), ("mlops:monitoring.grafanaHostname", config.monitoring.grafana_hostname))
+
+
+def _is_host_name(host: str) -> bool:
+    return len(host) <= 253 and bool(_DNS_SUBDOMAIN.match(host)) and "." in host
+
+
 def _host_names(config: StackConfig) -> list[Problem]:
     return [
         Problem(path, host, "an Ingress host is a lowercase DNS name (letters, digits, '-', '.'), at most 253 characters")
-        for path, host in (("mlops:mlflow.hostname", config.mlflow.hostname), ("mlops:monitoring.grafanaHostname", config.monitoring.grafana_hostname))
-        if host is not None and (len(host) > 253 or not _DNS_SUBDOMAIN.match(host) or "." not in host)
+        for path, host in _public_hosts(config)
+        if host is not None and not _is_host_name(host)
     ]
 
 

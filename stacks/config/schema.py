@@ -292,12 +292,14 @@ class StackConfig(Section):
     def platform_images(self) -> list[str]:
         """The configured images the in-cluster platform runs (the local object store and
         database are not among them: they exist only on `local`)."""
+        gateway = [self.gateway.controller_image, self.gateway.proxy_image] if self.gateway.enabled else []
         return [
             self.mlflow.image,
             self.images.runtime,
             self.kserve.mlserver_image,
             self.kserve.sklearn_image,
             self.kserve.xgboost_image,
+            *gateway,
         ]
 
 
