@@ -183,7 +183,8 @@ class PlatformNamespacesArgs:
             NamespaceSpec(MONITORING, pod_security="privileged", flows=MONITORING_FLOWS),
             NamespaceSpec(SERVING, flows=SERVING_FLOWS, cloud_identity=True),
             NamespaceSpec(KSERVE, flows=KSERVE_FLOWS),
-            NamespaceSpec(CERT_MANAGER, flows=CERT_MANAGER_FLOWS),
+            # Its ACME DNS-01 solver writes the cloud's DNS under the cloud's workload identity.
+            NamespaceSpec(CERT_MANAGER, flows=CERT_MANAGER_FLOWS, cloud_identity=True),
         ]
     )
     # Flows the cloud adds to namespaces whose pods use its workload identity (GKE: its metadata server).

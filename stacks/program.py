@@ -33,6 +33,9 @@ def build_foundation(config: StackConfig) -> tuple[Foundation, PlatformNamespace
         PlatformNamespacesArgs(cloud_flows=foundation.namespace_flows),
         pulumi.ResourceOptions(provider=foundation.provider, depends_on=foundation.cluster_ready),
     )
+    exposure = foundation.gateway_exposure
+    if exposure is not None and exposure.bind_targets is not None:
+        exposure.bind_targets(namespaces)
     return foundation, namespaces
 
 
