@@ -80,13 +80,20 @@ class ReferenceData:
         self._loaded_groups: set[str] = set()
 
     def crd_schema(self, api_version: str, kind: str) -> dict[str, Any] | None:
-        """Strict JSON schema of a CRD version, or None when no reference CRD defines the kind."""
-        group = api_version.rpartition("/")[0]
+        """Strict JSON schema of a version a reference CRD serves, or None when none serves it."""
+        self._load_group(api_version.rpartition("/")[0])
+        return self._schemas.get((api_version, kind))
+
+    def served_versions(self, group: str, kind: str) -> list[str]:
+        """The versions of `kind` its reference CRD serves (empty when no reference CRD defines it)."""
+        self._load_group(group)
+        return sorted(a.rpartition("/")[2] for a, k in self._schemas if k == kind and a.rpartition("/")[0] == group)
+
+    def _load_group(self, group: str) -> None:
         if group and group not in self._loaded_groups:
             self._loaded_groups.add(group)
             for path in sorted((self.root / "crds").glob(f"{group}_*.yaml")):
                 self._schemas.update(self._crd_file_schemas(path))
-        return self._schemas.get((api_version, kind))
 
     def crd_check(self, api_version: str, kind: str) -> SchemaCheck | None:
         """The compiled check of a CRD version's strict schema, built once per kind."""
@@ -102,8 +109,9 @@ class ReferenceData:
         return sorted(p.name.removesuffix(".yaml") for p in (self.root / "crds").glob("*.yaml"))
 
     def _crd_file_schemas(self, path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+        """The strict schema of every version the CRD serves: the API server refuses an object of a version it does not serve."""
         content = path.read_bytes()
-        cached = self.cache_dir / f"crd-{hashlib.sha256(content).hexdigest()[:24]}.json" if self.cache_dir else None
+        cached = self.cache_dir / f"crd-served-{hashlib.sha256(content).hexdigest()[:24]}.json" if self.cache_dir else None
         if cached is not None and cached.is_file():
             return {(a, k): schema for a, k, schema in json.loads(cached.read_text())}
         crd = yaml.load(content, Loader=_YAML_LOADER)
@@ -111,6 +119,7 @@ class ReferenceData:
         entries = [
             (f"{spec['group']}/{version['name']}", spec["names"]["kind"], strict_crd_schema(version["schema"]["openAPIV3Schema"]))
             for version in spec["versions"]
+            if version["served"]
         ]
         if cached is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
@@ -264,6 +273,17 @@ def validate_manifest(
 ) -> list[Finding]:
     label = f"{manifest.get('kind')}/{(manifest.get('metadata') or {}).get('name', resource.name)} ({resource.name})"
     checks = schema_checks(manifest, reference, kubernetes_version)
+    group, _, version = str(manifest.get("apiVersion")).rpartition("/")
+    if not checks and (served := reference.served_versions(group, str(manifest.get("kind")))):
+        return [
+            Finding(
+                label,
+                "crd-version",
+                "apiVersion",
+                f"{group}/{version} is not a version the {manifest.get('kind')} CRD serves; served: "
+                + ", ".join(f"{group}/{v}" for v in served),
+            )
+        ]
     if not checks:
         known = ", ".join(reference.known_custom_kinds())
         return [
