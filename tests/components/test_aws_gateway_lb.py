@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from components.foundation.aws.gateway_load_balancer import envoy_container_port
+from components.foundation.aws.load_balancer_controller import IMAGE, chart_image_parts
 from components.foundation.aws.node_groups import ROLE_LABEL
 from components.interfaces import Foundation
 from mlops.offline.cost import PriceTable, estimate
@@ -140,6 +141,17 @@ def test_controller_release_binds_only_what_it_is_given(public):
     # Prod pulls from the stack's registry by digest, behind the pinned tag the chart needs.
     assert values["image"]["repository"] == "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlops/aws-load-balancer-controller"
     assert values["image"]["tag"].startswith("v3.5.0@sha256:")
+
+
+def test_chart_image_takes_the_configured_reference_or_the_registry_digest_behind_the_pinned_tag():
+    """The chart writes `<repository>:<tag>`: a digest rides in the tag, after the pinned version."""
+    assert chart_image_parts(IMAGE) == ("public.ecr.aws/eks/aws-load-balancer-controller", "v3.5.0")
+    digest = "sha256:" + "a" * 64
+    assert chart_image_parts(f"123456789012.dkr.ecr.us-east-1.amazonaws.com/mlops/aws-load-balancer-controller@{digest}") == (
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlops/aws-load-balancer-controller",
+        f"v3.5.0@{digest}",
+    )
+    assert chart_image_parts(f"registry.example:5000/lbc:v3.5.0@{digest}") == ("registry.example:5000/lbc", f"v3.5.0@{digest}")
 
 
 def test_controller_role_is_upstreams_iam_policy_unchanged_for_its_service_account_only(public):
