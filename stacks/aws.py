@@ -8,6 +8,7 @@ balancer in a deleted subnet).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 import pulumi
@@ -93,6 +94,7 @@ EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
 
 def build_aws_foundation(config: StackConfig) -> Foundation:
     versions, autoscaler_image = _pinned_versions(config)
+    _gateway_source_cidrs(config)
     hosted_zone = _gateway_hosted_zone(config)
     stores = stack_stores(config)
     keep = config.is_prod
@@ -323,6 +325,19 @@ def _addon_roles(cluster_name: str) -> list[ServiceAccountRole]:
             "cluster-autoscaler", "kube-system", "cluster-autoscaler", policy=cluster_autoscaler_policy(cluster_name)
         ),
     ]
+
+
+def _gateway_source_cidrs(config: StackConfig) -> None:
+    """The NLB is IPv4-only and its security group takes IPv4 ranges: an IPv6 range could never match."""
+    for index, cidr in enumerate(config.gateway.source_cidrs):
+        try:
+            version = ipaddress.ip_network(cidr, strict=False).version
+        except ValueError:
+            continue  # not a range at all: the config rules name it
+        if version == 6:
+            raise ConfigError(
+                [Problem(f"mlops:gateway.sourceCidrs[{index}]", cidr, "on AWS an IPv4 range (the gateway's load balancer is IPv4-only)")]
+            )
 
 
 def _gateway_hosted_zone(config: StackConfig) -> str | None:

@@ -211,3 +211,10 @@ def test_a_zone_that_is_not_a_hosted_zone_id_is_refused_naming_the_key(monkeypat
         render(PROJECT_DIR, "prod", {"mlops:gateway": json.dumps(gateway)}, processes=1)
     assert monitors and monitors[0].recorded == []
 
+
+
+def test_an_ipv6_source_range_is_refused_naming_the_key():
+    """The NLB is IPv4-only and EC2 takes IPv6 ranges in another field: an IPv6 range would never admit anyone."""
+    gateway = {**PUBLIC, "sourceCidrs": ["203.0.113.0/24", "2001:db8::/32"]}
+    with pytest.raises(ConfigError, match=r"mlops:gateway\.sourceCidrs\[1\].*IPv4 range"):
+        render(PROJECT_DIR, "prod", {"mlops:gateway": json.dumps(gateway)}, processes=1)
