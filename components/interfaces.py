@@ -6,7 +6,7 @@ model deployments read only these fields, so they render the same on every targe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -111,6 +111,10 @@ class GatewayExposure:
     address: pulumi.Input[str] | None = None
     # Resources the gateway must be created after (the load balancer controller, its CRDs).
     ready: list[pulumi.Resource] = field(default_factory=list)
+    # What registers Envoy's pods with the load balancer (AWS: a TargetGroupBinding). It lives in
+    # the gateway's namespace, which the platform namespaces create after the foundation, so the
+    # program calls it once they exist, passing them to depend on.
+    bind_targets: Callable[[pulumi.Resource], pulumi.Resource] | None = None
 
 
 @dataclass(frozen=True)

@@ -191,7 +191,8 @@ def platform_namespace_specs() -> list[NamespaceSpec]:
         NamespaceSpec(MONITORING, pod_security="privileged", flows=MONITORING_FLOWS, labels=(GATEWAY_ROUTES_LABEL,)),
         NamespaceSpec(SERVING, flows=SERVING_FLOWS, cloud_identity=True, labels=(MODEL_NAMESPACE_LABEL, GATEWAY_ROUTES_LABEL)),
         NamespaceSpec(KSERVE, flows=KSERVE_FLOWS),
-        NamespaceSpec(CERT_MANAGER, flows=CERT_MANAGER_FLOWS),
+        # Its ACME DNS-01 solver writes the cloud's DNS under the cloud's workload identity.
+        NamespaceSpec(CERT_MANAGER, flows=CERT_MANAGER_FLOWS, cloud_identity=True),
     ]
 
 

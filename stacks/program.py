@@ -43,6 +43,9 @@ def build_foundation(config: StackConfig) -> tuple[Foundation, PlatformNamespace
         pulumi.ResourceOptions(provider=foundation.provider, depends_on=foundation.cluster_ready),
     )
     _team_namespaces(config, namespaces, foundation.namespace_flows)
+    exposure = foundation.gateway_exposure
+    if exposure is not None and exposure.bind_targets is not None:
+        exposure.bind_targets(namespaces)
     return foundation, namespaces
 
 

@@ -41,7 +41,7 @@ ACME_TLS = {
     "mlops:gateway.loadBalancer": "internet-facing",
     "mlops:gateway.tls.issuer": "acme",
     "mlops:gateway.tls.acme.email": "platform@example.com",
-    "mlops:gateway.tls.acme.dnsZone": "Z0123456789ABCDEFGHIJ",
+    "mlops:aws.hostedZoneId": "Z0123456789ABCDEFGHIJ",
 }
 # What a cloud hands the gateway: the shape h/cloudlb's AWS foundation fills in.
 ROUTE53_SOLVER = {"route53": {"region": "us-east-1", "hostedZoneID": "Z0123456789ABCDEFGHIJ"}}

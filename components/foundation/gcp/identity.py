@@ -55,11 +55,20 @@ class BucketGrant:
 
 
 @dataclass(frozen=True)
+class ProjectGrant:
+    """A role on a whole project, for APIs with no narrower resource to grant on (Cloud DNS)."""
+
+    project: str
+    role: str
+
+
+@dataclass(frozen=True)
 class WorkloadAccount:
     workload: str
     namespaces: tuple[str, ...]
     service_account: str
     grants: tuple[BucketGrant, ...]
+    project_grants: tuple[ProjectGrant, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,14 @@ class WorkloadIdentity(pulumi.ComponentResource):
                 f"{name}-{grant.label}",
                 bucket=grant.bucket,
                 role=grant.role,
+                member=account.member,
+                opts=child,
+            )
+        for project_grant in spec.project_grants:
+            gcp.projects.IAMMember(
+                f"{name}-{project_grant.role.rsplit('/', 1)[-1].replace('.', '-')}",
+                project=project_grant.project,
+                role=project_grant.role,
                 member=account.member,
                 opts=child,
             )
