@@ -339,17 +339,14 @@ CONSUMER = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$"
 
 class AcmeTls(Section):
     """Certificates from an ACME CA (Let's Encrypt) with the DNS-01 challenge, answered in the cloud's DNS
-    zone by cert-manager under the cloud's workload identity (no static credentials)."""
+    zone (mlops:aws.hostedZoneId / mlops:gcp.dnsZone) by cert-manager under the cloud's workload
+    identity (no static credentials)."""
 
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", description="Account e-mail the CA sends expiry notices to.")
     server: Literal["production", "staging"] = Field(
         "production", description="Let's Encrypt production (trusted) or staging (untrusted; for trying the set-up)."
     )
-    dns_zone: str = Field(
-        min_length=1,
-        description="The DNS zone holding the gateway's domain: a Route 53 hosted zone id (AWS) or a Cloud DNS "
-        "managed zone name (GCP). The platform writes the domain's records there and cert-manager its challenges.",
-    )
+
 
 
 class ProvidedTls(Section):
@@ -418,6 +415,16 @@ class GatewaySettings(Section):
     tls: GatewayTls | None = Field(None, description="Where the gateway's certificate comes from; required when enabled.")
     jwt: JwtSettings | None = Field(None, description="Token issuer for models with endpoint.auth jwt.")
     oidc: OidcLogin | None = Field(None, description="Browser login for MLflow and Grafana (required in prod when they have hosts).")
+    controller_image: str = Field(
+        "docker.io/envoyproxy/gateway:v1.9.0",
+        pattern=IMAGE,
+        description="Envoy Gateway controller image (also its proxies' shutdown manager); the release the chart pins.",
+    )
+    proxy_image: str = Field(
+        "docker.io/envoyproxy/envoy:distroless-v1.39.0",
+        pattern=IMAGE,
+        description="Envoy proxy image of the gateway's data plane (Envoy Gateway v1.9.0's default).",
+    )
 
     @model_validator(mode="after")
     def _enabled_needs_domain_and_tls(self) -> "GatewaySettings":

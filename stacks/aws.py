@@ -8,6 +8,9 @@ balancer in a deleted subnet).
 
 from __future__ import annotations
 
+import ipaddress
+import re
+
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
@@ -29,6 +32,12 @@ from components.foundation.aws.cluster_autoscaler import (
 )
 from components.foundation.aws.database import PostgresDatabase, PostgresDatabaseArgs
 from components.foundation.aws.device_plugin import NvidiaDevicePlugin, NvidiaDevicePluginArgs
+from components.foundation.aws.gateway_load_balancer import (
+    ENVOY_HTTPS_CONTAINER_PORT,
+    GatewayLoadBalancer,
+    GatewayLoadBalancerArgs,
+    cert_manager_route53_policy,
+)
 from components.foundation.aws.identity import (
     BucketGrant,
     ServiceAccountRole,
@@ -36,6 +45,15 @@ from components.foundation.aws.identity import (
     WorkloadIdentityArgs,
     bucket_access_policy,
     service_account_annotations,
+)
+from components.foundation.aws.load_balancer_controller import (
+    IMAGE as LOAD_BALANCER_CONTROLLER_IMAGE,
+    SERVICE_ACCOUNT as LOAD_BALANCER_CONTROLLER_ACCOUNT,
+    GatewayTargetBinding,
+    LoadBalancerController,
+    LoadBalancerControllerArgs,
+    TargetGroupBindingArgs,
+    load_balancer_controller_policy,
 )
 from components.foundation.aws.network import Network, NetworkArgs
 from components.foundation.aws.node_groups import (
@@ -49,19 +67,37 @@ from components.foundation.aws.node_groups import (
 from components.foundation.aws.registry import ImageRegistries, ImageRegistriesArgs
 from components.foundation.aws.storage_class import DefaultStorageClass, DefaultStorageClassArgs
 from components.foundation.aws.storage import Buckets, BucketsArgs
-from components.images import as_configured, repository_names
+from components.images import ImageResolver, as_configured, repository_names
 from components.model.observability import DRIFT_REPORT_PREFIX
 from components.model.batch import BATCH_OUTPUT_PREFIX
-from components.interfaces import WORKLOAD_SERVICE_ACCOUNTS, WORKLOADS, Foundation, ObjectStore
+from components.interfaces import (
+    GATEWAY_HTTPS_PORT,
+    GATEWAY_NAMESPACE,
+    GATEWAY_SERVICE,
+    WORKLOAD_SERVICE_ACCOUNTS,
+    WORKLOADS,
+    Foundation,
+    GatewayExposure,
+    ObjectStore,
+    workload_namespaces,
+)
+from components.namespaces import CERT_MANAGER
+from components.teams import model_namespaces
 from stacks.config import ConfigError, Problem, StackConfig
 from stacks.locations import StackStores, external_buckets, stack_stores
 
 VPC_CNI_POLICY = "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
+# A Route 53 hosted zone id, as `aws route53 list-hosted-zones` prints it without the /hostedzone/ prefix.
+HOSTED_ZONE_ID = re.compile(r"^Z[0-9A-Z]{1,31}$")
+# cert-manager's chart names its controller's service account after the release.
+CERT_MANAGER_ACCOUNT = "cert-manager"
 EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
 
 
 def build_aws_foundation(config: StackConfig) -> Foundation:
     versions, autoscaler_image = _pinned_versions(config)
+    _gateway_source_cidrs(config)
+    hosted_zone = _gateway_hosted_zone(config)
     stores = stack_stores(config)
     keep = config.is_prod
     cluster_name = f"{pulumi.get_project()}-{pulumi.get_stack()}"
@@ -135,7 +171,7 @@ def build_aws_foundation(config: StackConfig) -> Foundation:
         WorkloadIdentityArgs(
             oidc_provider_arn=cluster.oidc_provider_arn,
             oidc_issuer_url=cluster.oidc_issuer_url,
-            roles=[*_platform_roles(buckets, stores), *_addon_roles(cluster_name)],
+            roles=[*_platform_roles(buckets, stores, model_namespaces(config.teams)), *_addon_roles(cluster_name), *_gateway_roles(config, _acme_zone(config, hosted_zone))],
         ),
         on_aws,
     )
@@ -171,7 +207,10 @@ def build_aws_foundation(config: StackConfig) -> Foundation:
     )
     registries = ImageRegistries(
         "registries",
-        ImageRegistriesArgs(repositories=repository_names([*config.platform_images, autoscaler_image]), immutable_tags=config.is_prod),
+        ImageRegistriesArgs(
+            repositories=repository_names([*config.platform_images, autoscaler_image, *_gateway_images(config)]),
+            immutable_tags=config.is_prod,
+        ),
         on_aws,
     )
     resolve_image = registries.resolve if config.images.source == "stackRegistry" else as_configured
@@ -208,6 +247,11 @@ def build_aws_foundation(config: StackConfig) -> Foundation:
             pulumi.ResourceOptions(provider=provider),
         )
         cluster_ready.append(device_plugin.chart)
+    gateway_exposure = (
+        _gateway_exposure(config, cluster_name, network, identity, hosted_zone, resolve_image, node_groups, on_aws, provider)
+        if config.gateway.enabled
+        else None
+    )
     return Foundation(
         provider=provider,
         cluster_name=cluster.name,
@@ -215,10 +259,13 @@ def build_aws_foundation(config: StackConfig) -> Foundation:
             scheme="s3", artifact_bucket=buckets.artifact_bucket, payload_bucket=buckets.payload_bucket, region=config.aws.region
         ),
         database=database.database,
-        identity_annotations={workload: service_account_annotations(identity.role_arns[workload]) for workload in WORKLOADS},
+        identity_annotations={
+            workload: service_account_annotations(identity.role_arns[workload]) for workload in (*WORKLOADS, *_gateway_identities(_acme_zone(config, hosted_zone)))
+        },
         gpu_placements=node_groups.gpu_placements,
         cluster_ready=cluster_ready,
         resolve_image=resolve_image,
+        gateway_exposure=gateway_exposure,
         outputs={
             "clusterName": cluster.name,
             "kubeconfig": cluster.kubeconfig,
@@ -241,7 +288,7 @@ def _pinned_versions(config: StackConfig) -> tuple[dict[str, str], str]:
         raise ConfigError([Problem("mlops:cluster.kubernetesVersion", config.cluster.kubernetes_version, str(error))]) from error
 
 
-def _platform_roles(buckets: Buckets, stores: StackStores) -> list[ServiceAccountRole]:
+def _platform_roles(buckets: Buckets, stores: StackStores, model_homes: tuple[str, ...]) -> list[ServiceAccountRole]:
     artifacts, payloads = buckets.artifact_bucket_arn, buckets.payload_bucket_arn
     # Declared external model locations: their readers get read on exactly those prefixes.
     external = [BucketGrant(f"arn:aws:s3:::{bucket}", "read", prefix) for bucket, prefix in external_buckets(stores)]
@@ -264,7 +311,7 @@ def _platform_roles(buckets: Buckets, stores: StackStores) -> list[ServiceAccoun
     return [
         ServiceAccountRole(
             workload=workload,
-            namespace=WORKLOAD_SERVICE_ACCOUNTS[workload][0],
+            namespaces=workload_namespaces(workload, model_homes),
             service_account=WORKLOAD_SERVICE_ACCOUNTS[workload][1],
             policy=bucket_access_policy(grants[workload], buckets.kms_key_arn),
         )
@@ -274,9 +321,133 @@ def _platform_roles(buckets: Buckets, stores: StackStores) -> list[ServiceAccoun
 
 def _addon_roles(cluster_name: str) -> list[ServiceAccountRole]:
     return [
-        ServiceAccountRole("vpc-cni", "kube-system", "aws-node", managed_policy_arns=(VPC_CNI_POLICY,)),
-        ServiceAccountRole("ebs-csi", "kube-system", "ebs-csi-controller-sa", managed_policy_arns=(EBS_CSI_POLICY,)),
+        ServiceAccountRole("vpc-cni", ("kube-system",), "aws-node", managed_policy_arns=(VPC_CNI_POLICY,)),
+        ServiceAccountRole("ebs-csi", ("kube-system",), "ebs-csi-controller-sa", managed_policy_arns=(EBS_CSI_POLICY,)),
         ServiceAccountRole(
-            "cluster-autoscaler", "kube-system", "cluster-autoscaler", policy=cluster_autoscaler_policy(cluster_name)
+            "cluster-autoscaler", ("kube-system",), "cluster-autoscaler", policy=cluster_autoscaler_policy(cluster_name)
         ),
     ]
+
+
+def _gateway_source_cidrs(config: StackConfig) -> None:
+    """The NLB is IPv4-only and its security group takes IPv4 ranges: an IPv6 range could never match."""
+    for index, cidr in enumerate(config.gateway.source_cidrs):
+        try:
+            version = ipaddress.ip_network(cidr, strict=False).version
+        except ValueError:
+            continue  # not a range at all: the config rules name it
+        if version == 6:
+            raise ConfigError(
+                [Problem(f"mlops:gateway.sourceCidrs[{index}]", cidr, "on AWS an IPv4 range (the gateway's load balancer is IPv4-only)")]
+            )
+
+
+def _gateway_hosted_zone(config: StackConfig) -> str | None:
+    """The Route 53 hosted zone the gateway's records (and, with acme, its ACME challenges) go to."""
+    if not config.gateway.enabled:
+        return None
+    zone = config.aws.hosted_zone_id
+    tls = config.gateway.tls
+    if zone is None and tls is not None and tls.issuer == "acme":
+        raise ConfigError(
+            [Problem("mlops:aws.hostedZoneId", None, "the Route 53 hosted zone of mlops:gateway.domain: tls.issuer acme answers DNS-01 challenges there")]
+        )
+    if zone is not None and not HOSTED_ZONE_ID.match(zone):
+        raise ConfigError(
+            [Problem("mlops:aws.hostedZoneId", zone, "a Route 53 hosted zone id: Z followed by capital letters and digits, e.g. Z0123456789ABCDEFGHIJ")]
+        )
+    return zone
+
+
+def _acme_zone(config: StackConfig, hosted_zone: str | None) -> str | None:
+    """The zone cert-manager answers DNS-01 in: only when the certificate comes from ACME."""
+    tls = config.gateway.tls
+    return hosted_zone if tls is not None and tls.issuer == "acme" else None
+
+
+def _gateway_identities(hosted_zone: str | None) -> tuple[str, ...]:
+    """Workloads outside WORKLOADS with a role of their own: cert-manager answers DNS-01 in the zone."""
+    return ("cert-manager",) if hosted_zone is not None else ()
+
+
+def _gateway_roles(config: StackConfig, hosted_zone: str | None) -> list[ServiceAccountRole]:
+    if not config.gateway.enabled:
+        return []
+    roles = [
+        ServiceAccountRole(
+            "aws-load-balancer-controller", ("kube-system",), LOAD_BALANCER_CONTROLLER_ACCOUNT, policy=load_balancer_controller_policy()
+        )
+    ]
+    if hosted_zone is not None:
+        roles.append(ServiceAccountRole("cert-manager", (CERT_MANAGER,), CERT_MANAGER_ACCOUNT, policy=cert_manager_route53_policy(hosted_zone)))
+    return roles
+
+
+def _gateway_images(config: StackConfig) -> list[str]:
+    return [LOAD_BALANCER_CONTROLLER_IMAGE] if config.gateway.enabled else []
+
+
+def _gateway_exposure(
+    config: StackConfig,
+    cluster_name: str,
+    network: Network,
+    identity: WorkloadIdentity,
+    hosted_zone: str | None,
+    resolve_image: ImageResolver,
+    node_groups: NodeGroups,
+    on_aws: pulumi.ResourceOptions,
+    provider: k8s.Provider,
+) -> GatewayExposure:
+    """An NLB the stack declares in front of Envoy's pods, which the load balancer controller binds by IP."""
+    gateway = config.gateway
+    internet_facing = gateway.load_balancer == "internet-facing"
+    load_balancer = GatewayLoadBalancer(
+        "gateway-lb",
+        GatewayLoadBalancerArgs(
+            vpc_id=network.vpc_id,
+            vpc_cidr=config.aws.vpc_cidr,
+            scheme=gateway.load_balancer,
+            subnet_ids=network.public_subnet_ids if internet_facing else network.private_subnet_ids,
+            source_cidrs=gateway.source_cidrs,
+            domain=str(gateway.domain),
+            hosted_zone_id=hosted_zone,
+        ),
+        on_aws,
+    )
+    controller = LoadBalancerController(
+        "aws-load-balancer-controller",
+        LoadBalancerControllerArgs(
+            cluster_name=cluster_name,
+            region=config.aws.region,
+            vpc_id=network.vpc_id,
+            role_arn=identity.role_arns["aws-load-balancer-controller"],
+            image=resolve_image(LOAD_BALANCER_CONTROLLER_IMAGE),
+            node_selector={ROLE_LABEL: "system"},
+            wait_for=list(node_groups.node_groups.values()),
+        ),
+        pulumi.ResourceOptions(provider=provider),
+    )
+
+    def bind_targets(namespaces: pulumi.Resource) -> pulumi.Resource:
+        return GatewayTargetBinding(
+            "gateway-targets",
+            TargetGroupBindingArgs(
+                namespace=GATEWAY_NAMESPACE,
+                service=GATEWAY_SERVICE,
+                service_port=GATEWAY_HTTPS_PORT,
+                pod_port=ENVOY_HTTPS_CONTAINER_PORT,
+                target_group_arn=load_balancer.target_group.arn,
+                security_group_id=load_balancer.security_group.id,
+                # Removed before the target group it deregisters from and the controller that does it.
+                wait_for=[controller.release, load_balancer.target_group, namespaces],
+            ),
+            pulumi.ResourceOptions(provider=provider),
+        )
+
+    return GatewayExposure(
+        service_type="ClusterIP",
+        dns01_solver={"route53": {"region": config.aws.region, "hostedZoneID": acme_zone}} if (acme_zone := _acme_zone(config, hosted_zone)) else None,
+        address=load_balancer.load_balancer.dns_name,
+        ready=[controller.release],
+        bind_targets=bind_targets,
+    )

@@ -8,37 +8,50 @@ then node pools, then the cluster, then the network.
 
 from __future__ import annotations
 
+import re
+
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.foundation.gcp.cluster import GkeCluster, GkeClusterArgs
 from components.foundation.gcp.database import PostgresDatabase, PostgresDatabaseArgs
+from components.foundation.gcp.gateway_address import GatewayAddress, GatewayAddressArgs, service_annotations
 from components.foundation.gcp.identity import (
     OBJECT_ADMIN,
     OBJECT_CREATOR,
     OBJECT_VIEWER,
     BucketGrant,
+    ProjectGrant,
     WorkloadAccount,
     WorkloadIdentity,
     WorkloadIdentityArgs,
 )
 from components.foundation.gcp.network import Network, NetworkArgs
-from components.foundation.gcp.project_apis import ProjectApis, ProjectApisArgs
+from components.foundation.gcp.project_apis import REQUIRED_APIS, ProjectApis, ProjectApisArgs
 from components.foundation.gcp.node_pools import NodePools, NodePoolsArgs, NodePoolSpec, node_pool_spec
 from components.foundation.gcp.registry import ImageRegistry, ImageRegistryArgs
 from components.foundation.gcp.storage import Buckets, BucketsArgs
 from components.images import as_configured, repository_names
-from components.namespaces import GKE_METADATA_FLOWS
-from components.interfaces import WORKLOAD_SERVICE_ACCOUNTS, WORKLOADS, Foundation, ObjectStore
+from components.namespaces import CERT_MANAGER, GKE_METADATA_FLOWS
+from components.interfaces import WORKLOAD_SERVICE_ACCOUNTS, WORKLOADS, Foundation, GatewayExposure, ObjectStore, workload_namespaces
+from components.teams import model_namespaces
 from stacks.config import ConfigError, Problem, StackConfig
 from stacks.locations import StackStores, external_buckets, stack_stores
 from components.catalog import CatalogError
 
+# A Cloud DNS managed zone name (not its DNS name): lowercase letters, digits and dashes, from a letter.
+MANAGED_ZONE_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+DNS_API = "dns.googleapis.com"
+# cert-manager's Cloud DNS solver creates and deletes TXT records (cert-manager docs, "ACME DNS01
+# Google CloudDNS"): Cloud DNS grants record changes per project only.
+DNS_ADMIN = "roles/dns.admin"
+CERT_MANAGER_ACCOUNT = "cert-manager"
 
 
 def build_gcp_foundation(config: StackConfig) -> Foundation:
     location, pool_zones = _cluster_placement(config)
+    managed_zone = _gateway_managed_zone(config)
     pools = _node_pool_specs(config, pool_zones)
     stores = stack_stores(config)
     settings = config.gcp
@@ -48,7 +61,7 @@ def build_gcp_foundation(config: StackConfig) -> Foundation:
     # after them, so every GCP resource (and every component's children) waits for its API.
     apis = ProjectApis(
         "project-apis",
-        ProjectApisArgs(project=settings.project),
+        ProjectApisArgs(project=settings.project, apis=(*REQUIRED_APIS, *((DNS_API,) if managed_zone else ()))),
         pulumi.ResourceOptions(provider=gcp.Provider("gcp-apis", project=settings.project, region=settings.region)),
     )
     gcp_provider = gcp.Provider(
@@ -142,7 +155,7 @@ def build_gcp_foundation(config: StackConfig) -> Foundation:
         WorkloadIdentityArgs(
             account_prefix=cluster_name,
             workload_pool=cluster.workload_pool,
-            accounts=_workload_accounts(buckets, stores),
+            accounts=[*_workload_accounts(buckets, stores, model_namespaces(config.teams)), *_gateway_accounts(settings.project, _acme_zone(config, managed_zone))],
             wait_for=[cluster.cluster],
         ),
         on_gcp,
@@ -160,6 +173,7 @@ def build_gcp_foundation(config: StackConfig) -> Foundation:
         on_gcp,
     )
     provider = k8s.Provider("gke-cluster", k8s.ProviderArgs(kubeconfig=cluster.kubeconfig))
+    gateway_exposure = _gateway_exposure(config, network, managed_zone, on_gcp) if config.gateway.enabled else None
     return Foundation(
         provider=provider,
         cluster_name=cluster.name,
@@ -173,6 +187,7 @@ def build_gcp_foundation(config: StackConfig) -> Foundation:
         cluster_ready=[*node_pools.node_pools.values(), *identity.bindings],
         namespace_flows=GKE_METADATA_FLOWS,
         resolve_image=registry.resolve if config.images.source == "stackRegistry" else as_configured,
+        gateway_exposure=gateway_exposure,
         outputs={
             "clusterName": cluster.name,
             "kubeconfig": cluster.kubeconfig,
@@ -221,7 +236,7 @@ def _node_pool_specs(config: StackConfig, pool_zones: list[str]) -> list[NodePoo
     return specs
 
 
-def _workload_accounts(buckets: Buckets, stores: StackStores) -> list[WorkloadAccount]:
+def _workload_accounts(buckets: Buckets, stores: StackStores, model_homes: tuple[str, ...]) -> list[WorkloadAccount]:
     artifacts = ("artifacts", buckets.artifact_bucket)
     payloads = ("payloads", buckets.payload_bucket)
     # Declared external model locations: bucket-level viewer (GCS IAM grants whole buckets).
@@ -245,9 +260,68 @@ def _workload_accounts(buckets: Buckets, stores: StackStores) -> list[WorkloadAc
     return [
         WorkloadAccount(
             workload=workload,
-            namespace=WORKLOAD_SERVICE_ACCOUNTS[workload][0],
+            namespaces=workload_namespaces(workload, model_homes),
             service_account=WORKLOAD_SERVICE_ACCOUNTS[workload][1],
             grants=tuple(BucketGrant(label, bucket, role) for (label, bucket), role in grants[workload]),
         )
         for workload in WORKLOADS
     ]
+
+
+def _gateway_managed_zone(config: StackConfig) -> str | None:
+    """The Cloud DNS managed zone the gateway's records (and, with acme, its ACME challenges) go to."""
+    if not config.gateway.enabled:
+        return None
+    zone = config.gcp.dns_zone
+    tls = config.gateway.tls
+    if zone is None and tls is not None and tls.issuer == "acme":
+        raise ConfigError(
+            [Problem("mlops:gcp.dnsZone", None, "the Cloud DNS managed zone of mlops:gateway.domain: tls.issuer acme answers DNS-01 challenges there")]
+        )
+    if zone is not None and not MANAGED_ZONE_NAME.match(zone):
+        raise ConfigError(
+            [
+                Problem(
+                    "mlops:gcp.dnsZone",
+                    zone,
+                    "a Cloud DNS managed zone name: lowercase letters, digits and dashes, starting with a letter (e.g. mlops-prod)",
+                )
+            ]
+        )
+    return zone
+
+
+def _acme_zone(config: StackConfig, managed_zone: str | None) -> str | None:
+    """The zone cert-manager answers DNS-01 in: only when the certificate comes from ACME."""
+    tls = config.gateway.tls
+    return managed_zone if tls is not None and tls.issuer == "acme" else None
+
+
+def _gateway_accounts(project: str, managed_zone: str | None) -> list[WorkloadAccount]:
+    if managed_zone is None:
+        return []
+    return [WorkloadAccount("cert-manager", (CERT_MANAGER,), CERT_MANAGER_ACCOUNT, grants=(), project_grants=(ProjectGrant(project, DNS_ADMIN),))]
+
+
+def _gateway_exposure(config: StackConfig, network: Network, managed_zone: str | None, on_gcp: pulumi.ResourceOptions) -> GatewayExposure:
+    """A static address the stack declares; GKE's service controller puts Envoy's Service behind it."""
+    gateway = config.gateway
+    address = GatewayAddress(
+        "gateway-address",
+        GatewayAddressArgs(
+            region=config.gcp.region,
+            scheme=gateway.load_balancer,
+            subnetwork_id=network.subnetwork_id,
+            domain=str(gateway.domain),
+            managed_zone=managed_zone,
+        ),
+        on_gcp,
+    )
+    return GatewayExposure(
+        service_type="LoadBalancer",
+        service_annotations=dict(service_annotations(gateway.load_balancer)),
+        load_balancer_ip=address.address.address,
+        source_cidrs=tuple(gateway.source_cidrs),
+        dns01_solver={"cloudDNS": {"project": config.gcp.project}} if _acme_zone(config, managed_zone) else None,
+        address=address.address.address,
+    )

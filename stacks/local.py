@@ -8,8 +8,9 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.interfaces import Foundation
-from components.namespaces import PLATFORM, SERVING, PlatformNamespaces
+from components.interfaces import Foundation, GatewayExposure
+from components.namespaces import PLATFORM, PlatformNamespaces
+from components.teams import model_namespaces
 from components.foundation.local.object_store import InClusterObjectStore, InClusterObjectStoreArgs
 from components.foundation.local.postgres import InClusterPostgres, InClusterPostgresArgs
 from stacks.config import StackConfig
@@ -27,7 +28,7 @@ def build_local_foundation(config: StackConfig, namespaces: PlatformNamespaces, 
             storage_gib=config.object_store.storage_gib,
             storage_class=config.local.storage_class,
             tools_image=config.mlflow.image,
-            client_namespaces=(SERVING,),
+            client_namespaces=model_namespaces(config.teams),
         ),
         opts,
     )
@@ -46,6 +47,8 @@ def build_local_foundation(config: StackConfig, namespaces: PlatformNamespaces, 
         cluster_name=config.local.kube_context,
         object_store=store.object_store,
         database=database.database,
+        # No load balancer: reach the gateway with `kubectl port-forward` (docs/gateway.md).
+        gateway_exposure=GatewayExposure(service_type="ClusterIP") if config.gateway.enabled else None,
         outputs={"kubeContext": config.local.kube_context},
     )
 

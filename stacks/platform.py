@@ -5,6 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from components.platform.cert_manager import CertManager, CertManagerArgs
+from components.platform.gateway import Gateway, GatewayArgs
 from components.platform.collector import CollectorModel, PayloadCollector, PayloadCollectorArgs
 from components.interfaces import Foundation, PlatformServices
 from components.platform.knative import KnativeServing, KnativeServingArgs
@@ -16,7 +17,8 @@ from components.model.serving import READY_TIMEOUT_SECONDS
 from components.platform.canary_guard import CanaryGuard, CanaryGuardArgs
 from components.platform.gpu_metrics import GpuMetrics, GpuMetricsArgs
 from components.platform.monitoring import Monitoring, MonitoringArgs, sizing
-from components.namespaces import MONITORING, PLATFORM, SERVING, PlatformNamespaces
+from components.namespaces import MONITORING, PLATFORM, PlatformNamespaces
+from components.teams import model_namespaces
 from stacks.config import StackConfig
 from stacks.config.schema import ModelDeployment
 
@@ -26,6 +28,7 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
     # Local clusters name their StorageClass; clouds use the cluster default.
     storage_class = config.local.storage_class if config.cloud == "local" else None
     images = {reference: foundation.resolve_image(reference) for reference in config.platform_images}
+    model_homes = model_namespaces(config.teams)
     monitoring = Monitoring(
         "monitoring",
         MonitoringArgs(
@@ -37,7 +40,9 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
         ),
         opts,
     )
-    cert_manager = CertManager("cert-manager", CertManagerArgs(), opts)
+    cert_manager = CertManager(
+        "cert-manager", CertManagerArgs(service_account_annotations=foundation.identity_annotations.get("cert-manager", {})), opts
+    )
     knative = (
         KnativeServing("knative", KnativeServingArgs(progress_deadline_seconds=READY_TIMEOUT_SECONDS), opts)
         if config.kserve.deployment_mode == "Serverless"
@@ -54,9 +59,11 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
             storage_identity=foundation.identity_annotations.get("storage-initializer", {}),
             cert_manager=[cert_manager.chart],
             knative=knative.ready if knative else (),
+            model_namespaces=model_homes,
         ),
         opts,
     )
+    gateway = build_gateway(config, foundation, images, cert_manager, knative, opts) if config.gateway.enabled else None
     monitoring_crds: list[pulumi.Resource] = [monitoring.stack_chart]
     CanaryGuard(
         "canary-guard",
@@ -65,6 +72,7 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
             models=config.models,
             mode=config.kserve.deployment_mode,
             monitoring_crds=monitoring_crds,
+            model_namespaces=model_homes,
         ),
         opts,
     )
@@ -87,7 +95,7 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
             replicas=config.mlflow.replicas,
             service_account_annotations=foundation.identity_annotations.get("mlflow", {}),
             hostname=config.mlflow.hostname,
-            client_namespaces=(SERVING, MONITORING),
+            client_namespaces=(*model_homes, MONITORING),
             monitoring_crds=monitoring_crds,
             default_permission=default_permission_for(teams_declared=bool(config.teams)),
         ),
@@ -115,7 +123,7 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
             models=[collector_model(model) for model in config.models],
             service_account_annotations=foundation.identity_annotations.get("payload-collector", {}),
             storage_class=storage_class,
-            client_namespaces=(SERVING, MONITORING),
+            client_namespaces=(*model_homes, MONITORING),
             monitoring_crds=monitoring_crds,
         ),
         opts,
@@ -134,8 +142,43 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
             "servingRuntimes": kserve.runtime_names,
             "modelServiceAccount": kserve.service_account_name,
             "images": images,
+            **(gateway_outputs(gateway) if gateway else {}),
         },
     )
+
+
+def build_gateway(
+    config: StackConfig,
+    foundation: Foundation,
+    images: dict[str, pulumi.Input[str]],
+    cert_manager: CertManager,
+    knative: KnativeServing | None,
+    opts: pulumi.ResourceOptions,
+) -> Gateway:
+    exposure, domain, tls = foundation.gateway_exposure, config.gateway.domain, config.gateway.tls
+    if exposure is None or domain is None or tls is None:
+        raise ValueError(f"mlops:gateway.enabled is true but the {config.cloud} foundation declares no load balancer for the gateway")
+    return Gateway(
+        "gateway",
+        GatewayArgs(
+            domain=domain,
+            tls=tls,
+            exposure=exposure,
+            controller_image=images[config.gateway.controller_image],
+            proxy_image=images[config.gateway.proxy_image],
+            replicas=2 if config.is_prod else 1,
+            deployment_mode=config.kserve.deployment_mode,
+            model_namespaces=model_namespaces(config.teams),
+            cert_manager=[cert_manager.chart],
+            knative=knative.ready if knative else (),
+        ),
+        opts,
+    )
+
+
+def gateway_outputs(gateway: Gateway) -> dict[str, pulumi.Input[object]]:
+    """The gateway's domain, and what it resolves to where the cloud has a load balancer (local: a port-forward)."""
+    return {"gatewayDomain": gateway.domain, **({"gatewayAddress": gateway.address} if gateway.address is not None else {})}
 
 
 def collector_model(model: ModelDeployment) -> CollectorModel:

@@ -6,7 +6,9 @@ import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env
 
 from components.interfaces import Foundation
-from components.namespaces import PlatformNamespaces, PlatformNamespacesArgs
+from components.namespaces import Flow, NamespaceSpec, PlatformNamespaces, PlatformNamespacesArgs, platform_namespace_specs
+from components.platform.gateway import gateway_namespace
+from components.teams import TeamNamespaces, TeamNamespacesArgs
 from stacks.config import StackConfig, load_stack_config
 from stacks.local import build_local_foundation, local_provider
 from stacks.models import ModelShard, build_models
@@ -18,10 +20,17 @@ def stack_config() -> StackConfig:
     return load_stack_config({**get_config_env(), **CONFIG.get()})
 
 
+def namespace_specs(config: StackConfig) -> list[NamespaceSpec]:
+    return [*platform_namespace_specs(), *([gateway_namespace()] if config.gateway.enabled else [])]
+
+
 def build_foundation(config: StackConfig) -> tuple[Foundation, PlatformNamespaces]:
     if config.cloud == "local":
         provider = local_provider(config)
-        namespaces = PlatformNamespaces("namespaces", PlatformNamespacesArgs(), pulumi.ResourceOptions(provider=provider))
+        namespaces = PlatformNamespaces(
+            "namespaces", PlatformNamespacesArgs(namespaces=namespace_specs(config)), pulumi.ResourceOptions(provider=provider)
+        )
+        _team_namespaces(config, namespaces, ())
         return build_local_foundation(config, namespaces, provider), namespaces
     if config.cloud == "aws":
         from stacks.aws import build_aws_foundation as build_cloud_foundation
@@ -30,10 +39,20 @@ def build_foundation(config: StackConfig) -> tuple[Foundation, PlatformNamespace
     foundation = build_cloud_foundation(config)
     namespaces = PlatformNamespaces(
         "namespaces",
-        PlatformNamespacesArgs(cloud_flows=foundation.namespace_flows),
+        PlatformNamespacesArgs(namespaces=namespace_specs(config), cloud_flows=foundation.namespace_flows),
         pulumi.ResourceOptions(provider=foundation.provider, depends_on=foundation.cluster_ready),
     )
+    _team_namespaces(config, namespaces, foundation.namespace_flows)
+    exposure = foundation.gateway_exposure
+    if exposure is not None and exposure.bind_targets is not None:
+        exposure.bind_targets(namespaces)
     return foundation, namespaces
+
+
+def _team_namespaces(config: StackConfig, namespaces: PlatformNamespaces, cloud_flows: tuple[Flow, ...]) -> None:
+    """Team namespaces are children of the platform's, so whatever waits for those waits for them too."""
+    if config.teams:
+        TeamNamespaces("teams", TeamNamespacesArgs(teams=config.teams, cloud_flows=cloud_flows), pulumi.ResourceOptions(parent=namespaces))
 
 
 def main(model_shard: ModelShard | None = None) -> None:

@@ -2,7 +2,8 @@
 
 Priced from `policies/prices.yaml` (dated, sourced list prices): node pools by instance/machine
 type and node count (GPU pools included: their min is usually 0), the cluster fee, databases,
-NAT gateways, load balancers (cloud ones and Kubernetes Services of type LoadBalancer), interface
+NAT gateways, load balancers (cloud ones, Kubernetes Services of type LoadBalancer, the Envoy Service an
+EnvoyProxy asks for) and the public IPv4 addresses of internet-facing ones, interface
 endpoints, KMS keys and block storage (node disks, PersistentVolumeClaims). Works on rendering
 documents (`Rendering.document()`), so a base rendered at another git ref can be priced too.
 """
@@ -19,6 +20,10 @@ from typing import Any
 import yaml
 
 PRICES_FILE = Path(__file__).resolve().parents[2] / "policies" / "prices.yaml"
+# Envoy Gateway's proxy settings (api/v1alpha1 EnvoyProxy at v1.9.0): its Service is a LoadBalancer,
+# which the cloud builds a load balancer for, unless spec.provider.kubernetes.envoyService.type says
+# otherwise (kubebuilder default LoadBalancer on KubernetesServiceSpec.Type, api/v1alpha1/shared_types.go).
+ENVOY_PROXY_TYPE = "kubernetes:gateway.envoyproxy.io/v1alpha1:EnvoyProxy"
 _QUANTITY = re.compile(r"^([0-9.]+)(Ki|Mi|Gi|Ti|k|M|G|T)?$")
 _GIB = {None: 1 / 2**30, "Ki": 1 / 2**20, "Mi": 1 / 2**10, "Gi": 1.0, "Ti": 2**10, "k": 1e3 / 2**30, "M": 1e6 / 2**30, "G": 1e9 / 2**30, "T": 1e12 / 2**30}
 
@@ -214,8 +219,19 @@ def _price(resource: Mapping[str, Any], cloud: str, table: dict[str, Any], month
         add("cluster fee", table["cluster_hour"] * monthly)
     elif kind == "aws:ec2/natGateway:NatGateway" or kind == "gcp:compute/routerNat:RouterNat":
         add("NAT gateway", table["nat_gateway_hour"] * monthly)
+    elif kind in ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer") and inputs.get("loadBalancerType") == "network":
+        add("network load balancer (hourly; NLCUs, billed by traffic, not priced)", table["load_balancer_hour"] * monthly)
+        if not inputs.get("internal"):
+            # An internet-facing load balancer holds one public IPv4 address in each of its subnets' zones.
+            add("public IPv4 addresses", table["public_ipv4_hour"] * monthly * max(1, len(inputs.get("subnets") or [])))
     elif kind in ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer", "gcp:compute/forwardingRule:ForwardingRule", "gcp:compute/globalForwardingRule:GlobalForwardingRule"):
         add("load balancer", table["load_balancer_hour"] * monthly)
+    elif kind == ENVOY_PROXY_TYPE and _envoy_service_type(inputs) == "LoadBalancer":
+        add("load balancer (the gateway's Envoy Service; forwarding rule)", table["load_balancer_hour"] * monthly)
+    elif kind == "gcp:compute/address:Address" and inputs.get("addressType") != "INTERNAL":
+        result.unpriced.append(
+            Unpriced(name, "static external address", "Google bills an external address by what it is attached to; prices.yaml has no figure for it")
+        )
     elif kind == "kubernetes:core/v1:Service" and (inputs.get("spec") or {}).get("type") == "LoadBalancer":
         add("load balancer (Service)", table["load_balancer_hour"] * monthly)
     elif kind == "aws:ec2/vpcEndpoint:VpcEndpoint" and inputs.get("vpcEndpointType") == "Interface":
@@ -240,6 +256,12 @@ def _price(resource: Mapping[str, Any], cloud: str, table: dict[str, Any], month
             replicas = int((inputs.get("spec") or {}).get("replicas", 1))
             size = _gib((((claim.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage"))
             add("volume", size * replicas * table["block_storage_gb_month"])
+
+
+def _envoy_service_type(inputs: Mapping[str, Any]) -> str:
+    """The type of the Service Envoy Gateway creates for the proxies (LoadBalancer when unset)."""
+    service = (((inputs.get("spec") or {}).get("provider") or {}).get("kubernetes") or {}).get("envoyService") or {}
+    return str(service.get("type") or "LoadBalancer")
 
 
 def _price_gke_pool(name: str, inputs: Mapping[str, Any], table: dict[str, Any], monthly: float, add: Any, result: CostEstimate) -> None:

@@ -13,7 +13,8 @@ Rules:
 - placement: a pod pinned to a node pool tolerates the pool's taints and fits one node's allocatable;
 - flows: the NetworkPolicies allow each flow the platform needs (scrape, MLflow to its database and
   store, storage initializer to the store, gateways to model pods, logger to collector, drift job to
-  Pushgateway and MLflow, API server webhooks, the GKE metadata server) and deny model pods the database.
+  Pushgateway and MLflow, API server webhooks, the GKE metadata server) and deny model pods the database,
+  and deny the pods of one model namespace (a team's, or the shared one) another's model pods.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ OUTSIDE_SERVICE_PORTS = {("kserve", "kserve-controller-manager-metrics-service")
 # Knative's queue-proxy runs next to every InferenceService predictor (Serverless mode) and names
 # these ports (knative/serving pkg/reconciler/revision/resources/queue.go, v1.21).
 QUEUE_PROXY_PORTS = {"http-usermetric": 9091, "http-autometric": 9090, "http-queueadm": 8022, "queue-port": 8012}
+# The model server's own port behind the queue-proxy (RawDeployment: the predictor Service's target).
+MODEL_SERVER_PORT = 8080
 
 
 @dataclass(frozen=True)
@@ -548,6 +551,15 @@ def required_flows(index: RenderIndex) -> list[tuple[str, Endpoint, Endpoint, in
             flows.append(("workload identity -> metadata server", model, GKE_METADATA, 80, True))
     for job in drift_jobs:
         flows += [("drift job -> Pushgateway", job, PUSHGATEWAY, 9091, True), ("drift job -> MLflow", job, mlflow, 5000, True)]
+    # Teams are kept apart: nothing in one model namespace reaches another's model pods, on the
+    # queue-proxy or on the model server itself.
+    flows += [
+        (f"{source.namespace} -> {target.namespace} (another team's model)", source, target, port, False)
+        for source in [*models, *drift_jobs]
+        for target in models
+        if source.namespace != target.namespace
+        for port in (QUEUE_PROXY_PORTS["queue-port"], MODEL_SERVER_PORT)
+    ]
     return flows
 
 

@@ -69,6 +69,12 @@ COMPUTED: dict[str, Callable[[pulumi.runtime.MockResourceArgs], dict[str, Any]]]
     "aws:ecr/repository:Repository": lambda a: {
         "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.us-east-1.amazonaws.com/{a.inputs.get('name', a.name)}",
     },
+    # A network load balancer's DNS name and the canonical hosted zone of NLBs in us-east-1 (alias targets).
+    "aws:lb/loadBalancer:LoadBalancer": lambda a: {
+        "arn": _arn("elasticloadbalancing", f"loadbalancer/net/{a.name}/{_digest(a.name, 16)}"),
+        "dnsName": f"{a.name}-{_digest(a.name, 16)}.elb.us-east-1.amazonaws.com",
+        "zoneId": "Z26RNL4JYFTOTI",
+    },
     "aws:kms/key:Key": lambda a: {"arn": _arn("kms", f"key/{_digest(a.name, 32)}"), "keyId": _digest(a.name, 32)},
     "gcp:container/cluster:Cluster": lambda a: {
         "endpoint": f"10.0.{int(_digest(a.name, 2), 16) % 250}.2",
@@ -88,6 +94,13 @@ COMPUTED: dict[str, Callable[[pulumi.runtime.MockResourceArgs], dict[str, Any]]]
     # Auto-named GCP resources whose name other resources refer to.
     "gcp:compute/router:Router": lambda a: {"name": _gcp_name(a)},
     "gcp:compute/globalAddress:GlobalAddress": lambda a: {"name": _gcp_name(a)},
+    # A reserved address: RFC 5737 documentation range outside, the default node subnet (10.50.0.0/20) inside.
+    "gcp:compute/address:Address": lambda a: {
+        "name": _gcp_name(a),
+        "address": f"10.50.0.{int(_digest(a.name, 2), 16) % 250 + 2}"
+        if a.inputs.get("addressType") == "INTERNAL"
+        else f"203.0.113.{int(_digest(a.name, 2), 16) % 250 + 2}",
+    },
     "gcp:kms/cryptoKey:CryptoKey": lambda a: {"id": f"projects/mock/locations/global/keyRings/ring/cryptoKeys/{a.name}"},
 }
 

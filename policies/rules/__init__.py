@@ -3,7 +3,7 @@
 Security: storage encryption, public buckets, cluster API exposure, static credentials,
 container hardening (non-root, no escalation, read-only root, limits), pinned images, secrets.
 MLOps: monitoring, rollback path, retraining strategy, canary in prod, GPU placement.
-Cost: GPU pool size and GPUs per model capped by `mlops:limits`.
+Cost: GPU pool size and GPUs per model capped by `mlops:limits`; every team namespace's quota caps GPUs.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from . import (
     no_static_cloud_credentials,
     secrets_are_pulumi_secrets,
     storage_encrypted_at_rest,
+    team_quota_caps_gpus,
 )
 from .common.guardrail import Guardrail
 
@@ -55,6 +56,7 @@ GUARDRAILS: tuple[Guardrail, ...] = tuple(
         gpu_workload_on_gpu_pool,
         gpu_pool_size_capped,
         gpus_per_model_capped,
+        team_quota_caps_gpus,
     )
 )
 POLICIES = [guardrail.policy for guardrail in GUARDRAILS]

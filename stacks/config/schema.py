@@ -46,6 +46,11 @@ class AwsSettings(Section):
     admin_role_arns: list[str] = Field(
         default_factory=list, description="IAM role ARNs given cluster-admin through EKS access entries."
     )
+    hosted_zone_id: str | None = Field(
+        None,
+        description="Route 53 hosted zone of mlops:gateway.domain: the stack writes the gateway's records there and "
+        "cert-manager its ACME DNS-01 challenges (required with tls.issuer acme).",
+    )
 
     @model_validator(mode="after")
     def _zones_in_region(self) -> "AwsSettings":
@@ -74,6 +79,11 @@ class GcpSettings(Section):
         "regional",
         description="regional: control plane replicated across the region's zones (required in prod); "
         "zonal: control plane in the first of `zones` (cheaper, dev only).",
+    )
+    dns_zone: str | None = Field(
+        None,
+        description="Cloud DNS managed zone of mlops:gateway.domain: the stack writes the gateway's records there and "
+        "cert-manager its ACME DNS-01 challenges (required with tls.issuer acme).",
     )
     accelerator_zones: dict[Accelerator, list[str]] = Field(
         default_factory=dict,
@@ -292,12 +302,14 @@ class StackConfig(Section):
     def platform_images(self) -> list[str]:
         """The configured images the in-cluster platform runs (the local object store and
         database are not among them: they exist only on `local`)."""
+        gateway = [self.gateway.controller_image, self.gateway.proxy_image] if self.gateway.enabled else []
         return [
             self.mlflow.image,
             self.images.runtime,
             self.kserve.mlserver_image,
             self.kserve.sklearn_image,
             self.kserve.xgboost_image,
+            *gateway,
         ]
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from mlops.offline.render import Rendering, render
 from tests.conftest import PROJECT_DIR
+from tests.components.test_gateway import PROVIDED_TLS
 
 POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 
@@ -120,7 +121,8 @@ def test_each_flow_opens_one_peer_set_on_its_ports(dev, namespace, name, directi
 
 def test_mlflow_is_reachable_from_any_namespace_only_behind_an_ingress():
     """With a public host name the ingress controller (in a namespace of the cluster's choosing) must reach MLflow."""
-    spec = policies(render(PROJECT_DIR, "dev", {"mlops:mlflow.hostname": "mlflow.example.com"}))[("mlops-platform", "allow-mlflow-clients")]
+    rendering = render(PROJECT_DIR, "dev", {**PROVIDED_TLS, "mlops:gateway.domain": "example.com", "mlops:mlflow.hostname": "mlflow.example.com"})
+    spec = policies(rendering)[("mlops-platform", "allow-mlflow-clients")]
     assert peers(spec["ingress"][0], "from") == ["any-namespace"]
 
 

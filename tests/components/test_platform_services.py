@@ -12,6 +12,7 @@ from components.platform.mlflow_server import in_cluster_hosts, server_args
 from components.platform.monitoring import MonitoringFileError, load_dashboards, load_rule_files
 from mlops.offline.render import SECRET, RenderedResource, Rendering, render
 from tests.conftest import PROJECT_DIR
+from tests.components.test_gateway import PROVIDED_TLS
 
 DASHBOARDS = sorted((PROJECT_DIR / "monitoring" / "dashboards").glob("*.json"))
 RULE_FILES = sorted((PROJECT_DIR / "monitoring" / "rules").glob("*.yaml"))
@@ -197,7 +198,7 @@ def test_mlflow_credentials_and_store_uri_are_secrets(dev):
 
 def test_mlflow_ingress_only_with_a_hostname(dev):
     assert not dev.by_type("kubernetes:networking.k8s.io/v1:Ingress")
-    rendering = render(PROJECT_DIR, "dev", {"mlops:mlflow.hostname": "mlflow.example.com"})
+    rendering = render(PROJECT_DIR, "dev", {**PROVIDED_TLS, "mlops:gateway.domain": "example.com", "mlops:mlflow.hostname": "mlflow.example.com"})
     (ingress,) = rendering.by_type("kubernetes:networking.k8s.io/v1:Ingress")
     assert ingress.inputs["spec"]["rules"][0]["host"] == "mlflow.example.com"
     args = named(rendering, "kubernetes:apps/v1:Deployment", "mlflow-server").inputs["spec"]["template"]["spec"]["containers"][0]["args"]

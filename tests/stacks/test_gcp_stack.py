@@ -158,10 +158,18 @@ def test_destroy_removes_cluster_objects_then_node_pools_then_the_cluster_then_t
         assert cluster.urn not in after[urn] and not pools & after[urn]
 
 
+def identity_workloads(rendering: Rendering) -> list[str]:
+    """Workloads with a Google service account: the platform's, and cert-manager when the gateway's
+    certificate comes from ACME (it answers DNS-01 in Cloud DNS)."""
+    gateway = json.loads(rendering.config.get("mlops:gateway") or "{}")
+    acme = gateway.get("enabled") and (gateway.get("tls") or {}).get("issuer") == "acme"
+    return [*WORKLOADS, *(["cert-manager"] if acme else [])]
+
+
 def test_workload_identity_bindings_outlive_the_pods_using_them(prod):
     after = destroyed_before(prod)
     bindings = {b.urn for b in prod.by_type("gcp:serviceaccount/iAMMember:IAMMember")}
-    assert len(bindings) == len(WORKLOADS)
+    assert len(bindings) == len(identity_workloads(prod))
     for resource in (r for r in in_cluster(prod) if r.custom):
         assert bindings <= after[resource.urn], resource.name
 
@@ -227,7 +235,9 @@ def foundation_fields() -> dict[str, object]:
 
 
 def test_each_platform_workload_gets_its_google_service_account_annotation(foundation_fields, prod):
-    annotations = foundation_fields["identityAnnotations"]
+    annotations = dict(foundation_fields["identityAnnotations"])
+    # cert-manager has an account of its own when the gateway's certificate comes from ACME (test_gcp_gateway_lb.py).
+    annotations.pop("cert-manager", None)
     assert annotations == {
         workload: {"iam.gke.io/gcp-service-account": email} for workload, email in prod.outputs["workloadServiceAccounts"].items()
     }
@@ -246,19 +256,10 @@ def test_object_store_is_gcs_without_endpoint_or_credentials(foundation_fields):
     assert foundation_fields["objectStore"] == {"scheme": "gs", "endpoint": None, "credentialsSecret": None, "region": "us-central1"}
 
 
-def test_cluster_ready_holds_the_node_pools_and_workload_identity_bindings(foundation_fields):
+def test_cluster_ready_holds_the_node_pools_and_workload_identity_bindings(foundation_fields, prod):
     assert sorted(urn.rsplit("::", 1)[1] for urn in foundation_fields["clusterReady"]) == sorted(
-        [
-            "nodes-system",
-            "nodes-cpu-serving",
-            "nodes-gpu-l4",
-            "workload-identity-mlflow-workload-identity",
-            "workload-identity-storage-initializer-workload-identity",
-            "workload-identity-payload-collector-workload-identity",
-            "workload-identity-drift-job-workload-identity",
-            "workload-identity-training-job-workload-identity",
-            "workload-identity-batch-job-workload-identity",
-        ]
+        ["nodes-system", "nodes-cpu-serving", "nodes-gpu-l4"]
+        + [f"workload-identity-{workload}-workload-identity" for workload in identity_workloads(prod)]
     )
 
 
