@@ -21,6 +21,9 @@ STATIC_S3_KEYS_REASON = (
     "store issues them, cloud stacks use workload identity and render no keys"
 )
 
+# Why MLflow's clients take a user's credentials as environment variables.
+MLFLOW_CREDENTIALS_REASON = "MLflow's clients take a user's credentials only from MLFLOW_TRACKING_USERNAME/PASSWORD"
+
 # The non-root uid the serving runtimes' containers run as; the runtime and each predictor declare it
 # alike, since KServe merges the predictor's container over the runtime's.
 MODEL_SERVER_USER = 1000

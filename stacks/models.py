@@ -11,6 +11,7 @@ from components.model.observability import DRIFT_REPORT_PREFIX
 from components.interfaces import Foundation, PlatformServices
 from components.platform.kserve import SERVICE_ACCOUNT as MODEL_SERVER_ACCOUNT
 from components.model.deployment import ModelDeployment, ModelDeploymentArgs
+from components.platform.mlflow_teams import TEAM_CREDENTIALS_SECRET
 from components.model.serving_access import ModelServingAccess, ModelServingAccessArgs
 from components.namespaces import MONITORING
 from components.teams import model_namespace, model_namespaces, per_namespace_name
@@ -68,6 +69,7 @@ def build_models(
                 batch_account=access[model_namespace(model)].batch_account_name,
                 collector_url=services.collector_url,
                 tracking_uri=services.tracking_uri,
+                mlflow_credentials=TEAM_CREDENTIALS_SECRET if model.team else None,
                 pushgateway_url=services.pushgateway_url,
                 runtime_image=services.runtime_image,
                 payload_root=store.uri(store.payload_bucket, PAYLOAD_PREFIX),

@@ -64,11 +64,19 @@ class ModelDeploymentArgs:
     gpu_placements: dict[str, GpuPlacement] = field(default_factory=dict)
     # CRD-installing releases: the custom resources here fail with "no matches for kind" before them.
     crds_ready: list[pulumi.Resource] = field(default_factory=list)
+    # Secret (keys `username`, `password`) of the MLflow user the drift, training and batch Jobs act
+    # as: the team's machine user for a team's model; None leaves them without credentials.
+    mlflow_credentials: str | None = None
 
 
-def drift_job_env(store: ObjectStore, tracking_uri: pulumi.Input[str]) -> list[dict[str, Any]]:
+def drift_job_env(store: ObjectStore, tracking_uri: pulumi.Input[str], mlflow_credentials: str | None = None) -> list[dict[str, Any]]:
     """Registry and object store access of the drift job: endpoint and keys only for an S3 server of our own."""
     env: list[dict[str, Any]] = [{"name": "MLFLOW_TRACKING_URI", "value": tracking_uri}]
+    if mlflow_credentials is not None:
+        env += [
+            workloads.secret_env("MLFLOW_TRACKING_USERNAME", mlflow_credentials, "username"),
+            workloads.secret_env("MLFLOW_TRACKING_PASSWORD", mlflow_credentials, "password"),
+        ]
     if store.endpoint is not None:
         # An S3 server of our own ignores regions, but the S3 clients insist on one; on EKS the
         # identity webhook injects the real region, GCS needs none.
@@ -81,19 +89,27 @@ def drift_job_env(store: ObjectStore, tracking_uri: pulumi.Input[str]) -> list[d
     return env
 
 
-def _static_keys_exemption(args: ModelDeploymentArgs) -> dict[str, str]:
-    return {"CKV_K8S_35": workloads.STATIC_S3_KEYS_REASON} if args.object_store.credentials_secret is not None else {}
+def _secret_env_exemption(args: ModelDeploymentArgs) -> dict[str, str]:
+    reasons = [
+        reason
+        for reason, present in (
+            (workloads.MLFLOW_CREDENTIALS_REASON, args.mlflow_credentials is not None),
+            (workloads.STATIC_S3_KEYS_REASON, args.object_store.credentials_secret is not None),
+        )
+        if present
+    ]
+    return {"CKV_K8S_35": "; ".join(reasons)} if reasons else {}
 
 
 def _drift_job_exemptions(args: ModelDeploymentArgs) -> dict[str, str]:
-    exemptions = _static_keys_exemption(args)
+    exemptions = _secret_env_exemption(args)
     if creates_training_jobs(args.model):
         exemptions["CKV_K8S_38"] = "the drift job creates the model's training Job through the API server; its Role allows only that"
     return exemptions
 
 
 def _job_exemptions(args: ModelDeploymentArgs, image: pulumi.Input[str]) -> dict[str, str]:
-    return workloads.skip_annotations(checkov=_static_keys_exemption(args), images=[image])
+    return workloads.skip_annotations(checkov=_secret_env_exemption(args), images=[image])
 
 
 def _placement(args: ModelDeploymentArgs, resources: ModelResources) -> GpuPlacement | None:
@@ -151,7 +167,7 @@ class ModelDeployment(pulumi.ComponentResource):
                 payload_root=args.payload_root,
                 report_root=args.report_root,
                 pushgateway_url=args.pushgateway_url,
-                env=drift_job_env(args.object_store, args.tracking_uri),
+                env=drift_job_env(args.object_store, args.tracking_uri, args.mlflow_credentials),
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -173,7 +189,12 @@ class ModelDeployment(pulumi.ComponentResource):
                 training_account=args.training_account,
                 drift_account=args.drift_account,
                 payload_root=args.payload_root,
-                store_env=drift_job_env(args.object_store, args.tracking_uri),
+                # Credentials the job declares itself (`secretEnv`) win over the team's.
+                store_env=[
+                    variable
+                    for variable in drift_job_env(args.object_store, args.tracking_uri, args.mlflow_credentials)
+                    if variable["name"] not in {declared.name for declared in job.secret_env}
+                ],
                 gpu_placement=_placement(args, job.resources),
                 annotations=_job_exemptions(args, job.image or args.runtime_image),
             ),
@@ -195,7 +216,7 @@ class ModelDeployment(pulumi.ComponentResource):
                 input_uri=store.uri(store.payload_bucket, batch.input_prefix),
                 output_uri=store.uri(store.payload_bucket, f"{BATCH_OUTPUT_PREFIX}/{batch.output_prefix}"),
                 pushgateway_url=args.pushgateway_url,
-                store_env=drift_job_env(store, args.tracking_uri),
+                store_env=drift_job_env(store, args.tracking_uri, args.mlflow_credentials),
                 gpu_placement=_placement(args, batch.resources),
                 annotations=_job_exemptions(args, args.runtime_image),
             ),

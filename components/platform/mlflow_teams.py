@@ -9,8 +9,8 @@ user `team-<team>`.
 - Config: a ConfigMap with the job's JSON (`teams_config`), mounted into the job's pod.
 - Machine users: a generated password per team (Pulumi secret), kept in Secret
   `mlflow-team-<team>` in the platform namespace (the job reads it) and in Secret
-  `mlflow-credentials` (keys `username`, `password`) in the team's namespace, where the team's jobs
-  take it through `secretEnv` as MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD.
+  `mlflow-credentials` (keys `username`, `password`) in the team's namespace, where the team's
+  drift, training and batch Jobs take it as MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD.
 - Runs: a Job named after the config's hash runs once per config change (Pulumi does not wait for
   it: a person missing from MLflow must not fail a deploy; the Job's failure shows it), and a
   CronJob every SCHEDULE_MINUTES minutes grants experiments created since (experiment grants name
@@ -45,7 +45,6 @@ TEAM_CREDENTIALS_SECRET = "mlflow-credentials"
 SCHEDULE_MINUTES = 10
 # access.mlflow_teams: 2 (config) and 3 (people missing from MLflow) do not change on a retry.
 FINAL_EXIT_CODES = [2, 3]
-ADMIN_ENV_REASON = "MLflow's clients take the admin's credentials only from MLFLOW_TRACKING_USERNAME/PASSWORD"
 
 
 def experiment_prefix(team: str) -> str:
@@ -181,7 +180,7 @@ class MlflowTeams(pulumi.ComponentResource):
             admin_secret=args.admin_secret,
             teams=[team.name for team in args.teams],
         )
-        annotations = workloads.skip_annotations(checkov={"CKV_K8S_35": ADMIN_ENV_REASON}, images=[args.image])
+        annotations = workloads.skip_annotations(checkov={"CKV_K8S_35": workloads.MLFLOW_CREDENTIALS_REASON}, images=[args.image])
         inputs = pulumi.ResourceOptions(parent=self, depends_on=[config, *secrets, *args.server])
         k8s.batch.v1.CronJob(
             f"{name}-schedule",

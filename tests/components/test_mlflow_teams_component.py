@@ -4,6 +4,8 @@
   feeds the job against a real MLflow, and the job's own loader accepts it;
 - the pod hands the job what its command line names: the config file and one password file per team,
   from the machine users' Secrets, and the admin's credentials;
+- a team's model's drift, training and batch Jobs act as the team's machine user (the Secret in their
+  namespace), unless the training Job names credentials of its own;
 - with teams the tracking server denies by default (and rolls when that changes); without, nothing of
   this is rendered and MLflow keeps READ.
 """
@@ -27,8 +29,17 @@ TEAMS = [
     {"name": "fraud", "groups": ["fraud-engineers"], "quota": {"cpu": "16", "memory": "64Gi", "gpus": 0}, "mlflowUsers": ["alice@example.com"]},
     {"name": "vision", "groups": ["vision-engineers"], "quota": {"cpu": "32", "memory": "128Gi", "gpus": 4}, "mlflowUsers": ["victor@example.com"]},
 ]
-# The committed prod stack's two models, one per team.
-WITH_TEAMS = {"mlops:teams": json.dumps(TEAMS), "mlops:models[0].team": "fraud", "mlops:models[1].team": "vision"}
+# The committed prod stack's two models, one per team; vision's training Job names MLflow credentials of its own.
+OWN_CREDENTIALS = [
+    {"name": "MLFLOW_TRACKING_USERNAME", "secret": "embedder-trainer", "key": "username"},
+    {"name": "MLFLOW_TRACKING_PASSWORD", "secret": "embedder-trainer", "key": "password"},
+]
+WITH_TEAMS = {
+    "mlops:teams": json.dumps(TEAMS),
+    "mlops:models[0].team": "fraud",
+    "mlops:models[1].team": "vision",
+    "mlops:models[1].retraining.job.secretEnv": json.dumps(OWN_CREDENTIALS),
+}
 
 
 def objects(overrides: dict[str, str]) -> list[dict[str, Any]]:
@@ -106,3 +117,43 @@ def test_teams_make_mlflow_deny_by_default_and_no_teams_keep_read(with_teams, de
     committed = [manifest for _, manifest in dev.manifests()]
     assert named(committed, "Deployment", "mlflow")["spec"]["template"]["metadata"]["annotations"][DEFAULT_PERMISSION_ANNOTATION] == "READ"
     assert [o["metadata"]["name"] for o in committed if APP in o["metadata"]["name"]] == []
+
+
+def mlflow_clients(rendered: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every container given the tracking URI, by (namespace, object name): CronJobs and the training
+    Job template the drift job creates Jobs from."""
+    pods = []
+    for o in rendered:
+        if o["kind"] == "CronJob":
+            pods.append((o, o["spec"]["jobTemplate"]["spec"]["template"]["spec"]))
+        elif o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-training-job"):
+            pods += [(o, json.loads(text)["spec"]["template"]["spec"]) for text in o["data"].values()]
+    return {
+        (o["metadata"]["namespace"], o["metadata"]["name"]): container
+        for o, pod in pods
+        for container in pod["containers"]
+        if any(variable["name"] == "MLFLOW_TRACKING_URI" for variable in container.get("env", []))
+    }
+
+
+def credentials(container: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [
+        (v["name"], v["valueFrom"]["secretKeyRef"]["name"], v["valueFrom"]["secretKeyRef"]["key"])
+        for v in container["env"]
+        if v["name"].startswith("MLFLOW_TRACKING_") and "valueFrom" in v
+    ]
+
+
+def test_a_teams_jobs_act_as_its_machine_user_unless_they_name_their_own(with_teams, dev):
+    clients = mlflow_clients(with_teams)
+    machine = [("MLFLOW_TRACKING_USERNAME", TEAM_CREDENTIALS_SECRET, "username"), ("MLFLOW_TRACKING_PASSWORD", TEAM_CREDENTIALS_SECRET, "password")]
+    own = [(item["name"], item["secret"], item["key"]) for item in OWN_CREDENTIALS]
+    assert {key: credentials(container) for key, container in clients.items() if key[0].startswith("team-")} == {
+        ("team-fraud", "fraud-detector-drift"): machine,
+        ("team-fraud", "fraud-detector-training-job"): machine,
+        ("team-vision", "image-embedder-drift"): machine,
+        ("team-vision", "image-embedder-training"): own,
+    }
+    # Without teams no Job is handed a machine user (the committed dev stack's models).
+    dev_clients = mlflow_clients([manifest for _, manifest in dev.manifests()])
+    assert dev_clients and all(secret != TEAM_CREDENTIALS_SECRET for c in dev_clients.values() for _, secret, _ in credentials(c))
