@@ -29,6 +29,8 @@ CERT_MANAGER = "cert-manager"
 # and Knative's autoscaler scrapes their queue-proxies.
 KNATIVE_SERVING = "knative-serving"
 KOURIER_SYSTEM = "kourier-system"
+# Envoy Gateway's namespace: the platform gateway's Envoy proxies run here (components.interfaces).
+GATEWAY_NAMESPACE = "envoy-gateway-system"
 # Every namespace that runs model pods (the shared serving namespace and each team's) carries this
 # label, so platform flows to and from model pods select them all without naming them.
 MODEL_NAMESPACE_LABEL = ("mlops-platform/models", "true")
@@ -65,6 +67,7 @@ KOURIER_XDS_PORT = 18000
 # (net-kourier pkg/config/config.go: HttpPortExternal, HttpsPortExternal, HttpPortInternal), and 8444
 # for cluster-local TLS.
 KOURIER_GATEWAY_PORTS = (8080, 8081, 8443, 8444)
+KOURIER_INTERNAL_PORT = 8081
 
 
 def _namespace(name: str) -> dict[str, object]:
@@ -107,6 +110,8 @@ SERVING_FLOWS = (
     ),
     Flow("kourier-gateway", "Ingress", (_namespace(KOURIER_SYSTEM),), (QUEUE_PROXY_PORT, QUEUE_PROXY_H2C_PORT)),
     Flow("prometheus", "Ingress", (_namespace(MONITORING),), (QUEUE_PROXY_METRICS_PORT, HTTP_PORT, MLSERVER_METRICS_PORT)),
+    # A public RawDeployment model's route goes from the platform gateway straight to its server.
+    Flow("platform-gateway", "Ingress", (_namespace(GATEWAY_NAMESPACE),), (HTTP_PORT,)),
 )
 
 
@@ -130,8 +135,8 @@ MONITORING_FLOWS = (
     Flow("scrape-targets", "Egress", (ANY_POD, ANYWHERE), ()),
     admission_webhook(PROMETHEUS_OPERATOR_WEBHOOK_PORT),
     Flow("pushgateway-clients", "Ingress", (_namespace(SERVING),), (PUSHGATEWAY_PORT,)),
-    # Reached through an Ingress whose controller may run in any namespace.
-    Flow("grafana-ingress", "Ingress", (ANY_POD,), (GRAFANA_PORT,)),
+    # Grafana's route on the platform gateway.
+    Flow("platform-gateway", "Ingress", (_namespace(GATEWAY_NAMESPACE),), (GRAFANA_PORT,)),
 )
 KNATIVE_SERVING_FLOWS = (
     # The API, and registries the controller resolves image tags at.
@@ -148,6 +153,9 @@ KNATIVE_SERVING_FLOWS = (
 KOURIER_SYSTEM_FLOWS = (
     SAME_NAMESPACE,
     Flow("gateway-clients", "Ingress", (ANYWHERE,), KOURIER_GATEWAY_PORTS),
+    # Public Serverless models: the platform gateway hands requests to the cluster-local listener (an
+    # ipBlock does not match pod addresses on every dataplane, see ANY_POD).
+    Flow("platform-gateway", "Ingress", (_namespace(GATEWAY_NAMESPACE),), (KOURIER_INTERNAL_PORT,)),
     PROMETHEUS_SCRAPES,
     Flow("activator-and-xds", "Egress", (_namespace(KNATIVE_SERVING),), (*ACTIVATOR_PORTS, KOURIER_XDS_PORT)),
     Flow("model-pods", "Egress", (_namespace(SERVING),), (QUEUE_PROXY_PORT, QUEUE_PROXY_H2C_PORT)),

@@ -53,6 +53,7 @@ def cross_section_problems(config: StackConfig) -> list[Problem]:
         *_alert_routing(config),
         *_deployer_reaches_the_api(config),
         *refused_by_the_platform(config),
+        *_endpoint_exposure(config),
     ]
 
 
@@ -586,7 +587,7 @@ def _local_cluster_named(config: StackConfig) -> list[Problem]:
 
 def _host_names(config: StackConfig) -> list[Problem]:
     return [
-        Problem(path, host, "an Ingress host is a lowercase DNS name (letters, digits, '-', '.'), at most 253 characters")
+        Problem(path, host, "a host name is a lowercase DNS name (letters, digits, '-', '.'), at most 253 characters")
         for path, host in (("mlops:mlflow.hostname", config.mlflow.hostname), ("mlops:monitoring.grafanaHostname", config.monitoring.grafana_hostname))
         if host is not None and (len(host) > 253 or not _DNS_SUBDOMAIN.match(host) or "." not in host)
     ]
@@ -611,3 +612,84 @@ def _cloud_identifiers(config: StackConfig) -> list[Problem]:
             if not _ROLE_ARN.match(arn)
         ]
     return problems
+
+
+# A Secret data key (API keys are stored under the consumer's client id): the API server's rule.
+_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+# Envoy Gateway v1.9.0 CRD limits: JWTProvider.audiences MaxItems 8 (jwt_types.go), JWTClaim.values
+# MaxItems 128 (authorization_types.go).
+MAX_JWT_AUDIENCES = 8
+MAX_CLAIM_VALUES = 128
+
+
+def _external_hosts(config: StackConfig) -> list[tuple[str, str]]:
+    """(config path, host) of everything the gateway serves: public models, MLflow, Grafana."""
+    domain = config.gateway.domain or ""
+    hosts = [
+        (f"mlops:models[{index}].endpoint.host", model.endpoint.host or f"{model.name}.{domain}")
+        for index, model in enumerate(config.models)
+        if model.endpoint.public
+    ]
+    hosts += [
+        (path, host)
+        for path, host in (("mlops:mlflow.hostname", config.mlflow.hostname), ("mlops:monitoring.grafanaHostname", config.monitoring.grafana_hostname))
+        if host is not None
+    ]
+    return hosts
+
+
+def _endpoint_exposure(config: StackConfig) -> list[Problem]:
+    """Public endpoints need the gateway, its token issuer for JWT, and a host its wildcard certificate covers."""
+    gateway = config.gateway
+    hosts = _external_hosts(config)
+    if not gateway.enabled:
+        off = "is served through the platform gateway, which is off: set mlops:gateway.enabled (with domain and tls)"
+        return [
+            *(Problem(f"mlops:models[{index}].endpoint.public", True, f"{off}, or make the model private")
+              for index, model in enumerate(config.models) if model.endpoint.public),
+            *(Problem(path, host, f"{off}, or remove the host") for path, host in hosts if not path.startswith("mlops:models")),
+        ]
+    problems = [
+        Problem(path, host, f"the gateway's certificate covers {gateway.domain} and *.{gateway.domain}: use <name>.{gateway.domain}")
+        for path, host in hosts
+        if host.partition(".")[2] != gateway.domain
+    ]
+    seen: dict[str, str] = {}
+    for path, host in hosts:
+        if host in seen:
+            problems.append(Problem(path, host, f"also the host of {seen[host]}; each external host serves one thing"))
+        seen.setdefault(host, path)
+    for index, model in enumerate(config.models):
+        problems += _model_endpoint_problems(config, index, model)
+    if gateway.jwt is not None and len(gateway.jwt.audiences) > MAX_JWT_AUDIENCES:
+        problems.append(Problem("mlops:gateway.jwt.audiences", gateway.jwt.audiences, f"Envoy Gateway accepts at most {MAX_JWT_AUDIENCES} audiences"))
+    login = gateway.oidc
+    if login is not None and login.allowed_groups:
+        if gateway.jwt is None or gateway.jwt.issuer != login.issuer:
+            problems.append(
+                Problem("mlops:gateway.oidc.allowedGroups", login.allowed_groups,
+                        "groups are read from the verified ID token, whose keys come from mlops:gateway.jwt.jwksUri: "
+                        f"set mlops:gateway.jwt with issuer {login.issuer!r}, or remove allowedGroups")
+            )
+        if len(login.allowed_groups) > MAX_CLAIM_VALUES:
+            problems.append(Problem("mlops:gateway.oidc.allowedGroups", len(login.allowed_groups), f"at most {MAX_CLAIM_VALUES} groups"))
+    return problems
+
+
+def _model_endpoint_problems(config: StackConfig, index: int, model: ModelDeployment) -> list[Problem]:
+    endpoint, path = model.endpoint, f"mlops:models[{index}].endpoint"
+    if not endpoint.public:
+        return []
+    if endpoint.auth == "jwt":
+        problems = []
+        if config.gateway.jwt is None:
+            problems.append(Problem(f"{path}.auth", "jwt", "needs the token issuer in mlops:gateway.jwt (issuer, audiences, jwksUri), or use apiKey"))
+        if len(endpoint.consumers) > MAX_CLAIM_VALUES:
+            problems.append(Problem(f"{path}.consumers", len(endpoint.consumers), f"at most {MAX_CLAIM_VALUES} consumers per model"))
+        return problems
+    return [
+        Problem(f"{path}.consumers[{number}].name", consumer.name,
+                "an API key consumer is a Secret key: letters, digits, '-', '_' and '.' only")
+        for number, consumer in enumerate(endpoint.consumers)
+        if not _SECRET_KEY.match(consumer.name)
+    ]
