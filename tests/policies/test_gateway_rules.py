@@ -4,35 +4,20 @@ one thing removed or changed."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from mlops.offline.render import Rendering, render
 from tests.conftest import PROJECT_DIR
+from tests.exposure import EXPOSED, LOGIN
 from tests.policies.conftest import verdicts
 
 ROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
 SECURITY_POLICY = "kubernetes:gateway.envoyproxy.io/v1alpha1:SecurityPolicy"
-LOGIN = {"issuer": "https://login.example.com/", "clientId": "mlops-ui", "clientSecret": "s3cret", "allowedGroups": ["ml-platform"]}
-GATEWAY = {
-    "mlops:gateway.enabled": "true",
-    "mlops:gateway.domain": "ml.example.com",
-    "mlops:gateway.tls": json.dumps({"issuer": "acme", "acme": {"email": "platform@example.com", "dnsZone": "Z0123456789ABCDEFGHIJ"}}),
-    "mlops:gateway.jwt": json.dumps(
-        {"issuer": "https://login.example.com/", "audiences": ["ml-api"], "jwksUri": "https://login.example.com/.well-known/jwks.json"}
-    ),
-    "mlops:gateway.oidc": json.dumps(LOGIN),
-    "mlops:mlflow.hostname": "mlflow.ml.example.com",
-    "mlops:monitoring.grafanaHostname": "grafana.ml.example.com",
-    "mlops:models[0].endpoint": json.dumps({"public": True, "auth": "jwt", "consumers": [{"name": "checkout-service"}]}),
-    "mlops:models[1].endpoint": json.dumps({"public": True, "auth": "apiKey", "consumers": [{"name": "partner-a"}]}),
-}
 
 
 @pytest.fixture(scope="module")
 def exposed() -> Rendering:
-    return render(PROJECT_DIR, "prod", GATEWAY)
+    return render(PROJECT_DIR, "prod", EXPOSED)
 
 
 def gateway_objects(rendering: Rendering) -> list:
