@@ -1,14 +1,17 @@
 """Stack config overrides exposing the committed prod stack through the platform gateway, shared by the
 endpoint tests (components, policies, lint): a JWT model with a rate limit, an API-key model, and
-MLflow and Grafana behind an OIDC login restricted to one group."""
+MLflow and Grafana behind an OIDC login restricted to one group. The client secret is what an offline
+render reads for a `secure:` value."""
 
 from __future__ import annotations
 
 import json
 
+from mlops.offline.render import SECRET
+
 ISSUER = "https://login.example.com/"
 JWKS_URI = "https://login.example.com/.well-known/jwks.json"
-LOGIN = {"issuer": ISSUER, "clientId": "mlops-ui", "clientSecret": "ui-client-secret", "allowedGroups": ["ml-platform"]}
+LOGIN = {"issuer": ISSUER, "clientId": "mlops-ui", "clientSecret": SECRET, "allowedGroups": ["ml-platform"]}
 JWT_MODEL = "fraud-detector"
 API_KEY_MODEL = "image-embedder"
 EXPOSED = {

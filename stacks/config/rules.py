@@ -630,10 +630,11 @@ def _external_hosts(config: StackConfig) -> list[tuple[str, str]]:
         for index, model in enumerate(config.models)
         if model.endpoint.public
     ]
+    # A host that is no DNS name is reported by _host_names alone.
     hosts += [
         (path, host)
         for path, host in (("mlops:mlflow.hostname", config.mlflow.hostname), ("mlops:monitoring.grafanaHostname", config.monitoring.grafana_hostname))
-        if host is not None
+        if host is not None and _DNS_SUBDOMAIN.match(host)
     ]
     return hosts
 
