@@ -6,6 +6,7 @@ model deployments read only these fields, so they render the same on every targe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -28,6 +29,21 @@ WORKLOAD_SERVICE_ACCOUNTS: dict[Workload, tuple[str, str]] = {
     "training-job": (SERVING, "training-job"),
     "batch-job": (SERVING, "batch-job"),
 }
+# Workloads that run beside the models: their service account exists in every namespace running models
+# (the shared serving namespace and each team's), and their cloud identity admits all of them.
+MODEL_WORKLOADS: frozenset[Workload] = frozenset({"storage-initializer", "drift-job", "training-job", "batch-job"})
+
+
+def workload_namespaces(workload: Workload, model_namespaces: Sequence[str]) -> tuple[str, ...]:
+    """The namespaces whose `WORKLOAD_SERVICE_ACCOUNTS[workload]` service account the workload's cloud identity admits."""
+    return tuple(model_namespaces) if workload in MODEL_WORKLOADS else (WORKLOAD_SERVICE_ACCOUNTS[workload][0],)
+
+
+def service_accounts_text(namespaces: Sequence[str], service_account: str) -> str:
+    """`<namespace>/<name>`, or how many namespaces hold the service account when there are several."""
+    if len(namespaces) == 1:
+        return f"{namespaces[0]}/{service_account}"
+    return f"{service_account} in {namespaces[0]} and {len(namespaces) - 1} team namespace(s)"
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,10 @@ def _namespace(name: str) -> dict[str, object]:
     return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
 
 
+# Pods of every namespace running models: the shared serving namespace and each team's.
+MODEL_NAMESPACES = {"namespaceSelector": {"matchLabels": dict([MODEL_NAMESPACE_LABEL])}}
+
+
 @dataclass(frozen=True)
 class Flow:
     """Connections every pod of a namespace may make (Egress) or accept (Ingress), on TCP ports
@@ -134,7 +138,7 @@ MONITORING_FLOWS = (
     # the API server; Alertmanager calls retraining webhooks; Grafana's sidecars read the API.
     Flow("scrape-targets", "Egress", (ANY_POD, ANYWHERE), ()),
     admission_webhook(PROMETHEUS_OPERATOR_WEBHOOK_PORT),
-    Flow("pushgateway-clients", "Ingress", (_namespace(SERVING),), (PUSHGATEWAY_PORT,)),
+    Flow("pushgateway-clients", "Ingress", (MODEL_NAMESPACES,), (PUSHGATEWAY_PORT,)),
     # Grafana's route on the platform gateway.
     Flow("platform-gateway", "Ingress", (_namespace(GATEWAY_NAMESPACE),), (GRAFANA_PORT,)),
 )
@@ -146,7 +150,7 @@ KNATIVE_SERVING_FLOWS = (
     PROMETHEUS_SCRAPES,
     Flow("gateway-to-activator-and-xds", "Ingress", (_namespace(KOURIER_SYSTEM),), (*ACTIVATOR_PORTS, KOURIER_XDS_PORT)),
     # The activator proxies to queue-proxies; the autoscaler scrapes them.
-    Flow("model-pods", "Egress", (_namespace(SERVING),), (QUEUE_PROXY_PORT, QUEUE_PROXY_H2C_PORT, QUEUE_PROXY_AUTOSCALER_PORT)),
+    Flow("model-pods", "Egress", (MODEL_NAMESPACES,), (QUEUE_PROXY_PORT, QUEUE_PROXY_H2C_PORT, QUEUE_PROXY_AUTOSCALER_PORT)),
     # net-kourier's controller probes the gateway pods before marking a route ready.
     Flow("gateway-probes", "Egress", (_namespace(KOURIER_SYSTEM),), KOURIER_GATEWAY_PORTS),
 )
@@ -158,7 +162,7 @@ KOURIER_SYSTEM_FLOWS = (
     Flow("platform-gateway", "Ingress", (_namespace(GATEWAY_NAMESPACE),), (KOURIER_INTERNAL_PORT,)),
     PROMETHEUS_SCRAPES,
     Flow("activator-and-xds", "Egress", (_namespace(KNATIVE_SERVING),), (*ACTIVATOR_PORTS, KOURIER_XDS_PORT)),
-    Flow("model-pods", "Egress", (_namespace(SERVING),), (QUEUE_PROXY_PORT, QUEUE_PROXY_H2C_PORT)),
+    Flow("model-pods", "Egress", (MODEL_NAMESPACES,), (QUEUE_PROXY_PORT, QUEUE_PROXY_H2C_PORT)),
 )
 
 
@@ -179,6 +183,8 @@ class NamespaceSpec:
     flows: tuple[Flow, ...] = ()
     # Its pods use the cloud's workload identity, so they get the cloud's identity flows.
     cloud_identity: bool = False
+    # Labels beyond the platform's and Pod Security Admission's (MODEL_NAMESPACE_LABEL, a team's).
+    labels: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -189,7 +195,7 @@ class PlatformNamespacesArgs:
             # node-exporter needs host namespaces, so monitoring runs at `privileged` (host-network
             # pods are outside NetworkPolicy; the rest of the namespace is not).
             NamespaceSpec(MONITORING, pod_security="privileged", flows=MONITORING_FLOWS),
-            NamespaceSpec(SERVING, flows=SERVING_FLOWS, cloud_identity=True),
+            NamespaceSpec(SERVING, flows=SERVING_FLOWS, cloud_identity=True, labels=(MODEL_NAMESPACE_LABEL,)),
             NamespaceSpec(KSERVE, flows=KSERVE_FLOWS),
             NamespaceSpec(CERT_MANAGER, flows=CERT_MANAGER_FLOWS),
         ]
@@ -207,32 +213,33 @@ class PlatformNamespaces(pulumi.ComponentResource):
         super().__init__("mlops:platform:Namespaces", name, None, opts)
         self.namespaces = {}
         for spec in args.namespaces:
-            namespace = k8s.core.v1.Namespace(
-                f"{name}-{spec.name}",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=spec.name,
-                    labels={
-                        "app.kubernetes.io/part-of": "mlops-platform",
-                        "pod-security.kubernetes.io/enforce": spec.pod_security,
-                        "pod-security.kubernetes.io/enforce-version": "latest",
-                        "pod-security.kubernetes.io/warn": "restricted",
-                        "pod-security.kubernetes.io/audit": "restricted",
-                    },
-                ),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            self.namespaces[spec.name] = namespace
-            if spec.default_deny:
-                namespace_policies(
-                    f"{name}-{spec.name}",
-                    namespace.metadata.name,
-                    spec.flows + (args.cloud_flows if spec.cloud_identity else ()),
-                    pulumi.ResourceOptions(parent=self),
-                )
-            else:
-                for flow in spec.flows:
-                    _allow(f"{name}-{spec.name}", namespace.metadata.name, flow, pulumi.ResourceOptions(parent=self))
+            self.namespaces[spec.name] = declare_namespace(f"{name}-{spec.name}", spec, args.cloud_flows, pulumi.ResourceOptions(parent=self))
         self.register_outputs({"namespaces": list(self.namespaces)})
+
+
+def declare_namespace(name: str, spec: NamespaceSpec, cloud_flows: tuple[Flow, ...], opts: pulumi.ResourceOptions) -> k8s.core.v1.Namespace:
+    """The Namespace with its Pod Security Admission labels, and its NetworkPolicies."""
+    namespace = k8s.core.v1.Namespace(
+        name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=spec.name,
+            labels={
+                "app.kubernetes.io/part-of": "mlops-platform",
+                "pod-security.kubernetes.io/enforce": spec.pod_security,
+                "pod-security.kubernetes.io/enforce-version": "latest",
+                "pod-security.kubernetes.io/warn": "restricted",
+                "pod-security.kubernetes.io/audit": "restricted",
+                **dict(spec.labels),
+            },
+        ),
+        opts=opts,
+    )
+    if spec.default_deny:
+        namespace_policies(name, namespace.metadata.name, spec.flows + (cloud_flows if spec.cloud_identity else ()), opts)
+    else:
+        for flow in spec.flows:
+            _allow(name, namespace.metadata.name, flow, opts)
+    return namespace
 
 
 def _allow(name: str, namespace: pulumi.Input[str], flow: Flow, opts: pulumi.ResourceOptions) -> None:

@@ -52,7 +52,8 @@ from components.foundation.aws.storage import Buckets, BucketsArgs
 from components.images import as_configured, repository_names
 from components.model.observability import DRIFT_REPORT_PREFIX
 from components.model.batch import BATCH_OUTPUT_PREFIX
-from components.interfaces import WORKLOAD_SERVICE_ACCOUNTS, WORKLOADS, Foundation, ObjectStore
+from components.interfaces import WORKLOAD_SERVICE_ACCOUNTS, WORKLOADS, Foundation, ObjectStore, workload_namespaces
+from components.teams import model_namespaces
 from stacks.config import ConfigError, Problem, StackConfig
 from stacks.locations import StackStores, external_buckets, stack_stores
 
@@ -135,7 +136,7 @@ def build_aws_foundation(config: StackConfig) -> Foundation:
         WorkloadIdentityArgs(
             oidc_provider_arn=cluster.oidc_provider_arn,
             oidc_issuer_url=cluster.oidc_issuer_url,
-            roles=[*_platform_roles(buckets, stores), *_addon_roles(cluster_name)],
+            roles=[*_platform_roles(buckets, stores, model_namespaces(config.teams)), *_addon_roles(cluster_name)],
         ),
         on_aws,
     )
@@ -241,7 +242,7 @@ def _pinned_versions(config: StackConfig) -> tuple[dict[str, str], str]:
         raise ConfigError([Problem("mlops:cluster.kubernetesVersion", config.cluster.kubernetes_version, str(error))]) from error
 
 
-def _platform_roles(buckets: Buckets, stores: StackStores) -> list[ServiceAccountRole]:
+def _platform_roles(buckets: Buckets, stores: StackStores, model_homes: tuple[str, ...]) -> list[ServiceAccountRole]:
     artifacts, payloads = buckets.artifact_bucket_arn, buckets.payload_bucket_arn
     # Declared external model locations: their readers get read on exactly those prefixes.
     external = [BucketGrant(f"arn:aws:s3:::{bucket}", "read", prefix) for bucket, prefix in external_buckets(stores)]
@@ -264,7 +265,7 @@ def _platform_roles(buckets: Buckets, stores: StackStores) -> list[ServiceAccoun
     return [
         ServiceAccountRole(
             workload=workload,
-            namespace=WORKLOAD_SERVICE_ACCOUNTS[workload][0],
+            namespaces=workload_namespaces(workload, model_homes),
             service_account=WORKLOAD_SERVICE_ACCOUNTS[workload][1],
             policy=bucket_access_policy(grants[workload], buckets.kms_key_arn),
         )
@@ -274,9 +275,9 @@ def _platform_roles(buckets: Buckets, stores: StackStores) -> list[ServiceAccoun
 
 def _addon_roles(cluster_name: str) -> list[ServiceAccountRole]:
     return [
-        ServiceAccountRole("vpc-cni", "kube-system", "aws-node", managed_policy_arns=(VPC_CNI_POLICY,)),
-        ServiceAccountRole("ebs-csi", "kube-system", "ebs-csi-controller-sa", managed_policy_arns=(EBS_CSI_POLICY,)),
+        ServiceAccountRole("vpc-cni", ("kube-system",), "aws-node", managed_policy_arns=(VPC_CNI_POLICY,)),
+        ServiceAccountRole("ebs-csi", ("kube-system",), "ebs-csi-controller-sa", managed_policy_arns=(EBS_CSI_POLICY,)),
         ServiceAccountRole(
-            "cluster-autoscaler", "kube-system", "cluster-autoscaler", policy=cluster_autoscaler_policy(cluster_name)
+            "cluster-autoscaler", ("kube-system",), "cluster-autoscaler", policy=cluster_autoscaler_policy(cluster_name)
         ),
     ]

@@ -30,7 +30,8 @@ from components.foundation.gcp.registry import ImageRegistry, ImageRegistryArgs
 from components.foundation.gcp.storage import Buckets, BucketsArgs
 from components.images import as_configured, repository_names
 from components.namespaces import GKE_METADATA_FLOWS
-from components.interfaces import WORKLOAD_SERVICE_ACCOUNTS, WORKLOADS, Foundation, ObjectStore
+from components.interfaces import WORKLOAD_SERVICE_ACCOUNTS, WORKLOADS, Foundation, ObjectStore, workload_namespaces
+from components.teams import model_namespaces
 from stacks.config import ConfigError, Problem, StackConfig
 from stacks.locations import StackStores, external_buckets, stack_stores
 from components.catalog import CatalogError
@@ -142,7 +143,7 @@ def build_gcp_foundation(config: StackConfig) -> Foundation:
         WorkloadIdentityArgs(
             account_prefix=cluster_name,
             workload_pool=cluster.workload_pool,
-            accounts=_workload_accounts(buckets, stores),
+            accounts=_workload_accounts(buckets, stores, model_namespaces(config.teams)),
             wait_for=[cluster.cluster],
         ),
         on_gcp,
@@ -221,7 +222,7 @@ def _node_pool_specs(config: StackConfig, pool_zones: list[str]) -> list[NodePoo
     return specs
 
 
-def _workload_accounts(buckets: Buckets, stores: StackStores) -> list[WorkloadAccount]:
+def _workload_accounts(buckets: Buckets, stores: StackStores, model_homes: tuple[str, ...]) -> list[WorkloadAccount]:
     artifacts = ("artifacts", buckets.artifact_bucket)
     payloads = ("payloads", buckets.payload_bucket)
     # Declared external model locations: bucket-level viewer (GCS IAM grants whole buckets).
@@ -245,7 +246,7 @@ def _workload_accounts(buckets: Buckets, stores: StackStores) -> list[WorkloadAc
     return [
         WorkloadAccount(
             workload=workload,
-            namespace=WORKLOAD_SERVICE_ACCOUNTS[workload][0],
+            namespaces=workload_namespaces(workload, model_homes),
             service_account=WORKLOAD_SERVICE_ACCOUNTS[workload][1],
             grants=tuple(BucketGrant(label, bucket, role) for (label, bucket), role in grants[workload]),
         )

@@ -9,7 +9,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.interfaces import Foundation
-from components.namespaces import PLATFORM, SERVING, PlatformNamespaces
+from components.namespaces import PLATFORM, PlatformNamespaces
+from components.teams import model_namespaces
 from components.foundation.local.object_store import InClusterObjectStore, InClusterObjectStoreArgs
 from components.foundation.local.postgres import InClusterPostgres, InClusterPostgresArgs
 from stacks.config import StackConfig
@@ -27,7 +28,7 @@ def build_local_foundation(config: StackConfig, namespaces: PlatformNamespaces, 
             storage_gib=config.object_store.storage_gib,
             storage_class=config.local.storage_class,
             tools_image=config.mlflow.image,
-            client_namespaces=(SERVING,),
+            client_namespaces=model_namespaces(config.teams),
         ),
         opts,
     )

@@ -13,7 +13,8 @@ from components.platform.kserve import SERVICE_ACCOUNT as MODEL_SERVER_ACCOUNT
 from components.model.deployment import ModelDeployment, ModelDeploymentArgs
 from components.model.endpoint import KourierRouteGrant, KourierRouteGrantArgs, ModelEndpoint, ModelEndpointArgs
 from components.model.serving_access import ModelServingAccess, ModelServingAccessArgs
-from components.namespaces import MONITORING, SERVING
+from components.namespaces import MONITORING
+from components.teams import model_namespace, model_namespaces, per_namespace_name
 from stacks.config import ConfigError, Problem, StackConfig
 from stacks.config.schema import ModelDeployment as ModelDeclaration
 from stacks.config.rules import model_pods
@@ -45,14 +46,15 @@ def build_models(
     models = resolve_model_locations(config.models, stack_stores(config))
     declared = [model for position, model in enumerate(models) if shard is None or shard.declares(position)]
     opts = pulumi.ResourceOptions(provider=foundation.provider, depends_on=foundation.cluster_ready)
-    access = ModelServingAccess(
-        "model-serving",
-        ModelServingAccessArgs(
-            namespace=SERVING,
-            identity_annotations=foundation.identity_annotations,
-        ),
-        opts,
-    )
+    # The Jobs' service accounts in every namespace that may run models (each team's and the shared one).
+    access = {
+        namespace: ModelServingAccess(
+            per_namespace_name("model-serving", namespace),
+            ModelServingAccessArgs(namespace=namespace, identity_annotations=foundation.identity_annotations),
+            opts,
+        )
+        for namespace in model_namespaces(config.teams)
+    }
     store = foundation.object_store
     deployments = {
         model.name: ModelDeployment(
@@ -60,12 +62,12 @@ def build_models(
             ModelDeploymentArgs(
                 model=model,
                 deployment_mode=config.kserve.deployment_mode,
-                namespace=SERVING,
+                namespace=model_namespace(model),
                 dashboard_namespace=MONITORING,
                 server_account=MODEL_SERVER_ACCOUNT,
-                drift_account=access.drift_account_name,
-                training_account=access.training_account_name,
-                batch_account=access.batch_account_name,
+                drift_account=access[model_namespace(model)].drift_account_name,
+                training_account=access[model_namespace(model)].training_account_name,
+                batch_account=access[model_namespace(model)].batch_account_name,
                 collector_url=services.collector_url,
                 tracking_uri=services.tracking_uri,
                 pushgateway_url=services.pushgateway_url,
@@ -99,14 +101,14 @@ def build_endpoints(
         return {}
     crds = tuple(services.crds_ready)
     if config.kserve.deployment_mode == "Serverless":
-        for namespace in sorted({SERVING for model in config.models if model.endpoint.public}):
+        for namespace in sorted({model_namespace(model) for model in config.models if model.endpoint.public}):
             KourierRouteGrant(f"kourier-routes-{namespace}", KourierRouteGrantArgs(route_namespace=namespace, crds_ready=crds), opts)
     endpoints = {
         model.name: ModelEndpoint(
             f"model-{model.name}-endpoint",
             ModelEndpointArgs(
                 model=model,
-                namespace=SERVING,
+                namespace=model_namespace(model),
                 deployment_mode=config.kserve.deployment_mode,
                 domain=config.gateway.domain,
                 jwt=config.gateway.jwt,

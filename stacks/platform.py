@@ -17,7 +17,8 @@ from components.platform.gpu_metrics import GpuMetrics, GpuMetricsArgs
 from components.platform.monitoring import GRAFANA_SERVICE, GRAFANA_SERVICE_PORT, Monitoring, MonitoringArgs, sizing
 from components.platform.mlflow_server import PORT as MLFLOW_PORT
 from components.platform.ui_routes import UiRoute, UiRouteArgs
-from components.namespaces import MONITORING, PLATFORM, SERVING, PlatformNamespaces
+from components.namespaces import MONITORING, PLATFORM, PlatformNamespaces
+from components.teams import model_namespaces
 from stacks.config import StackConfig
 from stacks.config.schema import ModelDeployment
 
@@ -27,6 +28,7 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
     # Local clusters name their StorageClass; clouds use the cluster default.
     storage_class = config.local.storage_class if config.cloud == "local" else None
     images = {reference: foundation.resolve_image(reference) for reference in config.platform_images}
+    model_homes = model_namespaces(config.teams)
     monitoring = Monitoring(
         "monitoring",
         MonitoringArgs(
@@ -54,6 +56,7 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
             storage_identity=foundation.identity_annotations.get("storage-initializer", {}),
             cert_manager=[cert_manager.chart],
             knative=knative.ready if knative else (),
+            model_namespaces=model_homes,
         ),
         opts,
     )
@@ -65,6 +68,7 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
             models=config.models,
             mode=config.kserve.deployment_mode,
             monitoring_crds=monitoring_crds,
+            model_namespaces=model_homes,
         ),
         opts,
     )
@@ -87,7 +91,7 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
             replicas=config.mlflow.replicas,
             service_account_annotations=foundation.identity_annotations.get("mlflow", {}),
             hostname=config.mlflow.hostname,
-            client_namespaces=(SERVING, MONITORING),
+            client_namespaces=(*model_homes, MONITORING),
             monitoring_crds=monitoring_crds,
         ),
         opts,
@@ -102,7 +106,7 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
             models=[collector_model(model) for model in config.models],
             service_account_annotations=foundation.identity_annotations.get("payload-collector", {}),
             storage_class=storage_class,
-            client_namespaces=(SERVING, MONITORING),
+            client_namespaces=(*model_homes, MONITORING),
             monitoring_crds=monitoring_crds,
         ),
         opts,

@@ -6,7 +6,8 @@ import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env
 
 from components.interfaces import Foundation
-from components.namespaces import PlatformNamespaces, PlatformNamespacesArgs
+from components.namespaces import Flow, PlatformNamespaces, PlatformNamespacesArgs
+from components.teams import TeamNamespaces, TeamNamespacesArgs
 from stacks.config import StackConfig, load_stack_config
 from stacks.local import build_local_foundation, local_provider
 from stacks.models import ModelShard, build_models
@@ -22,6 +23,7 @@ def build_foundation(config: StackConfig) -> tuple[Foundation, PlatformNamespace
     if config.cloud == "local":
         provider = local_provider(config)
         namespaces = PlatformNamespaces("namespaces", PlatformNamespacesArgs(), pulumi.ResourceOptions(provider=provider))
+        _team_namespaces(config, namespaces, ())
         return build_local_foundation(config, namespaces, provider), namespaces
     if config.cloud == "aws":
         from stacks.aws import build_aws_foundation as build_cloud_foundation
@@ -33,7 +35,14 @@ def build_foundation(config: StackConfig) -> tuple[Foundation, PlatformNamespace
         PlatformNamespacesArgs(cloud_flows=foundation.namespace_flows),
         pulumi.ResourceOptions(provider=foundation.provider, depends_on=foundation.cluster_ready),
     )
+    _team_namespaces(config, namespaces, foundation.namespace_flows)
     return foundation, namespaces
+
+
+def _team_namespaces(config: StackConfig, namespaces: PlatformNamespaces, cloud_flows: tuple[Flow, ...]) -> None:
+    """Team namespaces are children of the platform's, so whatever waits for those waits for them too."""
+    if config.teams:
+        TeamNamespaces("teams", TeamNamespacesArgs(teams=config.teams, cloud_flows=cloud_flows), pulumi.ResourceOptions(parent=namespaces))
 
 
 def main(model_shard: ModelShard | None = None) -> None:

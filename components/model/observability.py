@@ -33,7 +33,8 @@ MODEL_SERVER_METRICS_PORT = {"mlserver": catalog.MLSERVER_METRICS_PORT, "kserve"
 DRIFT_JOB_COMPONENT = "drift-job"
 DASHBOARD_LABEL = {"grafana_dashboard": "1"}
 dashboard_uid = model_watch.dashboard_uid
-
+# What one drift run requests (a team's quota must hold it beside the model's replicas).
+DRIFT_JOB_RESOURCES = workloads.resources("250m", "1Gi", cpu_limit="1")
 
 def _pod_label(name: str) -> str:
     """The Prometheus meta label of a pod label (non-alphanumerics become underscores)."""
@@ -230,7 +231,7 @@ def drift_cronjob_spec(
                                 "command": ["python", "-m", "monitoring.drift_job"],
                                 "args": drift_job_args(model, payload_root, report_root, pushgateway_url),
                                 "env": [*env, *drift_trigger_env(model)],
-                                "resources": workloads.resources("250m", "1Gi", cpu_limit="1"),
+                                "resources": DRIFT_JOB_RESOURCES,
                                 "securityContext": workloads.restricted_container_security(run_as_user=workloads.UNPRIVILEGED_USER),
                                 "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *template_mounts],
                             }

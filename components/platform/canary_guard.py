@@ -5,7 +5,7 @@ One Deployment for all models rather than a CronJob per canary: it reacts within
 metrics target whatever the number of canaries; and a canary coming or going is a ConfigMap change,
 not a CronJob created or deleted. It runs in the monitoring namespace beside Prometheus.
 
-RBAC: in the serving namespace it may read and patch InferenceServices (read to know the current
+RBAC: in each namespace that runs models (the shared one and every team's) it may read and patch InferenceServices (read to know the current
 traffic and resourceVersion it patches against) and create the Events that say why; nothing else,
 nowhere else. Its /metrics (mlops_canary_verdict) is scraped through a Service and a ServiceMonitor (job "canary-guard").
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from components import workloads
 from components.declarations import ModelDeployment
 from components.model.serving import DeploymentMode, predictor_name
 from components.namespaces import MONITORING, SERVING
+from components.teams import model_namespace, per_namespace_name
 
 APP = "canary-guard"
 METRICS_PORT = 9090
@@ -40,13 +42,13 @@ def in_canary(model: ModelDeployment) -> bool:
     return model.canary is not None and 0 < model.canary.traffic_percent < 100
 
 
-def guard_config(models: list[ModelDeployment], mode: DeploymentMode, namespace: str = SERVING) -> dict[str, Any]:
+def guard_config(models: list[ModelDeployment], mode: DeploymentMode) -> dict[str, Any]:
     """The guard's config file: Prometheus and every canary with its declared gates."""
     canaries = []
     for model in filter(in_canary, models):
         assert model.canary is not None
         entry: dict[str, Any] = {
-            "namespace": namespace,
+            "namespace": model_namespace(model),
             "inferenceService": model.name,
             "model": model.name,
             "canaryVersion": model.model.deployed_version,
@@ -111,7 +113,8 @@ class CanaryGuardArgs:
     # The Prometheus operator's CRDs (ServiceMonitor).
     monitoring_crds: list[pulumi.Resource]
     namespace: str = MONITORING
-    serving_namespace: str = SERVING
+    # Where the guard may patch InferenceServices: every namespace that runs models.
+    model_namespaces: Sequence[str] = (SERVING,)
 
 
 class CanaryGuard(pulumi.ComponentResource):
@@ -124,20 +127,21 @@ class CanaryGuard(pulumi.ComponentResource):
         account = k8s.core.v1.ServiceAccount(
             f"{name}-account", metadata=k8s.meta.v1.ObjectMetaArgs(name=APP, namespace=args.namespace, labels=labels), opts=child
         )
-        role = k8s.rbac.v1.Role(
-            f"{name}-role",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=APP, namespace=args.serving_namespace, labels=labels),
-            rules=guard_role_rules(),
-            opts=child,
-        )
-        k8s.rbac.v1.RoleBinding(
-            f"{name}-binding",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=APP, namespace=args.serving_namespace, labels=labels),
-            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role", name=role.metadata.name),
-            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=account.metadata.name, namespace=args.namespace)],
-            opts=child,
-        )
-        config_text = json.dumps(guard_config(args.models, args.mode, args.serving_namespace), indent=2, sort_keys=True)
+        for namespace in args.model_namespaces:
+            role = k8s.rbac.v1.Role(
+                per_namespace_name(f"{name}-role", namespace),
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=APP, namespace=namespace, labels=labels),
+                rules=guard_role_rules(),
+                opts=child,
+            )
+            k8s.rbac.v1.RoleBinding(
+                per_namespace_name(f"{name}-binding", namespace),
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=APP, namespace=namespace, labels=labels),
+                role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role", name=role.metadata.name),
+                subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=account.metadata.name, namespace=args.namespace)],
+                opts=child,
+            )
+        config_text = json.dumps(guard_config(args.models, args.mode), indent=2, sort_keys=True)
         config = k8s.core.v1.ConfigMap(
             f"{name}-config",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=APP, namespace=args.namespace, labels=labels),

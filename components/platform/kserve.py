@@ -31,6 +31,7 @@ import pulumi_kubernetes as k8s
 from components import workloads
 from components.interfaces import ObjectStore
 from components.namespaces import KSERVE, SERVING
+from components.teams import per_namespace_name
 
 CHART_VERSION = "v0.20.0"
 CHART_REPOSITORY = "oci://ghcr.io/kserve/charts"
@@ -189,7 +190,8 @@ class KServeArgs:
     # Serverless: the controller reconciles into Knative Services, so Knative comes first.
     knative: Sequence[pulumi.Resource] = ()
     namespace: str = KSERVE
-    serving_namespace: str = SERVING
+    # Every namespace that runs models gets the model servers' service account.
+    model_namespaces: Sequence[str] = (SERVING,)
 
 
 class KServe(pulumi.ComponentResource):
@@ -236,15 +238,16 @@ class KServe(pulumi.ComponentResource):
         self.runtime_names = {model_format: runtime.name for model_format, runtime in runtimes.items()}
         self.service_account_name = SERVICE_ACCOUNT
         identity = dict(args.storage_identity)
-        k8s.core.v1.ServiceAccount(
-            f"{name}-model-server",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=SERVICE_ACCOUNT,
-                namespace=args.serving_namespace,
-                labels=workloads.labels(SERVICE_ACCOUNT, "serving"),
-                annotations=identity or None,
-            ),
-            secrets=[k8s.core.v1.ObjectReferenceArgs(name=store.credentials_secret)] if store.credentials_secret else None,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        for namespace in args.model_namespaces:
+            k8s.core.v1.ServiceAccount(
+                per_namespace_name(f"{name}-model-server", namespace),
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=SERVICE_ACCOUNT,
+                    namespace=namespace,
+                    labels=workloads.labels(SERVICE_ACCOUNT, "serving"),
+                    annotations=identity or None,
+                ),
+                secrets=[k8s.core.v1.ObjectReferenceArgs(name=store.credentials_secret)] if store.credentials_secret else None,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         self.register_outputs({"runtimeNames": self.runtime_names, "serviceAccount": SERVICE_ACCOUNT})

@@ -15,7 +15,8 @@ Rules:
   store, storage initializer to the store, gateways to model pods, logger to collector, drift job to
   Pushgateway and MLflow, API server webhooks, the GKE metadata server, and for a stack with routes on
   the platform gateway: outside clients to Envoy's HTTPS listener, Envoy to Kourier's cluster-local
-  listener and to RawDeployment predictors) and deny model pods the database;
+  listener and to RawDeployment predictors) and deny model pods the database, and deny the pods of one
+  model namespace (a team's, or the shared one) another's model pods;
 - routes: every HTTPRoute's backends exist (in the render, or made by a chart or KServe) and Envoy
   reaches their pods under the NetworkPolicies, and every route is guarded by a SecurityPolicy (a
   model route by one with jwt or apiKeyAuth).
@@ -59,6 +60,8 @@ OUTSIDE_SERVICE_PORTS = {("kserve", "kserve-controller-manager-metrics-service")
 # Knative's queue-proxy runs next to every InferenceService predictor (Serverless mode) and names
 # these ports (knative/serving pkg/reconciler/revision/resources/queue.go, v1.21).
 QUEUE_PROXY_PORTS = {"http-usermetric": 9091, "http-autometric": 9090, "http-queueadm": 8022, "queue-port": 8012}
+# The model server's own port behind the queue-proxy (RawDeployment: the predictor Service's target).
+MODEL_SERVER_PORT = 8080
 
 
 @dataclass(frozen=True)
@@ -539,10 +542,9 @@ OUTSIDE_ROUTE_BACKENDS: dict[tuple[str, str, int], tuple[Endpoint, int]] = {
     ("kourier-system", "kourier-internal", 80): (KOURIER, 8081),
     ("mlops-monitoring", "kube-prometheus-stack-grafana", 80): (GRAFANA, 3000),
 }
-# A RawDeployment predictor Service `<isvc>-...-predictor` serves port 80 from the model container's
-# 8080 (kserve pkg/constants InferenceServiceDefaultHttpPort; reconcilers/service, v0.20.0).
+# A RawDeployment predictor Service `<isvc>-...-predictor` serves port 80 from MODEL_SERVER_PORT
+# (kserve pkg/constants InferenceServiceDefaultHttpPort; reconcilers/service, v0.20.0).
 PREDICTOR_SERVICE_PORT = 80
-MODEL_SERVER_PORT = 8080
 MODEL_LABEL = "mlops.platform/model"
 
 
@@ -582,6 +584,15 @@ def required_flows(index: RenderIndex) -> list[tuple[str, Endpoint, Endpoint, in
             flows.append(("workload identity -> metadata server", model, GKE_METADATA, 80, True))
     for job in drift_jobs:
         flows += [("drift job -> Pushgateway", job, PUSHGATEWAY, 9091, True), ("drift job -> MLflow", job, mlflow, 5000, True)]
+    # Teams are kept apart: nothing in one model namespace reaches another's model pods, on the
+    # queue-proxy or on the model server itself.
+    flows += [
+        (f"{source.namespace} -> {target.namespace} (another team's model)", source, target, port, False)
+        for source in [*models, *drift_jobs]
+        for target in models
+        if source.namespace != target.namespace
+        for port in (QUEUE_PROXY_PORTS["queue-port"], MODEL_SERVER_PORT)
+    ]
     routes = list(index.of_kind("HTTPRoute"))
     if routes:
         flows.append(("external -> gateway", EXTERNAL_CLIENT, ENVOY, ENVOY_HTTPS_PORT, True))

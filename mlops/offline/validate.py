@@ -4,7 +4,7 @@
   fields are errors), for the cluster's Kubernetes version.
 - CustomResources: the `openAPIV3Schema` of the upstream CRD in `reference/crds`, made
   strict the way the API server's pruning would make a typo vanish silently: an object that
-  lists its properties accepts no others.
+  lists its properties accepts no others; then the CRD's CEL rules (mlops/offline/cel_rules.py).
 - Helm charts: every key path set in `values` must exist in the chart's default values (or be
   allowed by its values.schema.json), and the chart version must be the one reference/manifest.yaml
   pins (the reference data was taken at that version).
@@ -33,6 +33,7 @@ import yaml
 from kubernetes_validate import utils as k8s_schemas
 
 from components.declarations import CREDENTIAL, AlertingSettings, GatewaySettings
+from mlops.offline.cel_rules import RuleCheck, rule_tree
 from mlops.offline.reference import Manifest, chart_pin_problem
 from mlops.offline.render import SECRET, RenderedResource, Rendering, manifest_of
 from stacks.config.schema import ClusterSettings
@@ -76,17 +77,27 @@ class ReferenceData:
         self.manifest = Manifest.load(root)
         self.cache_dir = cache_dir
         self._schemas: dict[tuple[str, str], dict[str, Any]] = {}
+        self._rule_trees: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._checks: dict[tuple[str, str], SchemaCheck] = {}
         self._loaded_groups: set[str] = set()
 
     def crd_schema(self, api_version: str, kind: str) -> dict[str, Any] | None:
-        """Strict JSON schema of a CRD version, or None when no reference CRD defines the kind."""
-        group = api_version.rpartition("/")[0]
+        """Strict JSON schema of a version a reference CRD serves, or None when none serves it."""
+        self._load_group(api_version.rpartition("/")[0])
+        return self._schemas.get((api_version, kind))
+
+    def served_versions(self, group: str, kind: str) -> list[str]:
+        """The versions of `kind` its reference CRD serves (empty when no reference CRD defines it)."""
+        self._load_group(group)
+        return sorted(a.rpartition("/")[2] for a, k in self._schemas if k == kind and a.rpartition("/")[0] == group)
+
+    def _load_group(self, group: str) -> None:
         if group and group not in self._loaded_groups:
             self._loaded_groups.add(group)
             for path in sorted((self.root / "crds").glob(f"{group}_*.yaml")):
-                self._schemas.update(self._crd_file_schemas(path))
-        return self._schemas.get((api_version, kind))
+                for api_version, kind, schema, rules in self._crd_file_schemas(path):
+                    self._schemas[(api_version, kind)] = schema
+                    self._rule_trees[(api_version, kind)] = rules
 
     def crd_check(self, api_version: str, kind: str) -> SchemaCheck | None:
         """The compiled check of a CRD version's strict schema, built once per kind."""
@@ -98,24 +109,38 @@ class ReferenceData:
             self._checks[key] = SchemaCheck(schema)
         return self._checks[key]
 
+    def crd_rule_check(self, api_version: str, kind: str) -> RuleCheck | None:
+        """The CEL rules of a served CRD version, or None when it has none."""
+        self._load_group(api_version.rpartition("/")[0])
+        tree = self._rule_trees.get((api_version, kind))
+        return None if tree is None else RuleCheck(tree)
+
     def known_custom_kinds(self) -> list[str]:
         return sorted(p.name.removesuffix(".yaml") for p in (self.root / "crds").glob("*.yaml"))
 
-    def _crd_file_schemas(self, path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    def _crd_file_schemas(self, path: Path) -> list[tuple[str, str, dict[str, Any], dict[str, Any] | None]]:
+        """(apiVersion, kind, strict schema, rule tree) of every version the CRD serves: the API
+        server refuses an object of a version it does not serve."""
         content = path.read_bytes()
-        cached = self.cache_dir / f"crd-{hashlib.sha256(content).hexdigest()[:24]}.json" if self.cache_dir else None
+        cached = self.cache_dir / f"crd-rules-{hashlib.sha256(content).hexdigest()[:24]}.json" if self.cache_dir else None
         if cached is not None and cached.is_file():
-            return {(a, k): schema for a, k, schema in json.loads(cached.read_text())}
+            return [tuple(entry) for entry in json.loads(cached.read_text())]  # type: ignore[misc]
         crd = yaml.load(content, Loader=_YAML_LOADER)
         spec = crd["spec"]
         entries = [
-            (f"{spec['group']}/{version['name']}", spec["names"]["kind"], strict_crd_schema(version["schema"]["openAPIV3Schema"]))
+            (
+                f"{spec['group']}/{version['name']}",
+                spec["names"]["kind"],
+                strict_crd_schema(version["schema"]["openAPIV3Schema"]),
+                rule_tree(version["schema"]["openAPIV3Schema"]),
+            )
             for version in spec["versions"]
+            if version["served"]
         ]
         if cached is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
             cached.write_text(json.dumps(entries))
-        return {(a, k): schema for a, k, schema in entries}
+        return entries
 
     def chart(self, name: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None] | None:
         """(Chart.yaml, default values, values.schema.json or None) of a reference chart.
@@ -264,6 +289,17 @@ def validate_manifest(
 ) -> list[Finding]:
     label = f"{manifest.get('kind')}/{(manifest.get('metadata') or {}).get('name', resource.name)} ({resource.name})"
     checks = schema_checks(manifest, reference, kubernetes_version)
+    group, _, version = str(manifest.get("apiVersion")).rpartition("/")
+    if not checks and (served := reference.served_versions(group, str(manifest.get("kind")))):
+        return [
+            Finding(
+                label,
+                "crd-version",
+                "apiVersion",
+                f"{group}/{version} is not a version the {manifest.get('kind')} CRD serves; served: "
+                + ", ".join(f"{group}/{v}" for v in served),
+            )
+        ]
     if not checks:
         known = ", ".join(reference.known_custom_kinds())
         return [
@@ -275,11 +311,16 @@ def validate_manifest(
                 f"{kubernetes_version} kind nor a reference CRD ({known})",
             )
         ]
-    return [
+    findings = [
         Finding(label, check_name, ".".join(p for p in (prefix, path) if p), message)
         for check_name, prefix, check, document in checks
         for path, message in check.errors(document)
     ]
+    rule_check = reference.crd_rule_check(str(manifest.get("apiVersion")), str(manifest.get("kind")))
+    if rule_check is not None and not any(f.check == "crd-schema" for f in findings):
+        # Rules read the structure the schema guarantees: on a broken structure that is the finding.
+        findings += [Finding(label, "crd-rule", path, message) for path, message in rule_check.errors(manifest)]
+    return findings
 
 
 def schema_checks(manifest: dict[str, Any], reference: ReferenceData, kubernetes_version: str) -> list[tuple[str, str, SchemaCheck, Any]]:

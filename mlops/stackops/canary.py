@@ -31,6 +31,7 @@ from mlops.stackops import pulumi_cli
 from mlops.stackops.apply import apply_model_change
 from mlops.stackops.stack_models import ModelNotDeclared, StackModels
 from monitoring.canary.gates import Evaluation, GateResult, Gates, Prometheus, PrometheusError, SideMetrics, evaluate
+from components.teams import model_namespace
 from stacks.config import ModelDeployment, load_stack_config
 
 EXIT_OK = 0
@@ -38,7 +39,6 @@ EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_UNREACHABLE = 3
 EXIT_REFUSED = 4  # promote: the analysis does not say promote
-SERVING_NAMESPACE = "mlops-serving"
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def _gate_json(gate: GateResult) -> dict[str, Any]:
     return {"gate": gate.name, "value": gate.value, "threshold": gate.threshold, "unit": gate.unit, "passed": gate.passed, "query": gate.query}
 
 
-def analyze(model: ModelDeployment, prometheus: Prometheus, namespace: str = SERVING_NAMESPACE) -> Analysis:
+def analyze(model: ModelDeployment, prometheus: Prometheus, namespace: str | None = None) -> Analysis:
     if model.canary is None:
         raise ValueError(f"model {model.name!r} declares no canary; nothing to analyze")
     if model.canary.traffic_percent == 100:
@@ -88,7 +88,7 @@ def analyze(model: ModelDeployment, prometheus: Prometheus, namespace: str = SER
         canary_version=version,
         traffic_percent=model.canary.traffic_percent,
         window=gates.window,
-        evaluation=evaluate(prometheus, namespace, model.name, version, gates),
+        evaluation=evaluate(prometheus, namespace or model_namespace(model), model.name, version, gates),
     )
 
 
@@ -261,7 +261,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     analyze_parser.add_argument("model", help="model deployment name (mlops:models[].name)")
     analyze_parser.add_argument("--stack", required=True, help="stack name: reads the gates from Pulumi.<stack>.yaml")
     analyze_parser.add_argument("--prometheus", required=True, help="Prometheus base URL, e.g. http://localhost:9090")
-    analyze_parser.add_argument("--namespace", default=SERVING_NAMESPACE, help=f"namespace label of the series (default: {SERVING_NAMESPACE})")
+    analyze_parser.add_argument("--namespace", help="namespace label of the series (default: the model's, team-<team> or mlops-serving)")
     analyze_parser.add_argument("--at", type=float, help="evaluation time as a Unix timestamp (default: now)")
     analyze_parser.add_argument("--format", choices=("text", "json"), default="text")
     analyze_parser.add_argument("--project-dir", default=".", help="project directory holding Pulumi.yaml (default: .)")
@@ -275,7 +275,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     promote_parser.add_argument("--stack", required=True, help="stack name: edits Pulumi.<stack>.yaml")
     promote_parser.add_argument("--step", type=int, metavar="PERCENT", help="traffic percent to move to (default: the next declared step)")
     promote_parser.add_argument("--prometheus", help="Prometheus base URL: the canary's gates are evaluated there first, and must say promote")
-    promote_parser.add_argument("--namespace", default=SERVING_NAMESPACE, help=f"namespace label of the series (default: {SERVING_NAMESPACE})")
+    promote_parser.add_argument("--namespace", help="namespace label of the series (default: the model's, team-<team> or mlops-serving)")
     promote_parser.add_argument("--at", type=float, help="evaluation time as a Unix timestamp (default: now)")
     promote_parser.add_argument("--force", action="store_true", help="promote whatever the gates say (needs --reason)")
     promote_parser.add_argument("--reason", help="why --force overrides the gates; printed with the change")

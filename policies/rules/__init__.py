@@ -4,7 +4,7 @@ Security: storage encryption, public buckets, cluster API exposure, static crede
 container hardening (non-root, no escalation, read-only root, limits), pinned images, secrets,
 authentication on public model routes and a login in front of the UIs on the gateway.
 MLOps: monitoring, rollback path, retraining strategy, canary in prod, GPU placement.
-Cost: GPU pool size and GPUs per model capped by `mlops:limits`.
+Cost: GPU pool size and GPUs per model capped by `mlops:limits`; every team namespace's quota caps GPUs.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from . import (
     public_model_requires_auth,
     secrets_are_pulumi_secrets,
     storage_encrypted_at_rest,
+    team_quota_caps_gpus,
     ui_behind_login,
 )
 from .common.guardrail import Guardrail
@@ -60,6 +61,7 @@ GUARDRAILS: tuple[Guardrail, ...] = tuple(
         gpu_workload_on_gpu_pool,
         gpu_pool_size_capped,
         gpus_per_model_capped,
+        team_quota_caps_gpus,
     )
 )
 POLICIES = [guardrail.policy for guardrail in GUARDRAILS]

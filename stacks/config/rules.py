@@ -7,6 +7,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from components import formats
@@ -20,7 +21,10 @@ from components.catalog import (
     pool_machine_type,
 )
 from components.foundation.aws.subnet_plan import plan_subnets
-from components.declarations import ModelResources, NodePool
+from components.declarations import ModelResources, NodePool, Team
+from components.model.observability import DRIFT_JOB_RESOURCES
+from components.model.serving import LOGGER_AGENT_REQUESTS
+from components.platform.knative import QUEUE_PROXY_RESOURCES
 from stacks.config.schema import ModelDeployment, StackConfig
 
 KNATIVE_METRICS = ("concurrency", "rps")
@@ -51,6 +55,8 @@ def cross_section_problems(config: StackConfig) -> list[Problem]:
         *_image_source(config),
         *_system_pool_on_aws(config),
         *_alert_routing(config),
+        *_model_teams(config),
+        *_team_quotas(config),
         *_deployer_reaches_the_api(config),
         *refused_by_the_platform(config),
         *_endpoint_exposure(config),
@@ -78,6 +84,7 @@ def _duplicate_names(config: StackConfig) -> list[Problem]:
     for key, names in (
         ("mlops:models", [m.name for m in config.models]),
         ("mlops:nodePools", [p.name for p in config.node_pools]),
+        ("mlops:teams", [t.name for t in config.teams]),
     ):
         for name, count in Counter(names).items():
             if count > 1:
@@ -364,6 +371,98 @@ def _alert_routing(config: StackConfig) -> list[Problem]:
         problems.append(
             Problem(f"{key}.criticalReceiver", None, f"a prod stack must page someone for critical alerts; name a receiver ({allowed})")
         )
+    return problems
+
+
+# --- Teams -------------------------------------------------------------------------------------
+
+
+def _model_teams(config: StackConfig) -> list[Problem]:
+    """A model's team, and an alert route's team once teams are declared, names a declared team."""
+    declared = [team.name for team in config.teams]
+    allowed = f"declared teams (mlops:teams): {', '.join(declared) or '(none)'}"
+    problems = [
+        Problem(f"mlops:models[{index}].team", model.team, f"unknown team; {allowed}")
+        for index, model in enumerate(config.models)
+        if model.team is not None and model.team not in declared
+    ]
+    if declared:
+        problems += [
+            Problem(f"mlops:alerting.teams[{index}].team", route.team, f"unknown team; {allowed}")
+            for index, route in enumerate(config.alerting.teams)
+            if route.team not in declared
+        ]
+    return problems
+
+
+@dataclass(frozen=True)
+class Requests:
+    """Resource requests summed over containers: CPU in cores, memory in bytes, GPUs, and the pods."""
+
+    cpu: Decimal = Decimal(0)
+    memory: Decimal = Decimal(0)
+    gpus: int = 0
+    pods: int = 0
+
+    @classmethod
+    def container(cls, cpu: str, memory: str, gpus: int = 0) -> "Requests":
+        return cls(formats.quantity_value(cpu), formats.quantity_value(memory), gpus)
+
+    def __add__(self, other: "Requests") -> "Requests":
+        return Requests(self.cpu + other.cpu, self.memory + other.memory, self.gpus + other.gpus, self.pods + other.pods)
+
+    def times(self, count: int) -> "Requests":
+        return Requests(self.cpu * count, self.memory * count, self.gpus * count, self.pods * count)
+
+
+def _pod(resources: ModelResources) -> Requests:
+    return Requests.container(resources.cpu, resources.memory, resources.gpus) + Requests(pods=1)
+
+
+def model_requests(model: ModelDeployment, deployment_mode: str) -> Requests:
+    """What a model's pods request at their peak, as its namespace's ResourceQuota counts them: every
+    replica at maxReplicas plus the canary's, each with the logger agent KServe adds (and Knative's
+    queue-proxy in Serverless mode), and one run of each of its Jobs (drift, training, batch)."""
+    replica = _pod(model.resources) + Requests.container(LOGGER_AGENT_REQUESTS["cpu"], LOGGER_AGENT_REQUESTS["memory"])
+    if deployment_mode == "Serverless":
+        queue_proxy = QUEUE_PROXY_RESOURCES
+        replica += Requests.container(queue_proxy["queue-sidecar-cpu-request"], queue_proxy["queue-sidecar-memory-request"])
+    total = replica.times(model.autoscaling.max_replicas + canary_replicas(model))
+    drift = DRIFT_JOB_RESOURCES["requests"]
+    total += Requests.container(drift["cpu"], drift["memory"]) + Requests(pods=1)
+    for _, resources in model_pods(model, "")[1:]:
+        total += _pod(resources)
+    return total
+
+
+def _team_quotas(config: StackConfig) -> list[Problem]:
+    """A team's quota holds its models at their peak; the quota would otherwise refuse their pods at run time."""
+    problems = []
+    for index, team in enumerate(config.teams):
+        models = [model for model in config.models if model.team == team.name]
+        if not models:
+            continue
+        need = sum((model_requests(model, config.kserve.deployment_mode) for model in models), Requests())
+        problems += _quota_short(index, team, [model.name for model in models], need)
+    return problems
+
+
+def _quota_short(index: int, team: Team, models: list[str], need: Requests) -> list[Problem]:
+    path = f"mlops:teams[{index}].quota"
+    why = (
+        f"the team's models ({', '.join(models)}) request up to {{need}} at maxReplicas plus canary replicas, with their "
+        "sidecars and one run of each Job (drift, training, batch); raise the quota to at least that or lower the models' "
+        "autoscaling.maxReplicas or resources"
+    )
+    problems = []
+    if need.gpus > team.quota.gpus:
+        problems.append(Problem(f"{path}.gpus", team.quota.gpus, why.format(need=f"{need.gpus} GPU(s)")))
+    if need.cpu > formats.quantity_value(team.quota.cpu):
+        problems.append(Problem(f"{path}.cpu", team.quota.cpu, why.format(need=f"{math.ceil(need.cpu * 1000)}m CPU")))
+    if need.memory > formats.quantity_value(team.quota.memory):
+        problems.append(Problem(f"{path}.memory", team.quota.memory, why.format(need=f"{math.ceil(need.memory / 2**20)}Mi memory")))
+    if need.pods > team.quota.pods:
+        problems.append(Problem(f"{path}.pods", team.quota.pods, why.format(need=f"{need.pods} pods")))
     return problems
 
 

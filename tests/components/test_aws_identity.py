@@ -74,7 +74,7 @@ def test_trust_policy_admits_only_the_exact_service_account_and_sts_audience(pro
 
 def test_trust_policy_never_uses_wildcards():
     """StringEquals with the full subject: `StringLike` or `*` would admit other service accounts."""
-    document = irsa_trust_policy("arn:aws:iam::1:oidc-provider/x", "https://x", "ns", "sa")
+    document = irsa_trust_policy("arn:aws:iam::1:oidc-provider/x", "https://x", ("ns",), "sa")
     text = json.dumps(document)
     assert "*" not in text and "StringLike" not in text
     assert document["Statement"][0]["Condition"]["StringEquals"]["x:sub"] == "system:serviceaccount:ns:sa"

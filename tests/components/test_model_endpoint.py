@@ -11,6 +11,7 @@ import pulumi
 import pytest
 
 from mlops.offline.diff import diff_renderings
+from mlops.offline.lint import lint_rendering
 from mlops.offline.mocks import PlaceholderMocks
 from mlops.offline.render import SECRET, RenderedResource, Rendering, manifest_of, render
 from mlops.offline.validate import ReferenceData, validate_rendering
@@ -161,3 +162,17 @@ def test_a_plain_text_oidc_client_secret_is_refused():
     plain = render(PROJECT_DIR, "prod", {**EXPOSED, "mlops:gateway.oidc": json.dumps({**login, "clientSecret": "hunter2"})})
     [finding] = [f for f in validate_rendering(plain, ReferenceData(REFERENCE_DIR), "1.33") if f.check == "plain-credential"]
     assert finding.path == "mlops:gateway.oidc.clientSecret"
+
+
+def test_a_team_models_endpoint_lives_in_the_team_namespace():
+    """With teams, the route, its policies and its grant follow the model into team-<name>, and the
+    gateway still reaches the model there (the lint's flows, RawDeployment straight to the server)."""
+    teams = [{"name": "fraud", "groups": ["fraud-engineers"], "quota": {"cpu": "40", "memory": "100Gi", "gpus": 0}}]
+    team = {"mlops:teams": json.dumps(teams), "mlops:models[0].team": "fraud"}
+    serverless = render(PROJECT_DIR, "prod", {**EXPOSED, **team})
+    route = objects(serverless, "HTTPRoute")[f"team-fraud/{JWT_MODEL}"]
+    assert route["spec"]["rules"][0]["filters"][0]["urlRewrite"]["hostname"] == f"{JWT_MODEL}-predictor.team-fraud.svc.cluster.local"
+    assert f"team-fraud/{JWT_MODEL}" in objects(serverless, "SecurityPolicy")
+    assert sorted(objects(serverless, "ReferenceGrant")) == ["kourier-system/routes-from-mlops-serving", "kourier-system/routes-from-team-fraud"]
+    raw = render(PROJECT_DIR, "prod", {**EXPOSED, **RAW, **team})
+    assert lint_rendering(raw) == []

@@ -8,10 +8,13 @@ labelled with the model); node groups come from the prod rendering.
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
 from stacks.config.schema import Limits
+from mlops.offline.render import render
+from tests.conftest import PROJECT_DIR
 from tests.policies.conftest import made, mutated, resource, verdicts
 
 ISVC = "kubernetes:serving.kserve.io/v1beta1:InferenceService"
@@ -223,3 +226,26 @@ def test_gpus_per_model_cap():
     assert verdicts("gpus-per-model-capped", copy.deepcopy(model), limits=Limits(max_gpus_per_model=2)) == []
     [finding] = verdicts("gpus-per-model-capped", model, limits=Limits(max_gpus_per_model=1))
     assert "requests 2 GPU(s) per replica, above the cap of 1" in finding.message
+
+
+# --- team-quota-caps-gpus --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def team_objects() -> list:
+    """The Namespace and ResourceQuota the TeamNamespaces component renders for a team without GPUs."""
+    teams = json.dumps([{"name": "fraud", "groups": ["fraud-engineers"], "quota": {"cpu": "20", "memory": "40Gi", "gpus": 0}}])
+    rendering = render(PROJECT_DIR, "dev", {"mlops:teams": teams})
+    return [resource(rendering, "kubernetes:core/v1:Namespace", "teams-fraud"), resource(rendering, "kubernetes:core/v1:ResourceQuota", "teams-fraud-quota")]
+
+
+def test_a_team_quota_with_gpus_passes_and_without_them_fails(team_objects):
+    """The rendered quota names requests.nvidia.com/gpu (0 here); dropping it, or the quota, leaves the team's GPUs uncapped."""
+    namespace, quota = team_objects
+    assert quota.inputs["spec"]["hard"]["requests.nvidia.com/gpu"] == "0"
+    assert verdicts("team-quota-caps-gpus", [namespace, quota]) == []
+    uncapped = mutated(quota, lambda props: props["spec"]["hard"].pop("requests.nvidia.com/gpu"))
+    for resources in ([namespace, uncapped], [namespace]):
+        [finding] = verdicts("team-quota-caps-gpus", resources, environment="dev")
+        assert "team namespace team-fraud (team fraud) has no ResourceQuota capping requests.nvidia.com/gpu" in finding.message
+        assert finding.level == "mandatory"

@@ -4,6 +4,7 @@ render broken the way a reviewer would catch it, naming the object."""
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 from collections.abc import Callable
 from typing import Any
@@ -211,6 +212,65 @@ def test_an_expression_naming_a_metric_nothing_exports_is_named(dev_rendering):
     assert found[0].endswith("names ['mlops_collector_events_recieved_total'], which no platform component exports (monitoring/catalog.py)")
 
 
+# --- teams -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def teams_rendering() -> Rendering:
+    """Prod with its two models in two teams' namespaces."""
+    teams = [
+        {"name": "fraud", "groups": ["fraud-engineers"], "quota": {"cpu": "40", "memory": "100Gi", "gpus": 0}},
+        {"name": "vision", "groups": ["vision-engineers"], "quota": {"cpu": "40", "memory": "120Gi", "gpus": 4}},
+    ]
+    return render(PROJECT_DIR, "prod", {"mlops:teams": json.dumps(teams), "mlops:models[0].team": "fraud", "mlops:models[1].team": "vision"})
+
+
+def policy_in(rendering: Rendering, namespace: str, name: str, change: Callable[[dict[str, Any]], None]) -> Rendering:
+    copied = copy.deepcopy(rendering)
+    (target,) = [
+        r for r in copied.resources
+        if r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy" and r.inputs["metadata"] == {"name": name, "namespace": namespace}
+    ]
+    change(target.inputs)
+    return copied
+
+
+def test_team_models_get_the_platform_paths_and_teams_stay_apart(teams_rendering):
+    """Kourier, the activator and Prometheus reach each team's model pods, its drift job reaches the
+    Pushgateway and MLflow, and nothing of one team reaches the other's models (all checked by the lint)."""
+    assert lint_rendering(teams_rendering, PROMTOOL) == []
+
+
+def test_platform_flows_that_name_only_the_shared_namespace_deny_team_models(teams_rendering):
+    """The Kourier gateway's egress naming mlops-serving instead of every model namespace."""
+    def only_shared(policy):
+        policy["spec"]["egress"][0]["to"] = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "mlops-serving"}}}]
+
+    found = messages(policy_in(teams_rendering, "kourier-system", "allow-model-pods", only_shared))
+    assert sorted(f.split(": ", 2)[1] for f in found) == [
+        "Kourier gateway -> InferenceService team-fraud/fraud-detector:8012",
+        "Kourier gateway -> InferenceService team-vision/image-embedder:8012",
+    ]
+
+
+def test_one_team_opening_to_another_is_named_once_both_sides_allow_it(teams_rendering):
+    """Team fraud's egress and team vision's ingress both opened to each other: the lint names the flows."""
+    def egress_to_vision(policy):
+        policy["spec"]["egress"].append({"to": [{"namespaceSelector": {"matchLabels": {"mlops-platform/team": "vision"}}}]})
+
+    def ingress_from_fraud(policy):
+        policy["spec"].setdefault("ingress", []).append({"from": [{"namespaceSelector": {"matchLabels": {"mlops-platform/team": "fraud"}}}]})
+
+    opened = policy_in(teams_rendering, "team-fraud", "default-deny", egress_to_vision)
+    assert messages(opened) == []  # vision's default-deny still refuses
+    opened = policy_in(opened, "team-vision", "default-deny", ingress_from_fraud)
+    found = messages(opened)
+    assert found and all("team-fraud -> team-vision (another team's model) is allowed, though nothing needs it" in f for f in found)
+    assert {f.split(": ", 2)[1].split(" -> ")[1] for f in found} == {
+        "InferenceService team-vision/image-embedder:8012", "InferenceService team-vision/image-embedder:8080"
+    }
+
+
 # --- the platform gateway ------------------------------------------------------------------------------
 
 
@@ -237,24 +297,13 @@ def test_a_stack_with_public_endpoints_passes_and_checks_the_way_in(exposed_rend
     assert ("gateway -> Service mlops-serving/fraud-detector-v7-predictor:80", "InferenceService mlops-serving/fraud-detector", 8080) in raw
 
 
-def gateway_policy(rendering: Rendering, namespace: str, change: Callable[[dict[str, Any]], None]) -> Rendering:
-    """A copy of the rendering with the `allow-platform-gateway` NetworkPolicy of `namespace` changed."""
-    copied = copy.deepcopy(rendering)
-    (target,) = [
-        r for r in copied.resources
-        if r.type.endswith(":NetworkPolicy") and r.inputs["metadata"] == {"name": "allow-platform-gateway", "namespace": namespace}
-    ]
-    change(target.inputs)
-    return copied
-
-
 def from_another_namespace(policy: dict[str, Any]) -> None:
     policy["spec"]["ingress"][0]["from"] = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]
 
 
 def test_a_gateway_flow_the_policies_deny_is_named(exposed_rendering):
     """Kourier's ingress from the gateway namespace gone: the flow and both model routes are named."""
-    found = messages(gateway_policy(exposed_rendering, "kourier-system", from_another_namespace))
+    found = messages(policy_in(exposed_rendering, "kourier-system", "allow-platform-gateway", from_another_namespace))
     assert found == [
         "lint flows: platform gateway (Envoy) -> Kourier gateway:8081: gateway -> Service kourier-system/kourier-internal:80 "
         f"(HTTPRoute mlops-serving/{model}) is denied by the NetworkPolicies"
@@ -267,7 +316,7 @@ def test_a_gateway_flow_the_policies_deny_is_named(exposed_rendering):
 
 
 def test_a_raw_predictor_the_gateway_cannot_reach_is_named(exposed_raw_rendering):
-    found = [f for f in messages(gateway_policy(exposed_raw_rendering, "mlops-serving", from_another_namespace)) if f.startswith("lint routes")]
+    found = [f for f in messages(policy_in(exposed_raw_rendering, "mlops-serving", "allow-platform-gateway", from_another_namespace)) if f.startswith("lint routes")]
     assert found == [
         f"lint routes: HTTPRoute mlops-serving/{route}: Service mlops-serving/{service}:80 (InferenceService mlops-serving/{route}:8080) "
         "is unreachable from the gateway under the NetworkPolicies"

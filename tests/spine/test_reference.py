@@ -71,12 +71,12 @@ def test_check_names_an_edited_a_missing_and_an_unlisted_file(reference_copy: Pa
     with (reference_copy / "crds" / "monitoring.coreos.com_podmonitors.yaml").open("a") as crd:
         crd.write("# local edit\n")
     (reference_copy / "chart-values" / "mlflow.values.schema.json").unlink()
-    (reference_copy / "crds" / "gateway.networking.k8s.io_httproutes.yaml").write_text("kind: CustomResourceDefinition\n")
+    (reference_copy / "crds" / "gateway.networking.k8s.io_grpcroutes.yaml").write_text("kind: CustomResourceDefinition\n")
     problems = check(reference_copy)
     assert len(problems) == 3
     assert problems[0].startswith("crds/monitoring.coreos.com_podmonitors.yaml: sha256 ")
     assert problems[1] == "chart-values/mlflow.values.schema.json: listed in manifest.yaml but missing"
-    assert problems[2].startswith("crds/gateway.networking.k8s.io_httproutes.yaml: not in manifest.yaml")
+    assert problems[2].startswith("crds/gateway.networking.k8s.io_grpcroutes.yaml: not in manifest.yaml")
 
 
 def test_check_without_a_manifest_says_where_it_looked(tmp_path: Path):

@@ -1,8 +1,9 @@
 """IAM roles for service accounts (IRSA): one least-privilege role per workload, no static keys.
 
-Each role trusts only the cluster's OIDC provider, only for tokens issued to one exact
-`system:serviceaccount:<namespace>:<name>` with the STS audience, so no other pod, namespace or
-cluster can assume it.
+Each role trusts only the cluster's OIDC provider, only for tokens issued to exact
+`system:serviceaccount:<namespace>:<name>` subjects with the STS audience: one service account, or
+for the workloads beside the models the same service account in each namespace that runs models
+(the shared one and every team's). No other pod, namespace or cluster can assume it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
+
+from components.interfaces import service_accounts_text
 
 STS_AUDIENCE = "sts.amazonaws.com"
 ROLE_ARN_ANNOTATION = "eks.amazonaws.com/role-arn"
@@ -28,9 +31,10 @@ _WRITE_OBJECTS = ["s3:AbortMultipartUpload", "s3:PutObject"]
 _DELETE_OBJECTS = ["s3:DeleteObject"]
 
 
-def irsa_trust_policy(oidc_provider_arn: str, issuer_url: str, namespace: str, service_account: str) -> dict[str, Any]:
-    """Trust policy letting exactly one Kubernetes service account assume the role."""
+def irsa_trust_policy(oidc_provider_arn: str, issuer_url: str, namespaces: Sequence[str], service_account: str) -> dict[str, Any]:
+    """Trust policy letting exactly the service account `service_account` of each of `namespaces` assume the role."""
     issuer = issuer_url.removeprefix("https://")
+    subjects = [f"system:serviceaccount:{namespace}:{service_account}" for namespace in namespaces]
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -40,7 +44,8 @@ def irsa_trust_policy(oidc_provider_arn: str, issuer_url: str, namespace: str, s
                 "Action": "sts:AssumeRoleWithWebIdentity",
                 "Condition": {
                     "StringEquals": {
-                        f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                        # A list in StringEquals matches any one of its values.
+                        f"{issuer}:sub": subjects[0] if len(subjects) == 1 else subjects,
                         f"{issuer}:aud": STS_AUDIENCE,
                     }
                 },
@@ -93,7 +98,7 @@ class ServiceAccountRole:
     """One workload's role: who may assume it and what it may do."""
 
     workload: str
-    namespace: str
+    namespaces: tuple[str, ...]
     service_account: str
     # An identity policy document (dict, may hold Outputs) granted inline.
     policy: dict[str, Any] | None = None
@@ -124,12 +129,12 @@ class WorkloadIdentity(pulumi.ComponentResource):
     def _role(self, name: str, args: WorkloadIdentityArgs, spec: ServiceAccountRole) -> aws.iam.Role:
         child = pulumi.ResourceOptions(parent=self)
         trust = pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer_url).apply(
-            lambda values: json.dumps(irsa_trust_policy(values[0], values[1], spec.namespace, spec.service_account))
+            lambda values: json.dumps(irsa_trust_policy(values[0], values[1], spec.namespaces, spec.service_account))
         )
         role = aws.iam.Role(
             f"{name}-{spec.workload}",
             assume_role_policy=trust,
-            description=f"IRSA role of {spec.namespace}/{spec.service_account}",
+            description=f"IRSA role of {service_accounts_text(spec.namespaces, spec.service_account)}",
             opts=child,
         )
         if spec.policy is not None:

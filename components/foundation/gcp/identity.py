@@ -1,7 +1,9 @@
 """Workload Identity: one Google service account per workload, least privilege, no keys.
 
 Each Google service account may be impersonated by exactly one Kubernetes service account
-(`roles/iam.workloadIdentityUser` granted to `<project>.svc.id.goog[<namespace>/<name>]`), and
+(`roles/iam.workloadIdentityUser` granted to `<project>.svc.id.goog[<namespace>/<name>]`), or for the
+workloads beside the models by that service account in each namespace that runs models (one binding
+per namespace: the shared one and every team's), and
 holds only object roles on the specific buckets its workload uses. No JSON key is ever created:
 pods get short-lived tokens from the GKE metadata server.
 
@@ -17,6 +19,8 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
+
+from components.interfaces import service_accounts_text
 
 WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
 SERVICE_ACCOUNT_ANNOTATION = "iam.gke.io/gcp-service-account"
@@ -53,7 +57,7 @@ class BucketGrant:
 @dataclass(frozen=True)
 class WorkloadAccount:
     workload: str
-    namespace: str
+    namespaces: tuple[str, ...]
     service_account: str
     grants: tuple[BucketGrant, ...]
 
@@ -87,22 +91,26 @@ class WorkloadIdentity(pulumi.ComponentResource):
 
     def _account(self, name: str, spec: WorkloadAccount, args: WorkloadIdentityArgs) -> gcp.serviceaccount.Account:
         child = pulumi.ResourceOptions(parent=self)
+        accounts_text = service_accounts_text(spec.namespaces, spec.service_account)
         account = gcp.serviceaccount.Account(
             name,
             account_id=service_account_id(args.account_prefix, spec.workload),
-            display_name=f"{spec.workload} ({spec.namespace}/{spec.service_account})",
-            description=f"Workload Identity of Kubernetes service account {spec.namespace}/{spec.service_account}",
+            display_name=f"{spec.workload} ({accounts_text})",
+            description=f"Workload Identity of Kubernetes service account {accounts_text}",
             opts=child,
         )
-        self.bindings.append(
-            gcp.serviceaccount.IAMMember(
-                f"{name}-workload-identity",
-                service_account_id=account.name,
-                role=WORKLOAD_IDENTITY_USER,
-                member=kubernetes_member(args.workload_pool, spec.namespace, spec.service_account),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.wait_for)),
+        for position, namespace in enumerate(spec.namespaces):
+            # The first namespace's binding keeps the name it had before teams existed.
+            suffix = "" if position == 0 else f"-{namespace}"
+            self.bindings.append(
+                gcp.serviceaccount.IAMMember(
+                    f"{name}-workload-identity{suffix}",
+                    service_account_id=account.name,
+                    role=WORKLOAD_IDENTITY_USER,
+                    member=kubernetes_member(args.workload_pool, namespace, spec.service_account),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.wait_for)),
+                )
             )
-        )
         for grant in spec.grants:
             gcp.storage.BucketIAMMember(
                 f"{name}-{grant.label}",
