@@ -14,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.images import ImageResolver, as_configured
-from components.namespaces import PLATFORM, SERVING, Flow
+from components.namespaces import GATEWAY_NAMESPACE, PLATFORM, SERVING, Flow
 
 Workload = Literal["mlflow", "storage-initializer", "payload-collector", "drift-job", "training-job", "batch-job"]
 WORKLOADS: tuple[Workload, ...] = ("mlflow", "storage-initializer", "payload-collector", "drift-job", "training-job", "batch-job")
@@ -83,9 +83,9 @@ class GpuPlacement:
 
 
 # The gateway's Envoy proxies, and the Gateway object itself, run in Envoy Gateway's controller
-# namespace (its default ControllerNamespace deployment mode); EnvoyProxy names their Service, so
+# namespace, GATEWAY_NAMESPACE (its default ControllerNamespace deployment mode; defined with the other
+# namespaces in components.namespaces, whose flows name it); EnvoyProxy names their Service, so
 # the cloud's load balancer can bind to it by name.
-GATEWAY_NAMESPACE = "envoy-gateway-system"
 GATEWAY_NAME = "mlops"
 GATEWAY_SERVICE = "mlops-gateway"
 GATEWAY_HTTPS_PORT = 443

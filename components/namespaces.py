@@ -29,6 +29,8 @@ CERT_MANAGER = "cert-manager"
 # and Knative's autoscaler scrapes their queue-proxies.
 KNATIVE_SERVING = "knative-serving"
 KOURIER_SYSTEM = "kourier-system"
+# Envoy Gateway's namespace: the platform gateway's Envoy proxies run here (components.interfaces).
+GATEWAY_NAMESPACE = "envoy-gateway-system"
 # Every namespace that runs model pods (the shared serving namespace and each team's) carries this
 # label, so platform flows to and from model pods select them all without naming them.
 MODEL_NAMESPACE_LABEL = ("mlops-platform/models", "true")
@@ -137,8 +139,8 @@ MONITORING_FLOWS = (
     Flow("scrape-targets", "Egress", (ANY_POD, ANYWHERE), ()),
     admission_webhook(PROMETHEUS_OPERATOR_WEBHOOK_PORT),
     Flow("pushgateway-clients", "Ingress", (MODEL_NAMESPACES,), (PUSHGATEWAY_PORT,)),
-    # Reached through an Ingress whose controller may run in any namespace.
-    Flow("grafana-ingress", "Ingress", (ANY_POD,), (GRAFANA_PORT,)),
+    # Grafana's route on the platform gateway.
+    Flow("platform-gateway", "Ingress", (_namespace(GATEWAY_NAMESPACE),), (GRAFANA_PORT,)),
 )
 KNATIVE_SERVING_FLOWS = (
     # The API, and registries the controller resolves image tags at.

@@ -11,11 +11,13 @@ from components.model.observability import DRIFT_REPORT_PREFIX
 from components.interfaces import Foundation, PlatformServices
 from components.platform.kserve import SERVICE_ACCOUNT as MODEL_SERVER_ACCOUNT
 from components.model.deployment import ModelDeployment, ModelDeploymentArgs
+from components.model.endpoint import KourierRouteGrant, KourierRouteGrantArgs, ModelEndpoint, ModelEndpointArgs
 from components.platform.mlflow_teams import TEAM_CREDENTIALS_SECRET
 from components.model.serving_access import ModelServingAccess, ModelServingAccessArgs
 from components.namespaces import MONITORING
 from components.teams import model_namespace, model_namespaces, per_namespace_name
 from stacks.config import ConfigError, Problem, StackConfig
+from stacks.config.schema import ModelDeployment as ModelDeclaration
 from stacks.config.rules import model_pods
 from stacks.locations import resolve_model_locations, stack_stores
 
@@ -86,7 +88,42 @@ def build_models(
         "models": {
             model.name: {"url": deployments[model.name].url, "version": model.model.deployed_version}
             for model in declared
-        }
+        },
+        **build_endpoints(config, declared, services, opts),
+    }
+
+
+def build_endpoints(
+    config: StackConfig, declared: list[ModelDeclaration], services: PlatformServices, opts: pulumi.ResourceOptions
+) -> dict[str, pulumi.Input[object]]:
+    """The declared public models on the gateway, and the grants their routes need (from every model of
+    the config, so that each shard of a split render declares the same grants)."""
+    public = [model for model in declared if model.endpoint.public]
+    if config.gateway.domain is None or not any(model.endpoint.public for model in config.models):
+        return {}
+    crds = tuple(services.crds_ready)
+    if config.kserve.deployment_mode == "Serverless":
+        for namespace in sorted({model_namespace(model) for model in config.models if model.endpoint.public}):
+            KourierRouteGrant(f"kourier-routes-{namespace}", KourierRouteGrantArgs(route_namespace=namespace, crds_ready=crds), opts)
+    endpoints = {
+        model.name: ModelEndpoint(
+            f"model-{model.name}-endpoint",
+            ModelEndpointArgs(
+                model=model,
+                namespace=model_namespace(model),
+                deployment_mode=config.kserve.deployment_mode,
+                domain=config.gateway.domain,
+                jwt=config.gateway.jwt,
+                crds_ready=crds,
+            ),
+            opts,
+        )
+        for model in public
+    }
+    keys = {name: endpoint.api_keys for name, endpoint in endpoints.items() if endpoint.api_keys}
+    return {
+        "modelEndpoints": {name: endpoint.url for name, endpoint in endpoints.items()},
+        "modelApiKeys": pulumi.Output.secret(keys),
     }
 
 

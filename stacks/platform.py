@@ -10,13 +10,16 @@ from components.platform.collector import CollectorModel, PayloadCollector, Payl
 from components.interfaces import Foundation, PlatformServices
 from components.platform.knative import KnativeServing, KnativeServingArgs
 from components.platform.kserve import KServe, KServeArgs
+from components.platform.mlflow import APP as MLFLOW_SERVICE
 from components.platform.mlflow import MlflowServer, MlflowServerArgs
 from components.platform.mlflow_server import default_permission_for
 from components.platform.mlflow_teams import MlflowTeams, MlflowTeamsArgs
 from components.model.serving import READY_TIMEOUT_SECONDS
 from components.platform.canary_guard import CanaryGuard, CanaryGuardArgs
 from components.platform.gpu_metrics import GpuMetrics, GpuMetricsArgs
-from components.platform.monitoring import Monitoring, MonitoringArgs, sizing
+from components.platform.monitoring import GRAFANA_SERVICE, GRAFANA_SERVICE_PORT, Monitoring, MonitoringArgs, sizing
+from components.platform.mlflow_server import PORT as MLFLOW_PORT
+from components.platform.ui_routes import UiRoute, UiRouteArgs
 from components.namespaces import MONITORING, PLATFORM, PlatformNamespaces
 from components.teams import model_namespaces
 from stacks.config import StackConfig
@@ -36,7 +39,6 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
             prod=config.is_prod,
             alerting=config.alerting,
             storage_class=storage_class,
-            grafana_hostname=config.monitoring.grafana_hostname,
         ),
         opts,
     )
@@ -114,6 +116,8 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
             ),
             opts,
         )
+    # The routes and their SecurityPolicies are custom resources of the gateway's chart.
+    build_ui_routes(config, opts if gateway is None else pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=gateway.ready)))
     collector = PayloadCollector(
         "payload-collector",
         PayloadCollectorArgs(
@@ -133,7 +137,7 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
         collector_url=collector.url,
         pushgateway_url=monitoring.pushgateway_url,
         runtime_image=images[config.images.runtime],
-        crds_ready=[kserve.crd_chart, kserve.controller_chart, *monitoring_crds],
+        crds_ready=[kserve.crd_chart, kserve.controller_chart, *monitoring_crds, *(gateway.ready if gateway else ())],
         outputs={
             "mlflowTrackingUri": mlflow.tracking_uri,
             "mlflowAdminPassword": mlflow.admin_password,
@@ -179,6 +183,25 @@ def build_gateway(
 def gateway_outputs(gateway: Gateway) -> dict[str, pulumi.Input[object]]:
     """The gateway's domain, and what it resolves to where the cloud has a load balancer (local: a port-forward)."""
     return {"gatewayDomain": gateway.domain, **({"gatewayAddress": gateway.address} if gateway.address is not None else {})}
+
+
+def build_ui_routes(config: StackConfig, opts: pulumi.ResourceOptions) -> None:
+    """MLflow and Grafana on the gateway at their configured hosts (the config rules require the
+    gateway for a host), behind the gateway's OIDC login when one is configured."""
+    if not config.gateway.enabled:
+        return
+    jwks_uri = config.gateway.jwt.jwks_uri if config.gateway.jwt is not None else None
+    uis = (
+        ("mlflow", config.mlflow.hostname, PLATFORM, MLFLOW_SERVICE, MLFLOW_PORT),
+        ("grafana", config.monitoring.grafana_hostname, MONITORING, GRAFANA_SERVICE, GRAFANA_SERVICE_PORT),
+    )
+    for ui, host, namespace, service, port in uis:
+        if host is not None:
+            UiRoute(
+                f"{ui}-ui",
+                UiRouteArgs(ui, host, namespace, service, port, config.gateway.oidc, jwks_uri),
+                opts,
+            )
 
 
 def collector_model(model: ModelDeployment) -> CollectorModel:

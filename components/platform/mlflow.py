@@ -30,6 +30,7 @@ import pulumi_random as random
 
 from components import workloads
 from components.interfaces import Database, ObjectStore
+from components.namespaces import GATEWAY_NAMESPACE
 from components.platform.mlflow_server import (
     ADMIN_USERNAME,
     AUTH_CONFIG_ENV,
@@ -66,7 +67,8 @@ class MlflowServerArgs:
     object_store: ObjectStore
     replicas: int = 1
     service_account_annotations: dict[str, pulumi.Input[str]] = field(default_factory=dict)
-    # Public host name; an Ingress is rendered when set.
+    # Host name of the server's route on the platform gateway (components.platform.ui_routes), which
+    # then reaches the server: the server accepts requests for it.
     hostname: str | None = None
     # Namespaces whose pods call the server (model serving, Prometheus).
     client_namespaces: tuple[str, ...] = ()
@@ -138,11 +140,10 @@ def migration_container(image: pulumi.Input[str]) -> dict[str, Any]:
 
 
 def client_peers(client_namespaces: tuple[str, ...], public: bool) -> list[dict[str, Any]]:
-    """Who may open connections to the server: its own namespace, the clients, and (with an
-    Ingress) any namespace, because the ingress controller's namespace is the cluster's choice."""
-    if public:
-        return [{"namespaceSelector": {}}]
-    return [{"podSelector": {}}, *[workloads.namespace_pods(namespace) for namespace in client_namespaces]]
+    """Who may open connections to the server: its own namespace, the clients, and (with a route on
+    the platform gateway) the gateway's Envoy proxies."""
+    peers = [{"podSelector": {}}, *[workloads.namespace_pods(namespace) for namespace in client_namespaces]]
+    return [*peers, workloads.namespace_pods(GATEWAY_NAMESPACE)] if public else peers
 
 
 class MlflowServer(pulumi.ComponentResource):
@@ -198,28 +199,6 @@ class MlflowServer(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=args.monitoring_crds),
         )
-        if args.hostname is not None:
-            k8s.networking.v1.Ingress(
-                f"{name}-ingress",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=APP, namespace=args.namespace, labels=workloads.labels(APP, "tracking")),
-                spec={
-                    "rules": [
-                        {
-                            "host": args.hostname,
-                            "http": {
-                                "paths": [
-                                    {
-                                        "path": "/",
-                                        "pathType": "Prefix",
-                                        "backend": {"service": {"name": APP, "port": {"name": "http"}}},
-                                    }
-                                ]
-                            },
-                        }
-                    ]
-                },
-                opts=child,
-            )
         self.tracking_uri = pulumi.Output.concat("http://", service.metadata.name, ".", args.namespace, ".svc:", str(PORT))
         self.admin_secret_name = ADMIN_SECRET
         self.register_outputs({"tracking_uri": self.tracking_uri, "admin_password": self.admin_password})

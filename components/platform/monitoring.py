@@ -38,6 +38,10 @@ CHART_REPOSITORY = "https://prometheus-community.github.io/helm-charts"
 PUSHGATEWAY_PORT = 9091
 DASHBOARD_LABEL = "grafana_dashboard"
 GRAFANA_ADMIN_SECRET = "grafana-admin"
+# Grafana's Service as the chart names it: `<release>-grafana`, port 80 in front of the server's 3000
+# (grafana chart 12.11.1 defaults service.port / service.targetPort, pulled in by kube-prometheus-stack).
+GRAFANA_SERVICE = f"{STACK_CHART}-grafana"
+GRAFANA_SERVICE_PORT = 80
 # ConfigMaps hold at most 1 MiB.
 MAX_DASHBOARD_BYTES = 1024 * 1024
 MONITORING_DIR = Path(__file__).resolve().parents[2] / "monitoring"
@@ -111,7 +115,7 @@ def sizing(retention: str, storage_gib: int, prod: bool) -> MonitoringSizing:
 
 
 def stack_values(
-    size: MonitoringSizing, storage_class: str | None, grafana_hostname: str | None, alertmanager: AlertmanagerFiles
+    size: MonitoringSizing, storage_class: str | None, alertmanager: AlertmanagerFiles
 ) -> dict[str, Any]:
     """Values of the kube-prometheus-stack chart."""
     claim: dict[str, Any] = {
@@ -124,8 +128,6 @@ def stack_values(
         "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
         "sidecar": {"dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "labelValue": "1", "searchNamespace": MONITORING}},
     }
-    if grafana_hostname:
-        grafana["ingress"] = {"enabled": True, "hosts": [grafana_hostname]}
     return {
         "prometheus": {
             "prometheusSpec": {
@@ -190,7 +192,6 @@ class MonitoringArgs:
     prod: bool
     alerting: AlertingSettings = field(default_factory=AlertingSettings)
     storage_class: str | None = None
-    grafana_hostname: str | None = None
     dashboards_dir: Path = MONITORING_DIR / "dashboards"
     rules_dir: Path = MONITORING_DIR / "rules"
     namespace: str = MONITORING
@@ -234,7 +235,7 @@ class Monitoring(pulumi.ComponentResource):
             version=STACK_CHART_VERSION,
             namespace=args.namespace,
             repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=CHART_REPOSITORY),
-            values=stack_values(args.size, args.storage_class, args.grafana_hostname, alertmanager),
+            values=stack_values(args.size, args.storage_class, alertmanager),
             opts=pulumi.ResourceOptions(parent=self, depends_on=chart_needs),
         )
         # Everything below is a monitoring.coreos.com object: its CRDs come with the stack chart.

@@ -30,6 +30,8 @@ REPLACE_ON: dict[str, tuple[str, ...]] = {
     "gcp:container/nodePool:NodePool": ("name", "location", "nodeConfig", "cluster"),
     "gcp:sql/databaseInstance:DatabaseInstance": ("name", "region", "databaseVersion"),
     "gcp:storage/bucket:Bucket": ("name", "location"),
+    # pulumi-random replaces on any input change; keepers exist to force exactly that (API key rotation).
+    "random:index/randomPassword:RandomPassword": ("keepers", "length", "special"),
 }
 
 MAX_VALUE_CHARS = 120

@@ -13,8 +13,13 @@ Rules:
 - placement: a pod pinned to a node pool tolerates the pool's taints and fits one node's allocatable;
 - flows: the NetworkPolicies allow each flow the platform needs (scrape, MLflow to its database and
   store, storage initializer to the store, gateways to model pods, logger to collector, drift job to
-  Pushgateway and MLflow, API server webhooks, the GKE metadata server) and deny model pods the database,
-  and deny the pods of one model namespace (a team's, or the shared one) another's model pods.
+  Pushgateway and MLflow, API server webhooks, the GKE metadata server, and for a stack with routes on
+  the platform gateway: outside clients to Envoy's HTTPS listener, Envoy to Kourier's cluster-local
+  listener and to RawDeployment predictors) and deny model pods the database, and deny the pods of one
+  model namespace (a team's, or the shared one) another's model pods;
+- routes: every HTTPRoute's backends exist (in the render, or made by a chart or KServe) and Envoy
+  reaches their pods under the NetworkPolicies, and every route is guarded by a SecurityPolicy (a
+  model route by one with jwt or apiKeyAuth).
 """
 
 from __future__ import annotations
@@ -513,6 +518,34 @@ KSERVE_WEBHOOK = Endpoint("KServe webhook", "kserve", {"control-plane": "kserve-
 CLOUD_APIS = Endpoint("cloud APIs (object store, STS)", address="203.0.113.10")
 MANAGED_DATABASE = Endpoint("the managed database", address="10.60.0.5")
 GKE_METADATA = Endpoint("the GKE metadata server", address="169.254.169.254")
+# The platform gateway's Envoy pods as Envoy Gateway labels them (internal/infrastructure/kubernetes/
+# proxy/resource.go EnvoyAppLabel, internal/gatewayapi/translator.go owning-gateway labels, v1.9.0).
+ENVOY = Endpoint(
+    "platform gateway (Envoy)",
+    "envoy-gateway-system",
+    {
+        "app.kubernetes.io/name": "envoy",
+        "app.kubernetes.io/component": "proxy",
+        "app.kubernetes.io/managed-by": "envoy-gateway",
+        "gateway.envoyproxy.io/owning-gateway-name": "mlops",
+        "gateway.envoyproxy.io/owning-gateway-namespace": "envoy-gateway-system",
+    },
+)
+EXTERNAL_CLIENT = Endpoint("a client outside the cluster", address="198.51.100.7")
+# Envoy binds a privileged listener port + 10000 (internal/gatewayapi/listener.go, v1.9.0): 443 -> 10443.
+ENVOY_HTTPS_PORT = 10443
+GRAFANA = Endpoint("Grafana", "mlops-monitoring", {"app.kubernetes.io/name": "grafana", "app.kubernetes.io/instance": "kube-prometheus-stack"})
+# Route backends a chart or KServe makes: (namespace, Service, port) -> (pods, target port).
+# kourier-internal: port 80 -> 8081 (net-kourier config/300-gateway.yaml, knative-v1.21.1); Grafana:
+# `<release>-grafana`, port 80 -> 3000 (grafana chart defaults).
+OUTSIDE_ROUTE_BACKENDS: dict[tuple[str, str, int], tuple[Endpoint, int]] = {
+    ("kourier-system", "kourier-internal", 80): (KOURIER, 8081),
+    ("mlops-monitoring", "kube-prometheus-stack-grafana", 80): (GRAFANA, 3000),
+}
+# A RawDeployment predictor Service `<isvc>-...-predictor` serves port 80 from MODEL_SERVER_PORT
+# (kserve pkg/constants InferenceServiceDefaultHttpPort; reconcilers/service, v0.20.0).
+PREDICTOR_SERVICE_PORT = 80
+MODEL_LABEL = "mlops.platform/model"
 
 
 def _render_pods(index: RenderIndex, label: str, value: str) -> Endpoint:
@@ -560,6 +593,13 @@ def required_flows(index: RenderIndex) -> list[tuple[str, Endpoint, Endpoint, in
         if source.namespace != target.namespace
         for port in (QUEUE_PROXY_PORTS["queue-port"], MODEL_SERVER_PORT)
     ]
+    routes = list(index.of_kind("HTTPRoute"))
+    if routes:
+        flows.append(("external -> gateway", EXTERNAL_CLIENT, ENVOY, ENVOY_HTTPS_PORT, True))
+    for route in routes:
+        for backend in route_backends(index, route):
+            if backend.pods is not None and backend.port is not None:
+                flows.append((f"gateway -> {backend.name} ({_name(route)})", ENVOY, backend.pods, backend.port, True))
     return flows
 
 
@@ -626,10 +666,89 @@ def check_flows(index: RenderIndex) -> list[Finding]:
     return findings
 
 
+# --- routes --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RouteBackend:
+    """A route's backendRef resolved to the pods and container port it reaches (None: unresolved)."""
+
+    name: str
+    pods: Endpoint | None
+    port: int | None
+
+
+def route_backends(index: RenderIndex, route: Mapping[str, Any]) -> list[RouteBackend]:
+    namespace = (route.get("metadata") or {}).get("namespace") or ""
+    backends = []
+    for rule in (route.get("spec") or {}).get("rules") or []:
+        for ref in rule.get("backendRefs") or []:
+            backend_namespace, name, port = ref.get("namespace") or namespace, str(ref.get("name")), int(ref.get("port") or 0)
+            backends.append(_resolve_backend(index, backend_namespace, name, port))
+    return backends
+
+
+def _resolve_backend(index: RenderIndex, namespace: str, name: str, port: int) -> RouteBackend:
+    label = f"Service {namespace}/{name}:{port}"
+    if (namespace, name, port) in OUTSIDE_ROUTE_BACKENDS:
+        pods, target = OUTSIDE_ROUTE_BACKENDS[(namespace, name, port)]
+        return RouteBackend(label, pods, target)
+    for service in index.of_kind("Service"):
+        metadata, spec = service.get("metadata") or {}, service.get("spec") or {}
+        if (metadata.get("namespace"), metadata.get("name")) != (namespace, name):
+            continue
+        pods = [p for p in index.pods if p.namespace == namespace and spec.get("selector") and _matches({"matchLabels": spec["selector"]}, p.labels)]
+        for service_port in spec.get("ports") or []:
+            if service_port.get("port") == port and pods:
+                target = service_port.get("targetPort", port)
+                number = target if isinstance(target, int) else next(
+                    (int(p["containerPort"]) for c in _containers(pods[0].spec) for p in c.get("ports") or [] if p.get("name") == target), None
+                )
+                return RouteBackend(label, Endpoint(pods[0].owner, namespace, pods[0].labels), number)
+        return RouteBackend(label, None, None)
+    if name.endswith("-predictor") and port == PREDICTOR_SERVICE_PORT:
+        for pod in index.pods:
+            isvc = pod.labels.get("serving.kserve.io/inferenceservice")
+            if pod.namespace == namespace and isvc and name.startswith(f"{isvc}-") and pod.labels.get("component") == "predictor":
+                return RouteBackend(label, Endpoint(pod.owner, namespace, pod.labels), MODEL_SERVER_PORT)
+    return RouteBackend(label, None, None)
+
+
+def _guarding_policies(index: RenderIndex, route: Mapping[str, Any]) -> list[dict[str, Any]]:
+    metadata = route.get("metadata") or {}
+    return [
+        spec
+        for policy in index.of_kind("SecurityPolicy")
+        if (policy.get("metadata") or {}).get("namespace") == metadata.get("namespace")
+        for spec in [policy.get("spec") or {}]
+        if any(t.get("kind") == "HTTPRoute" and t.get("name") == metadata.get("name") for t in spec.get("targetRefs") or [])
+    ]
+
+
+def check_routes(index: RenderIndex) -> list[Finding]:
+    findings = []
+    for route in index.of_kind("HTTPRoute"):
+        backends = route_backends(index, route)
+        for backend in backends:
+            if backend.pods is None:
+                findings.append(Finding("routes", _name(route), f"sends traffic to {backend.name}, which matches no Service and port the render, its charts or KServe make"))
+            elif backend.port is not None and not flow_allowed(index, ENVOY, backend.pods, backend.port):
+                findings.append(Finding("routes", _name(route), f"{backend.name} ({backend.pods.name}:{backend.port}) is unreachable from the gateway under the NetworkPolicies"))
+        labels = (route.get("metadata") or {}).get("labels") or {}
+        serves_model = MODEL_LABEL in labels or any(b.pods is KOURIER or b.name.split(":")[0].endswith("-predictor") for b in backends)
+        guards = _guarding_policies(index, route)
+        if serves_model and not any(spec.get("jwt") or spec.get("apiKeyAuth") for spec in guards):
+            findings.append(Finding("routes", _name(route), "serves a model without a SecurityPolicy authenticating callers (jwt or apiKeyAuth)"))
+        elif backends and not guards:
+            # A route without backends (the HTTP-to-HTTPS redirect) answers from Envoy itself.
+            findings.append(Finding("routes", _name(route), "is on the gateway without a SecurityPolicy"))
+    return findings
+
+
 # --- all together -------------------------------------------------------------------------------------
 
 
-RULES = ("references", "services", "monitors", "promql", "placement", "flows")
+RULES = ("references", "services", "monitors", "promql", "placement", "flows", "routes")
 
 
 def lint_rendering(rendering: Rendering, promtool: str | None = None) -> list[Finding]:
@@ -642,5 +761,6 @@ def lint_rendering(rendering: Rendering, promtool: str | None = None) -> list[Fi
         *check_metric_names(index),
         *check_placement(index),
         *check_flows(index),
+        *check_routes(index),
     ]
 

@@ -7,6 +7,7 @@ two renders of the same commit are byte-identical and a diff shows only what the
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -34,9 +35,16 @@ def _aws_common(args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
     return {"arn": _arn(service, args.name)}
 
 
+def _password(args: pulumi.runtime.MockResourceArgs) -> str:
+    """Stable per resource; new when its keepers change, as the provider replaces the password then."""
+    keepers = args.inputs.get("keepers")
+    identity = args.name if not keepers else f"{args.name}:{json.dumps(keepers, sort_keys=True)}"
+    return f"mock-password-{_digest(identity, 16)}"
+
+
 # Outputs a real provider would compute, by type token; everything else echoes the inputs.
 COMPUTED: dict[str, Callable[[pulumi.runtime.MockResourceArgs], dict[str, Any]]] = {
-    "random:index/randomPassword:RandomPassword": lambda a: {"result": f"mock-password-{_digest(a.name, 16)}"},
+    "random:index/randomPassword:RandomPassword": lambda a: {"result": _password(a)},
     "random:index/randomId:RandomId": lambda a: {"hex": _digest(a.name), "b64Url": _digest(a.name)},
     "aws:eks/cluster:Cluster": lambda a: {
         "arn": _arn("eks", f"cluster/{a.name}"),

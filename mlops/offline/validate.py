@@ -32,7 +32,7 @@ import referencing
 import yaml
 from kubernetes_validate import utils as k8s_schemas
 
-from components.declarations import CREDENTIAL, AlertingSettings
+from components.declarations import CREDENTIAL, AlertingSettings, GatewaySettings
 from mlops.offline.cel_rules import RuleCheck, rule_tree
 from mlops.offline.reference import Manifest, chart_pin_problem
 from mlops.offline.render import SECRET, RenderedResource, Rendering, manifest_of
@@ -217,7 +217,7 @@ def _embedded_manifest_findings(
 
 
 # Config sections holding credentials, and the declaration that marks which fields are credentials.
-CREDENTIAL_SECTIONS: dict[str, type[pydantic.BaseModel]] = {"mlops:alerting": AlertingSettings}
+CREDENTIAL_SECTIONS: dict[str, type[pydantic.BaseModel]] = {"mlops:alerting": AlertingSettings, "mlops:gateway": GatewaySettings}
 
 
 def plain_credentials(rendering: Rendering) -> list[Finding]:

@@ -1,7 +1,8 @@
 """The platform's guardrails, one module per rule; `POLICIES` is what the pack serves.
 
 Security: storage encryption, public buckets, cluster API exposure, static credentials,
-container hardening (non-root, no escalation, read-only root, limits), pinned images, secrets.
+container hardening (non-root, no escalation, read-only root, limits), pinned images, secrets,
+authentication on public model routes and a login in front of the UIs on the gateway.
 MLOps: monitoring, rollback path, retraining strategy, canary in prod, GPU placement.
 Cost: GPU pool size and GPUs per model capped by `mlops:limits`; every team namespace's quota caps GPUs.
 """
@@ -27,9 +28,11 @@ from . import (
     model_has_rollback_path,
     no_public_buckets,
     no_static_cloud_credentials,
+    public_model_requires_auth,
     secrets_are_pulumi_secrets,
     storage_encrypted_at_rest,
     team_quota_caps_gpus,
+    ui_behind_login,
 )
 from .common.guardrail import Guardrail
 
@@ -46,6 +49,8 @@ GUARDRAILS: tuple[Guardrail, ...] = tuple(
         container_resource_limits,
         image_pinned,
         secrets_are_pulumi_secrets,
+        public_model_requires_auth,
+        ui_behind_login,
         database_backups_enabled,
         database_deletion_protection,
         model_has_monitoring,

@@ -60,11 +60,12 @@ def cross_section_problems(config: StackConfig) -> list[Problem]:
         *_deployer_reaches_the_api(config),
         *_gateway(config),
         *refused_by_the_platform(config),
+        *_endpoint_exposure(config),
     ]
 
 
 def _gateway(config: StackConfig) -> list[Problem]:
-    """The gateway gets what its cloud can give it, and public UI hosts live under its certificate."""
+    """The gateway gets what its cloud can give it (hosts on it: `_endpoint_exposure`)."""
     gateway, key = config.gateway, "mlops:gateway"
     problems = []
     for index, cidr in enumerate(gateway.source_cidrs):
@@ -92,17 +93,6 @@ def _gateway(config: StackConfig) -> list[Problem]:
         if gateway.source_cidrs:
             problems.append(
                 Problem(f"{key}.sourceCidrs", gateway.source_cidrs, "a local cluster has no load balancer to admit client ranges; remove sourceCidrs")
-            )
-    for path, host in _public_hosts(config):
-        if host is None or not _is_host_name(host):
-            continue  # _host_names says what is wrong with it
-        if not gateway.enabled or gateway.domain is None:
-            problems.append(
-                Problem(path, host, "a public host is served by the platform's gateway; set mlops:gateway.enabled with its domain and tls, or remove the host")
-            )
-        elif not host.endswith(f".{gateway.domain}") or "." in host.removesuffix(f".{gateway.domain}"):
-            problems.append(
-                Problem(path, host, f"must be one label under mlops:gateway.domain (<name>.{gateway.domain}): the gateway's certificate covers *.{gateway.domain}")
             )
     return problems
 
@@ -738,7 +728,7 @@ def _is_host_name(host: str) -> bool:
 
 def _host_names(config: StackConfig) -> list[Problem]:
     return [
-        Problem(path, host, "an Ingress host is a lowercase DNS name (letters, digits, '-', '.'), at most 253 characters")
+        Problem(path, host, "a host name is a lowercase DNS name (letters, digits, '-', '.'), at most 253 characters")
         for path, host in _public_hosts(config)
         if host is not None and not _is_host_name(host)
     ]
@@ -763,3 +753,85 @@ def _cloud_identifiers(config: StackConfig) -> list[Problem]:
             if not _ROLE_ARN.match(arn)
         ]
     return problems
+
+
+# A Secret data key (API keys are stored under the consumer's client id): the API server's rule.
+_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+# Envoy Gateway v1.9.0 CRD limits: JWTProvider.audiences MaxItems 8 (jwt_types.go), JWTClaim.values
+# MaxItems 128 (authorization_types.go).
+MAX_JWT_AUDIENCES = 8
+MAX_CLAIM_VALUES = 128
+
+
+def _external_hosts(config: StackConfig) -> list[tuple[str, str]]:
+    """(config path, host) of everything the gateway serves: public models, MLflow, Grafana."""
+    domain = config.gateway.domain or ""
+    hosts = [
+        (f"mlops:models[{index}].endpoint.host", model.endpoint.host or f"{model.name}.{domain}")
+        for index, model in enumerate(config.models)
+        if model.endpoint.public
+    ]
+    # A host that is no DNS name is reported by _host_names alone.
+    hosts += [
+        (path, host)
+        for path, host in _public_hosts(config)
+        if host is not None and _is_host_name(host)
+    ]
+    return hosts
+
+
+def _endpoint_exposure(config: StackConfig) -> list[Problem]:
+    """Public endpoints need the gateway, its token issuer for JWT, and a host its wildcard certificate covers."""
+    gateway = config.gateway
+    hosts = _external_hosts(config)
+    if not gateway.enabled:
+        off = "is served through the platform gateway, which is off: set mlops:gateway.enabled (with domain and tls)"
+        return [
+            *(Problem(f"mlops:models[{index}].endpoint.public", True, f"{off}, or make the model private")
+              for index, model in enumerate(config.models) if model.endpoint.public),
+            *(Problem(path, host, f"{off}, or remove the host") for path, host in hosts if not path.startswith("mlops:models")),
+        ]
+    problems = [
+        Problem(path, host, f"the gateway's certificate covers {gateway.domain} and *.{gateway.domain}: use <name>.{gateway.domain}")
+        for path, host in hosts
+        if host.partition(".")[2] != gateway.domain
+    ]
+    seen: dict[str, str] = {}
+    for path, host in hosts:
+        if host in seen:
+            problems.append(Problem(path, host, f"also the host of {seen[host]}; each external host serves one thing"))
+        seen.setdefault(host, path)
+    for index, model in enumerate(config.models):
+        problems += _model_endpoint_problems(config, index, model)
+    if gateway.jwt is not None and len(gateway.jwt.audiences) > MAX_JWT_AUDIENCES:
+        problems.append(Problem("mlops:gateway.jwt.audiences", gateway.jwt.audiences, f"Envoy Gateway accepts at most {MAX_JWT_AUDIENCES} audiences"))
+    login = gateway.oidc
+    if login is not None and login.allowed_groups:
+        if gateway.jwt is None or gateway.jwt.issuer != login.issuer:
+            problems.append(
+                Problem("mlops:gateway.oidc.allowedGroups", login.allowed_groups,
+                        "groups are read from the verified ID token, whose keys come from mlops:gateway.jwt.jwksUri: "
+                        f"set mlops:gateway.jwt with issuer {login.issuer!r}, or remove allowedGroups")
+            )
+        if len(login.allowed_groups) > MAX_CLAIM_VALUES:
+            problems.append(Problem("mlops:gateway.oidc.allowedGroups", len(login.allowed_groups), f"at most {MAX_CLAIM_VALUES} groups"))
+    return problems
+
+
+def _model_endpoint_problems(config: StackConfig, index: int, model: ModelDeployment) -> list[Problem]:
+    endpoint, path = model.endpoint, f"mlops:models[{index}].endpoint"
+    if not endpoint.public:
+        return []
+    if endpoint.auth == "jwt":
+        problems = []
+        if config.gateway.jwt is None:
+            problems.append(Problem(f"{path}.auth", "jwt", "needs the token issuer in mlops:gateway.jwt (issuer, audiences, jwksUri), or use apiKey"))
+        if len(endpoint.consumers) > MAX_CLAIM_VALUES:
+            problems.append(Problem(f"{path}.consumers", len(endpoint.consumers), f"at most {MAX_CLAIM_VALUES} consumers per model"))
+        return problems
+    return [
+        Problem(f"{path}.consumers[{number}].name", consumer.name,
+                "an API key consumer is a Secret key: letters, digits, '-', '_' and '.' only")
+        for number, consumer in enumerate(endpoint.consumers)
+        if not _SECRET_KEY.match(consumer.name)
+    ]

@@ -198,7 +198,7 @@ class MlflowSettings(Section):
         "(basic auth) and prometheus-flask-exporter, which the official ghcr.io/mlflow/mlflow image lacks.",
     )
     replicas: int = Field(1, ge=1, le=10, description="Tracking server replicas.")
-    hostname: str | None = Field(None, description="Public host name; an Ingress is rendered when set.")
+    hostname: str | None = Field(None, description="External host name on the platform gateway (<name>.<gateway domain>; needs mlops:gateway), behind its OIDC login.")
 
 
 class KServeSettings(Section):
@@ -222,7 +222,7 @@ class KServeSettings(Section):
 class MonitoringSettings(Section):
     retention: PrometheusDuration = Field("15d", description="Prometheus retention time.")
     storage_gib: int = Field(20, ge=1, description="Prometheus volume size.")
-    grafana_hostname: str | None = Field(None, description="Public host name for Grafana; Ingress rendered when set.")
+    grafana_hostname: str | None = Field(None, description="External host name for Grafana on the platform gateway (needs mlops:gateway), behind its OIDC login.")
 
 
 class ImagesSettings(Section):

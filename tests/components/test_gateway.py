@@ -325,9 +325,9 @@ def problems(overrides: dict[str, Any]) -> list[str]:
         ({**ACME_TLS, "mlops:gateway.loadBalancer": "internal"}, "mlops:gateway.tls.issuer: a local cluster has no cloud DNS zone"),
         ({**PROVIDED_TLS, "mlops:gateway.loadBalancer": "internet-facing"}, "mlops:gateway.loadBalancer: a local cluster has no cloud load balancer"),
         ({**PROVIDED_TLS, "mlops:gateway.sourceCidrs[0]": "10.0.0.1/8"}, "mlops:gateway.sourceCidrs[0]: not a CIDR"),
-        ({"mlops:mlflow.hostname": "mlflow.example.com"}, "mlops:mlflow.hostname: a public host is served by the platform's gateway"),
-        ({**PROVIDED_TLS, "mlops:monitoring.grafanaHostname": "grafana.example.org"}, "mlops:monitoring.grafanaHostname: must be one label under"),
-        ({**PROVIDED_TLS, "mlops:mlflow.hostname": f"a.mlflow.{DOMAIN}"}, "mlops:mlflow.hostname: must be one label under"),
+        ({"mlops:mlflow.hostname": "mlflow.example.com"}, "mlops:mlflow.hostname: is served through the platform gateway, which is off"),
+        ({**PROVIDED_TLS, "mlops:monitoring.grafanaHostname": "grafana.example.org"}, "mlops:monitoring.grafanaHostname: the gateway's certificate covers"),
+        ({**PROVIDED_TLS, "mlops:mlflow.hostname": f"a.mlflow.{DOMAIN}"}, "mlops:mlflow.hostname: the gateway's certificate covers"),
     ],
 )
 def test_gateway_settings_the_target_cannot_honour_are_refused(overrides, expected):

@@ -6,7 +6,7 @@ import pytest
 
 from mlops.offline.render import Rendering, render
 from tests.conftest import PROJECT_DIR
-from tests.components.test_gateway import PROVIDED_TLS
+from tests.exposure import EXPOSED, LOCAL_TLS
 
 POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 
@@ -52,11 +52,13 @@ def test_exactly_these_policies_exist(dev):
         ],
         "kourier-system": ["activator-and-xds", "gateway-clients", "model-pods", "prometheus", "same-namespace"],
         "kserve": ["admission-webhook", "api-server", "prometheus", "same-namespace"],
-        "mlops-monitoring": ["admission-webhook", "grafana-ingress", "pushgateway-clients", "same-namespace", "scrape-targets"],
+        "mlops-monitoring": ["admission-webhook", "platform-gateway", "pushgateway-clients", "same-namespace", "scrape-targets"],
         "mlops-platform": [
             "cloud-apis", "managed-database", "mlflow-clients", "object-store-clients", "payload-collector-clients", "postgres-clients"
         ],
-        "mlops-serving": ["cloud-apis", "knative-serving", "kourier-gateway", "platform-services", "prometheus", "pushgateway"],
+        "mlops-serving": [
+            "cloud-apis", "knative-serving", "kourier-gateway", "platform-services", "prometheus", "pushgateway"
+        ],
     }
     expected = sorted([(ns, f"allow-{flow}") for ns, names in flows.items() for flow in names] + [(ns, "default-deny") for ns in flows])
     assert sorted(policies(dev)) == expected
@@ -81,14 +83,17 @@ def _admits(rendering: Rendering, direction: str, namespace: str, peer_namespace
 
 
 def test_every_cross_namespace_flow_is_open_on_both_ends(dev):
-    """An egress to another platform namespace is useless unless that namespace admits it, and vice versa."""
+    """An egress to another platform namespace is useless unless that namespace admits it, and vice versa.
+    (A namespace the render does not make default-deny, such as Envoy Gateway's while the gateway is off,
+    admits everything.)"""
+    default_deny = {ns for ns, name in policies(dev) if name == "default-deny"}
     missing = []
     for (namespace, name), spec in policies(dev).items():
         for direction, key, other in (("egress", "to", "ingress"), ("ingress", "from", "egress")):
             for rule in spec.get(direction, []):
                 for peer in rule.get(key, []):
                     target = peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
-                    if target is None or target == namespace:
+                    if target is None or target == namespace or target not in default_deny:
                         continue
                     for port in ports(rule) if "ports" in rule else ():
                         if not _admits(dev, other, target, namespace, port):
@@ -119,11 +124,12 @@ def test_each_flow_opens_one_peer_set_on_its_ports(dev, namespace, name, directi
     assert ports(rule) == expected_ports
 
 
-def test_mlflow_is_reachable_from_any_namespace_only_behind_an_ingress():
-    """With a public host name the ingress controller (in a namespace of the cluster's choosing) must reach MLflow."""
-    rendering = render(PROJECT_DIR, "dev", {**PROVIDED_TLS, "mlops:gateway.domain": "example.com", "mlops:mlflow.hostname": "mlflow.example.com"})
-    spec = policies(rendering)[("mlops-platform", "allow-mlflow-clients")]
-    assert peers(spec["ingress"][0], "from") == ["any-namespace"]
+def test_mlflow_is_reachable_from_the_gateway_only_with_a_host():
+    """With a host on the platform gateway, Envoy's namespace reaches MLflow (and no other namespace more)."""
+    exposed = {key: value for key, value in EXPOSED.items() if key.startswith("mlops:gateway") or key == "mlops:mlflow.hostname"}
+    exposed |= {**LOCAL_TLS, "mlops:gateway.loadBalancer": "internal"}
+    spec = policies(render(PROJECT_DIR, "dev", exposed))[("mlops-platform", "allow-mlflow-clients")]
+    assert peers(spec["ingress"][0], "from") == ["ns=envoy-gateway-system", "ns=mlops-monitoring", "ns=mlops-serving", "same-namespace"]
 
 
 def scraped_ports(endpoint: dict) -> set[int]:

@@ -12,7 +12,7 @@ from components.platform.mlflow_server import in_cluster_hosts, server_args
 from components.platform.monitoring import MonitoringFileError, load_dashboards, load_rule_files
 from mlops.offline.render import SECRET, RenderedResource, Rendering, render
 from tests.conftest import PROJECT_DIR
-from tests.components.test_gateway import PROVIDED_TLS
+from tests.exposure import EXPOSED, LOCAL_TLS
 
 DASHBOARDS = sorted((PROJECT_DIR / "monitoring" / "dashboards").glob("*.json"))
 RULE_FILES = sorted((PROJECT_DIR / "monitoring" / "rules").glob("*.yaml"))
@@ -196,13 +196,28 @@ def test_mlflow_credentials_and_store_uri_are_secrets(dev):
         assert named(dev, "kubernetes:core/v1:Secret", name).inputs["stringData"][key] == SECRET
 
 
-def test_mlflow_ingress_only_with_a_hostname(dev):
+def test_mlflow_on_the_gateway_only_with_a_hostname(dev):
+    """No class-less Ingress any more: with a host, MLflow gets a route on the platform gateway behind the
+    OIDC login, and the server accepts requests for that host."""
     assert not dev.by_type("kubernetes:networking.k8s.io/v1:Ingress")
-    rendering = render(PROJECT_DIR, "dev", {**PROVIDED_TLS, "mlops:gateway.domain": "example.com", "mlops:mlflow.hostname": "mlflow.example.com"})
-    (ingress,) = rendering.by_type("kubernetes:networking.k8s.io/v1:Ingress")
-    assert ingress.inputs["spec"]["rules"][0]["host"] == "mlflow.example.com"
+    assert not dev.by_type("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute")
+    exposed = {key: value for key, value in EXPOSED.items() if key.startswith("mlops:gateway") or key == "mlops:mlflow.hostname"}
+    exposed |= {**LOCAL_TLS, "mlops:gateway.loadBalancer": "internal"}
+    rendering = render(PROJECT_DIR, "dev", exposed)
+    assert not rendering.by_type("kubernetes:networking.k8s.io/v1:Ingress")
+    (route,) = [r for r in rendering.by_type("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute") if r.inputs["metadata"]["namespace"] == "mlops-platform"]
+    assert route.inputs["spec"]["hostnames"] == ["mlflow.ml.example.com"]
+    assert route.inputs["spec"]["rules"][0]["backendRefs"] == [{"group": "", "kind": "Service", "name": "mlflow", "port": 5000}]
+    (login,) = rendering.by_type("kubernetes:gateway.envoyproxy.io/v1alpha1:SecurityPolicy")
+    assert login.inputs["spec"]["oidc"]["redirectURL"] == "https://mlflow.ml.example.com/oauth2/callback"
+    assert login.inputs["spec"]["oidc"]["clientSecret"] == {"name": "mlflow-oidc-client"}
+    assert named(rendering, "kubernetes:core/v1:Secret", "mlflow-ui-oidc-client").inputs["stringData"] == {"client-secret": SECRET}
+    # allowedGroups: the ID token (fixed cookie name) is verified and its groups claim must match.
+    assert login.inputs["spec"]["jwt"]["providers"][0]["extractFrom"] == {"cookies": ["mlops-id-token"]}
+    claims = login.inputs["spec"]["authorization"]["rules"][0]["principal"]["jwt"]["claims"]
+    assert claims == [{"name": "groups", "valueType": "StringArray", "values": ["ml-platform"]}]
     args = named(rendering, "kubernetes:apps/v1:Deployment", "mlflow-server").inputs["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert "mlflow.example.com" in args[args.index("--allowed-hosts") + 1].split(",")
+    assert "mlflow.ml.example.com" in args[args.index("--allowed-hosts") + 1].split(",")
 
 
 # --- Payload collector ----------------------------------------------------------------------

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from mlops.cli import main
-from mlops.offline.lint import lint_rendering
+from mlops.offline.lint import RenderIndex, lint_rendering, required_flows
 from mlops.offline.render import Rendering, render
 from mlops.project import EXIT_FAILED
 from tests.conftest import PROJECT_DIR, REFERENCE_DIR
+from tests.exposure import EXPOSED, RAW
 
 PROMTOOL = shutil.which("promtool")
 
@@ -268,3 +269,78 @@ def test_one_team_opening_to_another_is_named_once_both_sides_allow_it(teams_ren
     assert {f.split(": ", 2)[1].split(" -> ")[1] for f in found} == {
         "InferenceService team-vision/image-embedder:8012", "InferenceService team-vision/image-embedder:8080"
     }
+
+
+# --- the platform gateway ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def exposed_rendering() -> Rendering:
+    return render(PROJECT_DIR, "prod", EXPOSED)
+
+
+@pytest.fixture(scope="module")
+def exposed_raw_rendering() -> Rendering:
+    return render(PROJECT_DIR, "prod", {**EXPOSED, **RAW})
+
+
+def test_a_stack_with_public_endpoints_passes_and_checks_the_way_in(exposed_rendering, exposed_raw_rendering):
+    """Outside -> Envoy -> Kourier (Serverless) or -> predictor (RawDeployment, stable and canary) are
+    required flows, and they hold under the rendered NetworkPolicies."""
+    for rendering in (exposed_rendering, exposed_raw_rendering):
+        assert lint_rendering(rendering, PROMTOOL) == []
+    serverless = {(flow[0].split(" (")[0], flow[2].name, flow[3]) for flow in required_flows(RenderIndex(exposed_rendering))}
+    raw = {(flow[0].split(" (")[0], flow[2].name, flow[3]) for flow in required_flows(RenderIndex(exposed_raw_rendering))}
+    assert ("external -> gateway", "platform gateway (Envoy)", 10443) in serverless
+    assert ("gateway -> Service kourier-system/kourier-internal:80", "Kourier gateway", 8081) in serverless
+    assert ("gateway -> Service mlops-serving/fraud-detector-v6-predictor:80", "InferenceService mlops-serving/fraud-detector", 8080) in raw
+    assert ("gateway -> Service mlops-serving/fraud-detector-v7-predictor:80", "InferenceService mlops-serving/fraud-detector", 8080) in raw
+
+
+def from_another_namespace(policy: dict[str, Any]) -> None:
+    policy["spec"]["ingress"][0]["from"] = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]
+
+
+def test_a_gateway_flow_the_policies_deny_is_named(exposed_rendering):
+    """Kourier's ingress from the gateway namespace gone: the flow and both model routes are named."""
+    found = messages(policy_in(exposed_rendering, "kourier-system", "allow-platform-gateway", from_another_namespace))
+    assert found == [
+        "lint flows: platform gateway (Envoy) -> Kourier gateway:8081: gateway -> Service kourier-system/kourier-internal:80 "
+        f"(HTTPRoute mlops-serving/{model}) is denied by the NetworkPolicies"
+        for model in ("fraud-detector", "image-embedder")
+    ] + [
+        f"lint routes: HTTPRoute mlops-serving/{model}: Service kourier-system/kourier-internal:80 (Kourier gateway:8081) "
+        "is unreachable from the gateway under the NetworkPolicies"
+        for model in ("fraud-detector", "image-embedder")
+    ]
+
+
+def test_a_raw_predictor_the_gateway_cannot_reach_is_named(exposed_raw_rendering):
+    found = [f for f in messages(policy_in(exposed_raw_rendering, "mlops-serving", "allow-platform-gateway", from_another_namespace)) if f.startswith("lint routes")]
+    assert found == [
+        f"lint routes: HTTPRoute mlops-serving/{route}: Service mlops-serving/{service}:80 (InferenceService mlops-serving/{route}:8080) "
+        "is unreachable from the gateway under the NetworkPolicies"
+        for route, service in (("fraud-detector", "fraud-detector-v6-predictor"), ("fraud-detector", "fraud-detector-v7-predictor"),
+                               ("image-embedder", "image-embedder-vchampion-predictor"))
+    ]
+
+
+def test_a_route_to_a_service_nobody_makes_is_named(exposed_rendering):
+    def misspell(route):
+        route["spec"]["rules"][0]["backendRefs"][0]["name"] = "mlfow"
+
+    assert messages(broken(exposed_rendering, "HTTPRoute", "mlflow", misspell)) == [
+        "lint routes: HTTPRoute mlops-platform/mlflow: sends traffic to Service mlops-platform/mlfow:5000, which matches no Service "
+        "and port the render, its charts or KServe make"
+    ]
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("fraud-detector", "HTTPRoute mlops-serving/fraud-detector: serves a model without a SecurityPolicy authenticating callers (jwt or apiKeyAuth)"),
+    ("grafana", "HTTPRoute mlops-monitoring/grafana: is on the gateway without a SecurityPolicy"),
+])
+def test_a_route_no_security_policy_guards_is_named(exposed_rendering, name, expected):
+    def retarget(policy):
+        policy["spec"]["targetRefs"][0]["name"] = f"{name}-old"
+
+    assert messages(broken(exposed_rendering, "SecurityPolicy", name, retarget)) == [f"lint routes: {expected}"]

@@ -310,8 +310,8 @@ def test_an_empty_kube_context_is_refused():
     assert found.startswith("mlops:local.kubeContext: empty: the provider would use whatever context kubectl points at")
 
 
-def test_an_ingress_host_must_be_a_dns_name():
-    assert problem_of({"mlops:mlflow": {"hostname": "MLflow Server"}}).startswith("mlops:mlflow.hostname: an Ingress host is a lowercase DNS name")
+def test_a_ui_host_must_be_a_dns_name():
+    assert problem_of({"mlops:mlflow": {"hostname": "MLflow Server"}}).startswith("mlops:mlflow.hostname: a host name is a lowercase DNS name")
 
 
 # --- Canary gates ------------------------------------------------------------------------------------
