@@ -27,7 +27,10 @@ from training.config import SETTINGS as TRAINING_SETTINGS
 from training.evaluation import METRICS
 
 # Read by the libraries the entrypoints use, not by their own settings.
-PLATFORM_VARIABLES = {"MLFLOW_TRACKING_URI", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+PLATFORM_VARIABLES = {
+    *("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"),
+    *("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+}
 
 
 @pytest.fixture(scope="module")
