@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 
 import pytest
+import yaml
 
 from components.foundation.aws.gateway_load_balancer import envoy_container_port
 from components.foundation.aws.load_balancer_controller import IMAGE, chart_image_parts
@@ -19,15 +20,19 @@ from stacks import program
 from stacks.config import ConfigError
 from tests.conftest import PROJECT_DIR, REFERENCE_DIR
 from tests.render_monitors import record_monitors
+from tests.exposure import ISSUER, JWKS_URI, LOGIN
 
 ZONE = "Z0123456789ABCDEFGHIJ"
 VPC_CIDR = "10.40.0.0/16"  # mlops:aws.vpcCidr of the committed prod stack
 ACME = {"issuer": "acme", "acme": {"email": "ops@example.com"}}
 PROVIDED = {"issuer": "provided", "provided": {"certificate": "-----BEGIN CERTIFICATE-----", "privateKey": "-----BEGIN PRIVATE KEY-----"}}
-PUBLIC = {"enabled": True, "domain": "ml.example.com", "loadBalancer": "internet-facing", "tls": ACME}
+# Prod's token issuer and UI login (its public model and UI hosts need them), whichever way the load balancer faces.
+AUTH = {"jwt": {"issuer": ISSUER, "audiences": ["ml-api"], "jwksUri": JWKS_URI}, "oidc": LOGIN}
+PUBLIC = {**AUTH, "enabled": True, "domain": "ml.example.com", "loadBalancer": "internet-facing", "tls": ACME}
 INTERNAL = {
+    **AUTH,
     "enabled": True,
-    "domain": "ml.corp.example",
+    "domain": "ml.example.com",
     "loadBalancer": "internal",
     "sourceCidrs": ["192.168.0.0/16", "10.100.0.0/24"],
     "tls": PROVIDED,
@@ -207,10 +212,16 @@ def test_the_nlb_and_its_public_addresses_are_in_the_cost_estimate(public, inter
     assert not [line for line in estimate(public.rendering.document(), prices).lines if line.resource == envoy_proxy.name]
 
 
+def prod_section_without(section: str, key: str) -> dict:
+    settings = dict(yaml.safe_load((PROJECT_DIR / "Pulumi.prod.yaml").read_text())["config"][f"mlops:{section}"])
+    del settings[key]
+    return settings
+
+
 def test_acme_without_a_hosted_zone_is_refused_naming_the_key(monkeypatch):
     monitors = record_monitors(monkeypatch)
     with pytest.raises(ConfigError, match=r"mlops:aws\.hostedZoneId.*tls\.issuer acme"):
-        render(PROJECT_DIR, "prod", {"mlops:gateway": json.dumps(PUBLIC)}, processes=1)
+        render(PROJECT_DIR, "prod", {"mlops:gateway": json.dumps(PUBLIC), "mlops:aws": json.dumps(prod_section_without("aws", "hostedZoneId"))}, processes=1)
     assert monitors and monitors[0].recorded == []
 
 

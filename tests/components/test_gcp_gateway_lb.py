@@ -15,11 +15,15 @@ from stacks import program
 from stacks.config import ConfigError
 from tests.conftest import PROJECT_DIR, REFERENCE_DIR
 from tests.render_monitors import record_monitors
+from tests.components.test_aws_gateway_lb import prod_section_without
+from tests.exposure import ISSUER, JWKS_URI, LOGIN
 
 ACME = {"issuer": "acme", "acme": {"email": "ops@example.com"}}
 PROVIDED = {"issuer": "provided", "provided": {"certificate": "-----BEGIN CERTIFICATE-----", "privateKey": "-----BEGIN PRIVATE KEY-----"}}
-PUBLIC = {"enabled": True, "domain": "ml.example.com", "loadBalancer": "internet-facing", "sourceCidrs": ["198.51.100.0/24"], "tls": ACME}
-INTERNAL = {"enabled": True, "domain": "ml.corp.example", "loadBalancer": "internal", "tls": PROVIDED}
+# Prod's token issuer and UI login (its public model and UI hosts need them), whichever way the load balancer faces.
+AUTH = {"jwt": {"issuer": ISSUER, "audiences": ["ml-api"], "jwksUri": JWKS_URI}, "oidc": LOGIN}
+PUBLIC = {**AUTH, "enabled": True, "domain": "ml.example.com", "loadBalancer": "internet-facing", "sourceCidrs": ["198.51.100.0/24"], "tls": ACME}
+INTERNAL = {**AUTH, "enabled": True, "domain": "ml.example.com", "loadBalancer": "internal", "tls": PROVIDED}
 
 
 def render_on_gcp(gateway: dict) -> tuple[Rendering, Foundation]:
@@ -113,7 +117,8 @@ def test_provided_certificate_needs_no_dns_identity_but_the_zone_gets_its_record
 
 def test_without_a_zone_a_provided_certificate_writes_no_records(monkeypatch):
     gateway = {**PUBLIC, "tls": {"issuer": "provided", "provided": {"certificate": "-----BEGIN CERTIFICATE-----", "privateKey": "k"}}}
-    rendering = render(PROJECT_DIR, "prod", {"mlops:cloud": "gcp", "mlops:gateway": json.dumps(gateway)}, processes=1)
+    without_zone = {"mlops:gcp": json.dumps(prod_section_without("gcp", "dnsZone"))}
+    rendering = render(PROJECT_DIR, "prod", {"mlops:cloud": "gcp", "mlops:gateway": json.dumps(gateway), **without_zone}, processes=1)
     assert rendering.by_type("gcp:dns/recordSet:RecordSet") == []
     assert "dns.googleapis.com" not in {r.inputs["service"] for r in rendering.by_type("gcp:projects/service:Service")}
 
