@@ -7,7 +7,6 @@ import json
 from dataclasses import dataclass
 
 import pytest
-import yaml
 
 from components.foundation.aws.gateway_load_balancer import envoy_container_port
 from components.foundation.aws.load_balancer_controller import IMAGE, chart_image_parts
@@ -18,7 +17,7 @@ from mlops.offline.render import RenderedResource, Rendering, render
 from mlops.offline.validate import ReferenceData, validate_rendering
 from stacks import program
 from stacks.config import ConfigError
-from tests.conftest import PROJECT_DIR, REFERENCE_DIR
+from tests.conftest import PROJECT_DIR, REFERENCE_DIR, prod_section_without
 from tests.render_monitors import record_monitors
 from tests.exposure import ISSUER, JWKS_URI, LOGIN
 
@@ -210,12 +209,6 @@ def test_the_nlb_and_its_public_addresses_are_in_the_cost_estimate(public, inter
     (envoy_proxy,) = public.rendering.by_type(ENVOY_PROXY_TYPE)
     assert envoy_proxy.inputs["spec"]["provider"]["kubernetes"]["envoyService"]["type"] == "ClusterIP"
     assert not [line for line in estimate(public.rendering.document(), prices).lines if line.resource == envoy_proxy.name]
-
-
-def prod_section_without(section: str, key: str) -> dict:
-    settings = dict(yaml.safe_load((PROJECT_DIR / "Pulumi.prod.yaml").read_text())["config"][f"mlops:{section}"])
-    del settings[key]
-    return settings
 
 
 def test_acme_without_a_hosted_zone_is_refused_naming_the_key(monkeypatch):

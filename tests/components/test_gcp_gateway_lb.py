@@ -13,9 +13,8 @@ from mlops.offline.render import RenderedResource, Rendering, render
 from mlops.offline.validate import ReferenceData, validate_rendering
 from stacks import program
 from stacks.config import ConfigError
-from tests.conftest import PROJECT_DIR, REFERENCE_DIR
+from tests.conftest import PROJECT_DIR, REFERENCE_DIR, prod_section_without
 from tests.render_monitors import record_monitors
-from tests.components.test_aws_gateway_lb import prod_section_without
 from tests.exposure import ISSUER, JWKS_URI, LOGIN
 
 ACME = {"issuer": "acme", "acme": {"email": "ops@example.com"}}
