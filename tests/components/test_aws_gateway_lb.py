@@ -15,10 +15,9 @@ from components.interfaces import Foundation
 from mlops.offline.cost import ENVOY_PROXY_TYPE, PriceTable, estimate
 from mlops.offline.render import RenderedResource, Rendering, render
 from mlops.offline.validate import ReferenceData, validate_rendering
-from stacks import program
 from stacks.config import ConfigError
 from tests.conftest import PROJECT_DIR, REFERENCE_DIR, prod_section_without
-from tests.render_monitors import record_monitors
+from tests.render_monitors import record_monitors, render_with_foundation
 from tests.exposure import ISSUER, JWKS_URI, LOGIN
 
 ZONE = "Z0123456789ABCDEFGHIJ"
@@ -50,17 +49,7 @@ class GatewayRender:
 
 def render_with_gateway(gateway: dict) -> GatewayRender:
     """Prod on AWS with `mlops:gateway` set, and the Foundation the program handed the platform."""
-    seen: list[Foundation] = []
-    real = program.build_platform
-
-    def spy(config, foundation, namespaces):
-        seen.append(foundation)
-        return real(config, foundation, namespaces)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(program, "build_platform", spy)
-        rendering = render(PROJECT_DIR, "prod", {"mlops:gateway": json.dumps(gateway), "mlops:aws.hostedZoneId": ZONE}, processes=1)
-    return GatewayRender(rendering, seen[-1])
+    return GatewayRender(*render_with_foundation("prod", {"mlops:gateway": json.dumps(gateway), "mlops:aws.hostedZoneId": ZONE}))
 
 
 @pytest.fixture(scope="module")
