@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import yaml
+
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = PROJECT_DIR / "reference"
 
@@ -19,3 +21,11 @@ def load_script(relative_path: str) -> ModuleType:
     sys.modules[spec.name] = module  # dataclasses look their defining module up while being built
     spec.loader.exec_module(module)
     return module
+
+
+def prod_section_without(section: str, key: str) -> dict:
+    """Section `mlops:<section>` of the committed prod stack without `key`: an override that takes one key
+    away and keeps the rest of prod's section (its zone, its admins) as committed."""
+    settings = dict(yaml.safe_load((PROJECT_DIR / "Pulumi.prod.yaml").read_text())["config"][f"mlops:{section}"])
+    del settings[key]
+    return settings

@@ -1,10 +1,14 @@
-"""See what a render registered even when it stops with an error (IaC virtualenv only: imports Pulumi)."""
+"""See what a render registered even when it stops with an error, and what the program handed the
+platform (IaC virtualenv only: imports Pulumi)."""
 
 from __future__ import annotations
 
 import pytest
 
+from components.interfaces import Foundation
 from mlops.offline import render as render_module
+from stacks import program
+from tests.conftest import PROJECT_DIR
 
 
 def record_monitors(monkeypatch: pytest.MonkeyPatch) -> list[render_module.RecordingMonitor]:
@@ -18,3 +22,18 @@ def record_monitors(monkeypatch: pytest.MonkeyPatch) -> list[render_module.Recor
 
     monkeypatch.setattr(render_module, "RecordingMonitor", recording)
     return monitors
+
+
+def render_with_foundation(stack: str, overrides: dict[str, str]) -> tuple[render_module.Rendering, Foundation]:
+    """`stack` of the project rendered in one process, and the Foundation the program handed the platform."""
+    seen: list[Foundation] = []
+    real = program.build_platform
+
+    def spy(config, foundation, namespaces):
+        seen.append(foundation)
+        return real(config, foundation, namespaces)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(program, "build_platform", spy)
+        rendering = render_module.render(PROJECT_DIR, stack, overrides, processes=1)
+    return rendering, seen[-1]

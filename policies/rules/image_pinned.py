@@ -1,6 +1,7 @@
 """image-pinned: every container image names an exact build.
 
-Everywhere: an explicit tag that is not `latest`. In prod: a digest (`@sha256:...`), because a tag
+Every image an object names (pod containers, Envoy Gateway's proxy, chart image values). Everywhere:
+an explicit tag that is not `latest`. In prod: a digest (`@sha256:...`), because a tag
 can be moved after review and a rollback must restore the very same bytes.
 """
 
@@ -11,7 +12,7 @@ import re
 from pulumi_policy import ResourceValidationArgs
 
 from .common.guardrail import ADVISORY, MANDATORY, Report, RuleText, environment_of, resource_guardrail, violation
-from .common.kubernetes import containers, describe
+from .common.kubernetes import declared_images, describe
 
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
@@ -39,13 +40,10 @@ def image_problem(image: str, prod: bool) -> str | None:
 
 def validate(args: ResourceValidationArgs, report: Report) -> None:
     prod = environment_of(args) == "prod"
-    for ref in containers(args.resource_type, args.props):
-        image = ref.container.get("image")
-        if not isinstance(image, str) or not image:
-            continue
+    for place, image in declared_images(args.resource_type, args.props):
         problem = image_problem(image, prod)
         if problem:
-            where = f"{describe(args.resource_type, args.props, args.name)} container {ref.name}"
+            where = f"{describe(args.resource_type, args.props, args.name)} {place}"
             report(violation(f"{where} image {image!r} {problem}", TEXT.remediation))
 
 

@@ -7,7 +7,6 @@ import json
 from dataclasses import dataclass
 
 import pytest
-import yaml
 
 from components.foundation.aws.gateway_load_balancer import envoy_container_port
 from components.foundation.aws.load_balancer_controller import IMAGE, chart_image_parts
@@ -16,10 +15,9 @@ from components.interfaces import Foundation
 from mlops.offline.cost import ENVOY_PROXY_TYPE, PriceTable, estimate
 from mlops.offline.render import RenderedResource, Rendering, render
 from mlops.offline.validate import ReferenceData, validate_rendering
-from stacks import program
 from stacks.config import ConfigError
-from tests.conftest import PROJECT_DIR, REFERENCE_DIR
-from tests.render_monitors import record_monitors
+from tests.conftest import PROJECT_DIR, REFERENCE_DIR, prod_section_without
+from tests.render_monitors import record_monitors, render_with_foundation
 from tests.exposure import ISSUER, JWKS_URI, LOGIN
 
 ZONE = "Z0123456789ABCDEFGHIJ"
@@ -51,17 +49,7 @@ class GatewayRender:
 
 def render_with_gateway(gateway: dict) -> GatewayRender:
     """Prod on AWS with `mlops:gateway` set, and the Foundation the program handed the platform."""
-    seen: list[Foundation] = []
-    real = program.build_platform
-
-    def spy(config, foundation, namespaces):
-        seen.append(foundation)
-        return real(config, foundation, namespaces)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(program, "build_platform", spy)
-        rendering = render(PROJECT_DIR, "prod", {"mlops:gateway": json.dumps(gateway), "mlops:aws.hostedZoneId": ZONE}, processes=1)
-    return GatewayRender(rendering, seen[-1])
+    return GatewayRender(*render_with_foundation("prod", {"mlops:gateway": json.dumps(gateway), "mlops:aws.hostedZoneId": ZONE}))
 
 
 @pytest.fixture(scope="module")
@@ -210,12 +198,6 @@ def test_the_nlb_and_its_public_addresses_are_in_the_cost_estimate(public, inter
     (envoy_proxy,) = public.rendering.by_type(ENVOY_PROXY_TYPE)
     assert envoy_proxy.inputs["spec"]["provider"]["kubernetes"]["envoyService"]["type"] == "ClusterIP"
     assert not [line for line in estimate(public.rendering.document(), prices).lines if line.resource == envoy_proxy.name]
-
-
-def prod_section_without(section: str, key: str) -> dict:
-    settings = dict(yaml.safe_load((PROJECT_DIR / "Pulumi.prod.yaml").read_text())["config"][f"mlops:{section}"])
-    del settings[key]
-    return settings
 
 
 def test_acme_without_a_hosted_zone_is_refused_naming_the_key(monkeypatch):

@@ -20,6 +20,9 @@ SERVICE_ACCOUNTS = {
     "vpc-cni": "system:serviceaccount:kube-system:aws-node",
     "ebs-csi": "system:serviceaccount:kube-system:ebs-csi-controller-sa",
     "cluster-autoscaler": "system:serviceaccount:kube-system:cluster-autoscaler",
+    # Prod's gateway: the controller that binds the NLB to Envoy's pods, and cert-manager's DNS-01 solver.
+    "aws-load-balancer-controller": "system:serviceaccount:kube-system:aws-load-balancer-controller",
+    "cert-manager": "system:serviceaccount:cert-manager:cert-manager",
 }
 READ = {"s3:GetObject", "s3:GetObjectVersion"}
 LIST = {"s3:GetBucketLocation", "s3:ListBucket"}
@@ -146,7 +149,7 @@ def test_addon_roles_get_only_their_aws_managed_policies(prod):
     inline = {p.name for p in prod.by_type("aws:iam/rolePolicy:RolePolicy") if p.name.startswith("irsa-")}
     assert inline == {
         "irsa-mlflow", "irsa-storage-initializer", "irsa-payload-collector", "irsa-drift-job", "irsa-training-job", "irsa-batch-job",
-        "irsa-cluster-autoscaler",
+        "irsa-cluster-autoscaler", "irsa-aws-load-balancer-controller", "irsa-cert-manager",
     }  # fmt: skip
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from components.foundation.aws.network import plan_subnets
 from mlops.offline.render import RenderedResource, Rendering, render
+from tests.conftest import prod_section_without
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
@@ -121,13 +122,12 @@ def test_endpoint_security_group_admits_only_https_from_the_vpc(prod):
 @pytest.mark.parametrize(("environment", "nat_count"), [("dev", 1), ("prod", 3)])
 def test_nat_gateways_default_to_one_in_dev_and_one_per_zone_in_prod(environment, nat_count):
     """Without mlops:aws.natGateways, dev shares one NAT gateway and prod has one per zone."""
-    aws = {"region": "us-east-1", "zones": ["us-east-1a", "us-east-1b", "us-east-1c"], "adminRoleArns": []}
     rendering = render(
         PROJECT_DIR,
         "prod",
         {
             "mlops:environment": environment,
-            "mlops:aws": json.dumps(aws),
+            "mlops:aws": json.dumps(prod_section_without("aws", "natGateways")),
             "mlops:database.highAvailability": "false",
             "mlops:database.deletionProtection": "false",
         },

@@ -10,8 +10,13 @@ from tests.conftest import PROJECT_DIR
 
 def test_one_repository_per_platform_image_scanned_on_push(prod):
     repositories = {r.inputs["name"]: r for r in prod.by_type("aws:ecr/repository:Repository")}
+    # Prod's gateway adds Envoy Gateway's controller (`gateway`), its proxy (`envoy`) and the AWS Load
+    # Balancer Controller that binds the NLB to the proxy's pods.
     assert sorted(repositories) == [
+        "mlops/aws-load-balancer-controller",
         "mlops/cluster-autoscaler",
+        "mlops/envoy",
+        "mlops/gateway",
         "mlops/mlflow",
         "mlops/mlops-runtime",
         "mlops/mlserver",

@@ -159,9 +159,10 @@ def test_control_plane_reaches_the_admission_webhooks_and_pods_reach_the_metadat
         for peer in rule["to"]
         for port in rule["ports"]
     }
+    # cert-manager takes its Google identity from the metadata server to answer prod's ACME DNS-01 challenges.
     assert egress == {
         (namespace, cidr, port)
-        for namespace in ("mlops-platform", "mlops-serving")
+        for namespace in ("cert-manager", "mlops-platform", "mlops-serving")
         for cidr, port in (("169.254.169.254/32", 80), ("169.254.169.252/32", 988))
     }
     aws = render(PROJECT_DIR, "prod")

@@ -11,11 +11,9 @@ from components.interfaces import Foundation
 from mlops.offline.cost import ENVOY_PROXY_TYPE, PriceTable, estimate
 from mlops.offline.render import RenderedResource, Rendering, render
 from mlops.offline.validate import ReferenceData, validate_rendering
-from stacks import program
 from stacks.config import ConfigError
-from tests.conftest import PROJECT_DIR, REFERENCE_DIR
-from tests.render_monitors import record_monitors
-from tests.components.test_aws_gateway_lb import prod_section_without
+from tests.conftest import PROJECT_DIR, REFERENCE_DIR, prod_section_without
+from tests.render_monitors import record_monitors, render_with_foundation
 from tests.exposure import ISSUER, JWKS_URI, LOGIN
 
 ACME = {"issuer": "acme", "acme": {"email": "ops@example.com"}}
@@ -28,17 +26,7 @@ INTERNAL = {**AUTH, "enabled": True, "domain": "ml.example.com", "loadBalancer":
 
 def render_on_gcp(gateway: dict) -> tuple[Rendering, Foundation]:
     """Prod on GCP with `mlops:gateway` set, and the Foundation the program handed the platform."""
-    seen: list[Foundation] = []
-    real = program.build_platform
-
-    def spy(config, foundation, namespaces):
-        seen.append(foundation)
-        return real(config, foundation, namespaces)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(program, "build_platform", spy)
-        rendering = render(PROJECT_DIR, "prod", {"mlops:cloud": "gcp", "mlops:gateway": json.dumps(gateway), "mlops:gcp.dnsZone": "mlops-prod"}, processes=1)
-    return rendering, seen[-1]
+    return render_with_foundation("prod", {"mlops:cloud": "gcp", "mlops:gateway": json.dumps(gateway), "mlops:gcp.dnsZone": "mlops-prod"})
 
 
 @pytest.fixture(scope="module")

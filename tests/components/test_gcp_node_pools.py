@@ -72,7 +72,10 @@ def test_pools_autoscale_between_the_configured_totals_and_gpu_scales_from_zero(
 
 def test_nodes_are_shielded_use_workload_identity_and_a_dedicated_service_account(prod):
     (account,) = [a for a in prod.by_type("gcp:serviceaccount/account:Account") if a.name == "nodes-account"]
-    (role,) = prod.by_type("gcp:projects/iAMMember:IAMMember")
+    project_grants = {g.name: g for g in prod.by_type("gcp:projects/iAMMember:IAMMember")}
+    # The only other project-wide grant is cert-manager's Cloud DNS admin, for prod's ACME DNS-01 challenges.
+    assert sorted(project_grants) == ["nodes-account-node-role", "workload-identity-cert-manager-dns-admin"]
+    role = project_grants["nodes-account-node-role"]
     assert role.inputs == {
         "project": "mlops-platform-prod",
         "role": "roles/container.defaultNodeServiceAccount",

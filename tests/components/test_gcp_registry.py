@@ -37,7 +37,8 @@ def test_only_the_node_service_account_may_pull(prod):
 def test_image_urls_are_exported_per_platform_image(prod):
     assert prod.outputs["imageRepositories"] == {
         name: f"us-central1-docker.pkg.dev/mlops-platform-prod/mlops-prod/{name}"
-        for name in ("mlflow", "mlops-runtime", "mlserver", "sklearnserver", "xgbserver")
+        # `envoy` and `gateway`: Envoy Gateway's proxy and controller, for prod's gateway.
+        for name in ("envoy", "gateway", "mlflow", "mlops-runtime", "mlserver", "sklearnserver", "xgbserver")
     }
 
 

@@ -136,8 +136,10 @@ def test_keys_leave_the_stack_only_as_a_secret_output(serverless):
 
 
 def test_private_models_get_nothing_on_the_gateway():
-    """The committed prod stack declares no public model here: no route, policy, key or output."""
-    private = render(PROJECT_DIR, "prod", {key: value for key, value in EXPOSED.items() if not key.startswith("mlops:models")})
+    """Prod with its one public model (fraud-detector) made private: no route, policy, key or output."""
+    gateway_only = {key: value for key, value in EXPOSED.items() if not key.startswith("mlops:models")}
+    private = render(PROJECT_DIR, "prod", {**gateway_only, "mlops:models[0].endpoint": json.dumps({"public": False})})
+    assert not [m.name for m in load_stack_config(private.config).models if m.endpoint.public]
     assert not [r for r in private.resources if "ModelEndpoint" in r.type or "KourierRouteGrant" in r.type]
     assert "modelEndpoints" not in private.outputs and "modelApiKeys" not in private.outputs
 

@@ -39,8 +39,9 @@ PLATFORM_NAMESPACES = ("cert-manager", "knative-serving", "kourier-system", "kse
 
 def test_every_platform_namespace_is_default_deny(dev, prod):
     """Old renders left monitoring, kserve, cert-manager, knative-serving and kourier-system open."""
-    for rendering in (dev, prod):
-        assert {ns for ns, name in policies(rendering) if name == "default-deny"} == set(PLATFORM_NAMESPACES)
+    assert {ns for ns, name in policies(dev) if name == "default-deny"} == set(PLATFORM_NAMESPACES)
+    # Prod's gateway brings Envoy Gateway's namespace, default-deny like the rest.
+    assert {ns for ns, name in policies(prod) if name == "default-deny"} == {*PLATFORM_NAMESPACES, "envoy-gateway-system"}
 
 
 def test_exactly_these_policies_exist(dev):

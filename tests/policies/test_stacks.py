@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from components.foundation.aws.cluster_autoscaler import cluster_autoscaler_image
+from components.foundation.aws.load_balancer_controller import IMAGE as LOAD_BALANCER_CONTROLLER_IMAGE
 from mlops.offline.policy_runner import blocking, run_policies
 from mlops.offline.render import render
 from stacks.config import load_stack_config
@@ -31,13 +32,15 @@ def test_prod_on_gcp_has_no_unjustified_failures():
 
 def test_prod_pulling_images_as_configured_blocks_on_each_tag_pinned_image():
     """Without the stack registry, prod refuses every platform image that has no digest (the
-    cluster autoscaler's too)."""
+    cluster autoscaler's too), wherever the image is named: the gateway's controller in its chart's
+    values, its proxy in the EnvoyProxy, the AWS Load Balancer Controller in its release's values."""
     rendering = render(PROJECT_DIR, "prod", {"mlops:images.source": "reference"})
     findings = blocking(run_policies(rendering, "prod"))
     assert {f.policy for f in findings} == {"image-pinned"}
     refused = {f.message.split(" image '", 1)[1].split("'", 1)[0] for f in findings}
     config = load_stack_config(rendering.config)
-    assert refused == {*config.platform_images, cluster_autoscaler_image(config.cluster.kubernetes_version)}
+    assert refused == {*config.platform_images, cluster_autoscaler_image(config.cluster.kubernetes_version), LOAD_BALANCER_CONTROLLER_IMAGE}
+    assert {config.gateway.controller_image, config.gateway.proxy_image} <= refused
 
 
 def test_dev_has_no_mandatory_failures(dev_rendering):

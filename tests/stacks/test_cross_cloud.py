@@ -5,7 +5,10 @@ the platform declares (every `kubernetes:*` resource except the provider and wha
 foundation component owns itself) must exist on both clouds with the same inputs and options,
 once two things are set aside: the object store's URIs (`s3://<bucket>` vs `gs://<bucket>`) and
 the annotations binding a ServiceAccount to its cloud identity (IRSA role vs Google service
-account), which must name the same workload on both sides.
+account), which must name the same workload on both sides. The gateway's exposure is the cloud's
+by design and set aside too: Envoy's Service stays ClusterIP on AWS (the NLB binds its pods through a
+TargetGroupBinding the foundation owns) and is a LoadBalancer pinned to the stack's address on GCP,
+and cert-manager answers DNS-01 in Route 53 or in Cloud DNS.
 """
 
 from __future__ import annotations
@@ -25,6 +28,13 @@ IDENTITY_ANNOTATIONS = {
 }
 CLUSTER_PROVIDERS = {"aws": "pulumi:providers:kubernetes::eks-cluster", "gcp": "pulumi:providers:kubernetes::gke-cluster"}
 SCHEMES = {"aws": "s3", "gcp": "gs"}
+
+
+# The gateway's inputs each cloud fills differently by design (path in the object's inputs, by kind).
+GATEWAY_EXPOSURE = {
+    "EnvoyProxy": ("spec", "provider", "kubernetes", "envoyService"),
+    "ClusterIssuer": ("spec", "acme", "solvers", 0, "dns01"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +75,19 @@ class Normaliser:
         self.bucket_rewrites = 0
         # urn -> the identity annotations removed from it
         self.identities: dict[str, dict[str, str]] = {}
+        # kind -> the gateway exposure taken out of it
+        self.exposure: dict[str, Any] = {}
 
     def inputs(self, resource: RenderedResource) -> Any:
-        return self._value(resource.urn, resource.inputs)
+        inputs = self._value(resource.urn, resource.inputs)
+        kind = resource.type.rsplit(":", 1)[-1]
+        if kind in GATEWAY_EXPOSURE:
+            *parent, leaf = GATEWAY_EXPOSURE[kind]
+            holder = inputs
+            for key in parent:
+                holder = holder[key]
+            self.exposure[kind] = holder.pop(leaf)
+        return inputs
 
     def _value(self, urn: str, value: Any) -> Any:
         if isinstance(value, dict):
@@ -141,14 +161,24 @@ def test_in_cluster_objects_have_the_same_inputs_once_buckets_and_identities_are
     assert different == []
     # The set-aside places were really there: bucket URIs in MLflow, identity annotations on ServiceAccounts.
     assert normalisers["aws"].bucket_rewrites > 0 and normalisers["gcp"].bucket_rewrites == normalisers["aws"].bucket_rewrites
+    # ... and the gateway's exposure, each cloud's own.
+    aws, gcp = normalisers["aws"].exposure, normalisers["gcp"].exposure
+    assert aws["EnvoyProxy"] == {"name": "mlops-gateway", "type": "ClusterIP"}
+    assert gcp["EnvoyProxy"]["type"] == "LoadBalancer" and gcp["EnvoyProxy"]["loadBalancerIP"]
+    assert list(aws["ClusterIssuer"]) == ["route53"] and list(gcp["ClusterIssuer"]) == ["cloudDNS"]
 
 
 def test_identity_annotations_differ_only_in_naming_the_same_workload_on_each_cloud(renderings, normalised):
     normalisers, _ = normalised
     aws, gcp = normalisers["aws"].identities, normalisers["gcp"].identities
     assert aws and sorted(aws) == sorted(gcp)
-    roles = {arn: workload for workload, arn in renderings["aws"].outputs["workloadRoleArns"].items()}
-    accounts = {email: workload for workload, email in renderings["gcp"].outputs["workloadServiceAccounts"].items()}
+    role_arns, account_emails = renderings["aws"].outputs["workloadRoleArns"], renderings["gcp"].outputs["workloadServiceAccounts"]
+    # cert-manager's identity (prod's ACME DNS-01 solver) is no exported workload: it is named like them.
+    role_arns = {**role_arns, "cert-manager": role_arns["mlflow"].replace("/irsa-mlflow", "/irsa-cert-manager")}
+    account_emails = {**account_emails, "cert-manager": account_emails["mlflow"].replace("-mlflow@", "-cert-manager@")}
+    roles = {arn: workload for workload, arn in role_arns.items()}
+    accounts = {email: workload for workload, email in account_emails.items()}
+    assert {roles[a["eks.amazonaws.com/role-arn"]] for a in aws.values()} == set(role_arns)
     for urn in aws:
         assert set(aws[urn]) == IDENTITY_ANNOTATIONS["aws"] and set(gcp[urn]) == IDENTITY_ANNOTATIONS["gcp"]
         assert roles[aws[urn]["eks.amazonaws.com/role-arn"]] == accounts[gcp[urn]["iam.gke.io/gcp-service-account"]], urn
@@ -172,6 +202,9 @@ def test_only_aws_installs_a_device_plugin_an_autoscaler_and_a_default_storage_c
     assert sorted((r.type, r.inputs.get("chart") or r.inputs["metadata"]["name"]) for r in aws) == [
         ("kubernetes:apps/v1:Deployment", "cluster-autoscaler"),
         ("kubernetes:core/v1:ServiceAccount", "cluster-autoscaler"),
+        # Prod's gateway on AWS: the controller binding the NLB's target group to Envoy's pods.
+        ("kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding", "mlops-gateway"),
+        ("kubernetes:helm.sh/v3:Release", "aws-load-balancer-controller"),
         ("kubernetes:helm.sh/v4:Chart", "nvidia-device-plugin"),
         ("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", "cluster-autoscaler"),
         ("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", "cluster-autoscaler"),

@@ -80,6 +80,39 @@ def pod_containers(pod: Mapping[str, Any]) -> Iterator[ContainerRef]:
         yield ContainerRef(str(model.get("name", "kserve-container")), model, pod)
 
 
+# Images the platform declares outside a pod spec: the proxy container of Envoy Gateway's EnvoyProxy
+# (api/v1alpha1 KubernetesContainerSpec.image at v1.9.0), and the values of the charts it installs.
+ENVOY_PROXY = "kubernetes:gateway.envoyproxy.io/v1alpha1:EnvoyProxy"
+_ENVOY_PROXY_IMAGE = ("spec", "provider", "kubernetes", "envoyDeployment", "container", "image")
+HELM_CHARTS = ("kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Release")
+
+
+def declared_images(resource_type: str, props: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(where in the object, image) for every image the object names: its pod specs' containers, an
+    EnvoyProxy's proxy, and a chart's `image` values (a full reference, or `repository` with `tag`)."""
+    for ref in containers(resource_type, props):
+        if isinstance(image := ref.container.get("image"), str) and image:
+            yield f"container {ref.name}", image
+    if resource_type == ENVOY_PROXY and isinstance(image := dig(props, *_ENVOY_PROXY_IMAGE), str):
+        yield "proxy container", image
+    if resource_type in HELM_CHARTS:
+        yield from _chart_images(props.get("values"), "values")
+
+
+def _chart_images(values: Any, path: str) -> Iterator[tuple[str, str]]:
+    if not isinstance(values, Mapping):
+        return
+    for key, value in values.items():
+        where = f"{path}.{key}"
+        if key == "image" and isinstance(value, str):
+            yield f"value {where}", value
+        elif key == "image" and isinstance(value, Mapping) and isinstance(value.get("repository"), str) and value.get("tag"):
+            registry = f"{value['registry']}/" if value.get("registry") else ""
+            yield f"value {where}", f"{registry}{value['repository']}:{value['tag']}"
+        else:
+            yield from _chart_images(value, where)
+
+
 def describe(resource_type: str, props: Mapping[str, Any], fallback: str) -> str:
     """`Kind namespace/name` of a Kubernetes object, or the resource type and Pulumi name."""
     metadata = props.get("metadata") or {}
