@@ -17,6 +17,7 @@ from components import workloads
 from components.declarations import ModelDeployment
 from components.model.serving import MODEL_LABEL, VERSION_LABEL, DeploymentMode, job_template_name
 from components.model.training import JOB_TEMPLATE_DIR, JOB_TEMPLATE_PATH
+from components.pod_requests import DRIFT_JOB_RESOURCES
 from monitoring import catalog, model_watch
 from monitoring.canary.gates import Gates
 
@@ -33,8 +34,6 @@ MODEL_SERVER_METRICS_PORT = {"mlserver": catalog.MLSERVER_METRICS_PORT, "kserve"
 DRIFT_JOB_COMPONENT = "drift-job"
 DASHBOARD_LABEL = {"grafana_dashboard": "1"}
 dashboard_uid = model_watch.dashboard_uid
-# What one drift run requests (a team's quota must hold it beside the model's replicas).
-DRIFT_JOB_RESOURCES = workloads.resources("250m", "1Gi", cpu_limit="1")
 
 def _pod_label(name: str) -> str:
     """The Prometheus meta label of a pod label (non-alphanumerics become underscores)."""

@@ -44,10 +44,6 @@ CANARY_GATES_ANNOTATION = "mlops.platform/canary-gates"
 
 DeploymentMode = Literal["Serverless", "RawDeployment"]
 
-# Requests of the container KServe adds beside the model for the logger: the `agent` defaults of
-# KServe's inferenceservice-config (config/configmap/inferenceservice.yaml, v0.20.0), which the
-# platform keeps. A team's quota must hold it for each replica.
-LOGGER_AGENT_REQUESTS = {"cpu": "100m", "memory": "100Mi"}
 
 
 def predictor_name(version: str) -> str:

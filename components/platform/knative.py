@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.pod_requests import QUEUE_PROXY_RESOURCES
 from components.namespaces import KNATIVE_SERVING_FLOWS, KOURIER_SYSTEM_FLOWS, namespace_policies
 
 SERVING_VERSION = "knative-v1.21.3"
@@ -66,12 +67,6 @@ POD_FEATURES: dict[str, str] = {
 # builds the revision's Deployment (pkg/reconciler/revision/resources/queue.go), so the patch is in
 # `ready`: the InferenceServices' revisions are created after it.
 REQUEST_METRICS: dict[str, str] = {"request-metrics-protocol": "prometheus"}
-QUEUE_PROXY_RESOURCES: dict[str, str] = {
-    "queue-sidecar-cpu-request": "25m",
-    "queue-sidecar-cpu-limit": "1000m",
-    "queue-sidecar-memory-request": "128Mi",
-    "queue-sidecar-memory-limit": "512Mi",
-}
 # Pulumi owns these keys although the ConfigMaps belong to the release manifests.
 PATCH_FORCE = {"pulumi.com/patchForce": "true"}
 # The upstream manifests, by role, in the order they are applied.

@@ -22,9 +22,7 @@ from components.catalog import (
 )
 from components.foundation.aws.subnet_plan import plan_subnets
 from components.declarations import ModelResources, NodePool, Team
-from components.model.observability import DRIFT_JOB_RESOURCES
-from components.model.serving import LOGGER_AGENT_REQUESTS
-from components.platform.knative import QUEUE_PROXY_RESOURCES
+from components.pod_requests import DRIFT_JOB_RESOURCES, LOGGER_AGENT_REQUESTS, QUEUE_PROXY_RESOURCES
 from stacks.config.schema import ModelDeployment, StackConfig
 
 KNATIVE_METRICS = ("concurrency", "rps")

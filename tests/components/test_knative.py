@@ -12,10 +12,10 @@ from components.platform.knative import (
     INGRESS_CLASS,
     POD_FEATURES,
     POD_FIELD_FLAGS,
-    QUEUE_PROXY_RESOURCES,
     REQUEST_METRICS,
     cluster_internal_gateway,
 )
+from components.pod_requests import QUEUE_PROXY_RESOURCES
 from mlops.offline.render import RenderedResource, Rendering, render
 from mlops.offline.validate import validate_manifest_source
 from tests.conftest import PROJECT_DIR
