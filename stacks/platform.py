@@ -65,8 +65,8 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
         ),
         opts,
     )
-    gateway = build_gateway(config, foundation, images, cert_manager, knative, opts) if config.gateway.enabled else None
     monitoring_crds: list[pulumi.Resource] = [monitoring.stack_chart]
+    gateway = build_gateway(config, foundation, images, cert_manager, knative, monitoring_crds, opts) if config.gateway.enabled else None
     CanaryGuard(
         "canary-guard",
         CanaryGuardArgs(
@@ -157,6 +157,7 @@ def build_gateway(
     images: dict[str, pulumi.Input[str]],
     cert_manager: CertManager,
     knative: KnativeServing | None,
+    monitoring_crds: list[pulumi.Resource],
     opts: pulumi.ResourceOptions,
 ) -> Gateway:
     exposure, domain, tls = foundation.gateway_exposure, config.gateway.domain, config.gateway.tls
@@ -175,6 +176,7 @@ def build_gateway(
             model_namespaces=model_namespaces(config.teams),
             cert_manager=[cert_manager.chart],
             knative=knative.ready if knative else (),
+            monitoring_crds=monitoring_crds,
         ),
         opts,
     )

@@ -264,6 +264,8 @@ class GatewayArgs:
     cert_manager: Sequence[pulumi.Resource] = ()
     # Serverless: Kourier's namespace exists once Knative is installed.
     knative: Sequence[pulumi.Resource] = ()
+    # The Prometheus operator's CRDs: the proxies' PodMonitor needs them.
+    monitoring_crds: Sequence[pulumi.Resource] = ()
     namespace: str = GATEWAY_NAMESPACE
 
 
@@ -289,10 +291,28 @@ class Gateway(pulumi.ComponentResource):
         self.gateway = self._create_gateway(name, args)
         self._create_tls(name, args)
         self._open_backends(name, args)
+        self._scrape_proxies(name, args)
         self.domain = args.domain
         self.address = pulumi.Output.from_input(args.exposure.address) if args.exposure.address is not None else None
         self.ready = [self.chart, self.gateway]
         self.register_outputs({"domain": self.domain, "address": self.address, "service": GATEWAY_SERVICE})
+
+    def _scrape_proxies(self, name: str, args: GatewayArgs) -> None:
+        """Prometheus scrapes every proxy's Envoy statistics: requests, response codes, latencies and
+        upstream health of each route, including the 401/403/429 the policies answer. The proxies serve
+        them on container port `metrics` at /stats/prometheus (internal/infrastructure/kubernetes/proxy/
+        resource.go expectedProxyContainers, internal/xds/bootstrap/bootstrap.yaml.tpl, v1.9.0)."""
+        self._custom(
+            f"{name}-proxy-metrics",
+            "monitoring.coreos.com/v1",
+            "PodMonitor",
+            {"name": "envoy-proxies", "namespace": args.namespace, "labels": workloads.labels("envoy-gateway", "monitoring")},
+            {
+                "selector": {"matchLabels": PROXY_LABELS},
+                "podMetricsEndpoints": [{"port": "metrics", "path": "/stats/prometheus", "interval": "30s"}],
+            },
+            [*args.monitoring_crds],
+        )
 
     def _custom(
         self, name: str, api_version: str, kind: str, metadata: dict[str, Any], spec: dict[str, Any], depends_on: Sequence[pulumi.Resource]

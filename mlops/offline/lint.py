@@ -137,6 +137,9 @@ class RenderIndex:
             template = (spec.get("jobTemplate") or {}).get("spec", {}).get("template") if manifest["kind"] == "CronJob" else spec.get("template")
             if template:
                 yield Pod(_name(manifest), namespace, dict((template.get("metadata") or {}).get("labels") or {}), dict(template.get("spec") or {}))
+        for gateway in self.of_kind("Gateway"):
+            metadata = gateway.get("metadata") or {}
+            yield _envoy_proxy_pod(_name(gateway), metadata.get("namespace") or "", metadata.get("name"))
 
 
 def _inference_pod(owner: str, namespace: str, name: str, component: str, part: Mapping[str, Any]) -> Pod:
@@ -146,6 +149,21 @@ def _inference_pod(owner: str, namespace: str, name: str, component: str, part: 
     queue_proxy = {"name": "queue-proxy", "ports": [{"name": n, "containerPort": p} for n, p in QUEUE_PROXY_PORTS.items()]}
     spec["containers"] = [*(part.get("containers") or []), *([part["model"]] if "model" in part else []), queue_proxy]
     labels = {**(part.get("labels") or {}), "serving.kserve.io/inferenceservice": name, "component": component}
+    return Pod(owner, namespace, labels, spec)
+
+
+def _envoy_proxy_pod(owner: str, namespace: str, gateway: str) -> Pod:
+    """Envoy Gateway runs a Gateway's proxies in its own namespace (the controller namespace the platform
+    puts the Gateway in), labelled with the app and the owning Gateway, serving Prometheus statistics
+    on container port `metrics` (internal/infrastructure/kubernetes/proxy/resource.go, v1.9.0)."""
+    labels = {
+        "app.kubernetes.io/name": "envoy",
+        "app.kubernetes.io/component": "proxy",
+        "app.kubernetes.io/managed-by": "envoy-gateway",
+        "gateway.envoyproxy.io/owning-gateway-name": gateway,
+        "gateway.envoyproxy.io/owning-gateway-namespace": namespace,
+    }
+    spec = {"containers": [{"name": "envoy", "ports": [{"name": "metrics", "containerPort": ENVOY_METRICS_PORT}]}]}
     return Pod(owner, namespace, labels, spec)
 
 
@@ -532,6 +550,8 @@ ENVOY = Endpoint(
     },
 )
 EXTERNAL_CLIENT = Endpoint("a client outside the cluster", address="198.51.100.7")
+# Envoy's statistics port (internal/xds/bootstrap EnvoyStatsPort, v1.9.0).
+ENVOY_METRICS_PORT = 19001
 # Envoy binds a privileged listener port + 10000 (internal/gatewayapi/listener.go, v1.9.0): 443 -> 10443.
 ENVOY_HTTPS_PORT = 10443
 GRAFANA = Endpoint("Grafana", "mlops-monitoring", {"app.kubernetes.io/name": "grafana", "app.kubernetes.io/instance": "kube-prometheus-stack"})

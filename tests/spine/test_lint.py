@@ -344,3 +344,18 @@ def test_a_route_no_security_policy_guards_is_named(exposed_rendering, name, exp
         policy["spec"]["targetRefs"][0]["name"] = f"{name}-old"
 
     assert messages(broken(exposed_rendering, "SecurityPolicy", name, retarget)) == [f"lint routes: {expected}"]
+
+
+def test_the_gateways_proxies_are_scraped_on_the_port_envoy_gateway_gives_them(prod_rendering):
+    """The proxies exist only once Envoy Gateway reconciles the Gateway: the lint runs them as the
+    controller labels them, so the PodMonitor is checked against real labels and the `metrics` port."""
+    assert not [m for m in messages(prod_rendering) if "envoy-proxies" in m]
+
+    def scrape_admin_port(monitor):
+        monitor["spec"]["podMetricsEndpoints"][0]["port"] = "admin"
+
+    def select_another_gateway(monitor):
+        monitor["spec"]["selector"]["matchLabels"]["gateway.envoyproxy.io/owning-gateway-name"] = "other"
+
+    assert [m for m in messages(broken(prod_rendering, "PodMonitor", "envoy-proxies", scrape_admin_port)) if "envoy-proxies" in m]
+    assert [m for m in messages(broken(prod_rendering, "PodMonitor", "envoy-proxies", select_another_gateway)) if "envoy-proxies" in m]
