@@ -9,6 +9,7 @@ them; unknown keys are rejected, so a typo never silently falls back to a defaul
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -500,6 +501,10 @@ def team_namespace(team: str) -> str:
     return f"team-{team}"
 
 
+# Models without a team run in the shared serving namespace.
+SHARED_MODEL_NAMESPACE = "mlops-serving"
+
+
 class ModelDeployment(Section):
     name: DnsLabel = Field(description=f"Deployment name; the InferenceService name (at most {MODEL_NAME_MAX} characters).")
     model: ModelReference
@@ -657,3 +662,13 @@ class AlertingSettings(Section):
 
     def receiver_names(self) -> list[str]:
         return [receiver.name for receiver in self.receivers]
+
+
+def model_namespace(model: ModelDeployment) -> str:
+    """Where a model runs: its team's namespace, or the shared serving namespace."""
+    return team_namespace(model.team) if model.team else SHARED_MODEL_NAMESPACE
+
+
+def model_namespaces(teams: Sequence[Team]) -> tuple[str, ...]:
+    """Every namespace that may run models: the shared one first, then each declared team's."""
+    return (SHARED_MODEL_NAMESPACE, *(team_namespace(team.name) for team in teams))

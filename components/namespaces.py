@@ -18,11 +18,12 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.declarations import SHARED_MODEL_NAMESPACE
 from monitoring import catalog
 
 PLATFORM = "mlops-platform"
 MONITORING = "mlops-monitoring"
-SERVING = "mlops-serving"
+SERVING = SHARED_MODEL_NAMESPACE
 KSERVE = "kserve"
 CERT_MANAGER = "cert-manager"
 # Knative's activator and the Kourier gateway forward requests to model pods (Serverless mode),

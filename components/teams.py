@@ -32,22 +32,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.declarations import ModelDeployment, Team, team_namespace
+from components.declarations import Team, team_namespace
 from components.namespaces import GATEWAY_ROUTES_LABEL, MODEL_NAMESPACE_LABEL, SERVING, SERVING_FLOWS, Flow, NamespaceSpec, declare_namespace
 
 GPU_QUOTA = "requests.nvidia.com/gpu"
 TEAM_LABEL = "mlops-platform/team"
 EDIT_ROLE = "edit"
-
-
-def model_namespace(model: ModelDeployment) -> str:
-    """Where a model runs: its team's namespace, or the shared serving namespace."""
-    return team_namespace(model.team) if model.team else SERVING
-
-
-def model_namespaces(teams: Sequence[Team]) -> tuple[str, ...]:
-    """Every namespace that may run models: the shared one first, then each declared team's."""
-    return (SERVING, *(team_namespace(team.name) for team in teams))
 
 
 def per_namespace_name(name: str, namespace: str) -> str:

@@ -82,7 +82,7 @@ from components.interfaces import (
     workload_namespaces,
 )
 from components.namespaces import CERT_MANAGER
-from components.teams import model_namespaces
+from components.declarations import model_namespaces
 from stacks.config import ConfigError, Problem, StackConfig
 from stacks.locations import StackStores, external_buckets, stack_stores
 

@@ -35,7 +35,7 @@ from components.foundation.gcp.storage import Buckets, BucketsArgs
 from components.images import as_configured, repository_names
 from components.namespaces import CERT_MANAGER, GKE_METADATA_FLOWS
 from components.interfaces import WORKLOAD_SERVICE_ACCOUNTS, WORKLOADS, Foundation, GatewayExposure, ObjectStore, workload_namespaces
-from components.teams import model_namespaces
+from components.declarations import model_namespaces
 from stacks.config import ConfigError, Problem, StackConfig
 from stacks.locations import StackStores, external_buckets, stack_stores
 from components.catalog import CatalogError

@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 
 from components.interfaces import Foundation, GatewayExposure
 from components.namespaces import PLATFORM, PlatformNamespaces
-from components.teams import model_namespaces
+from components.declarations import model_namespaces
 from components.foundation.local.object_store import InClusterObjectStore, InClusterObjectStoreArgs
 from components.foundation.local.postgres import InClusterPostgres, InClusterPostgresArgs
 from stacks.config import StackConfig

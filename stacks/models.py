@@ -15,7 +15,8 @@ from components.model.endpoint import KourierRouteGrant, KourierRouteGrantArgs, 
 from components.platform.mlflow_teams import TEAM_CREDENTIALS_SECRET
 from components.model.serving_access import ModelServingAccess, ModelServingAccessArgs
 from components.namespaces import MONITORING
-from components.teams import model_namespace, model_namespaces, per_namespace_name
+from components.declarations import model_namespace, model_namespaces
+from components.teams import per_namespace_name
 from stacks.config import ConfigError, Problem, StackConfig
 from stacks.config.schema import ModelDeployment as ModelDeclaration
 from stacks.config.rules import model_pods

@@ -21,7 +21,7 @@ from components.platform.monitoring import GRAFANA_SERVICE, GRAFANA_SERVICE_PORT
 from components.platform.mlflow_server import PORT as MLFLOW_PORT
 from components.platform.ui_routes import UiRoute, UiRouteArgs
 from components.namespaces import MONITORING, PLATFORM, PlatformNamespaces
-from components.teams import model_namespaces
+from components.declarations import model_namespaces
 from stacks.config import StackConfig
 from stacks.config.schema import ModelDeployment
 

@@ -25,7 +25,8 @@ from components import workloads
 from components.declarations import ModelDeployment
 from components.model.serving import DeploymentMode, predictor_name
 from components.namespaces import MONITORING, SERVING
-from components.teams import model_namespace, per_namespace_name
+from components.declarations import model_namespace
+from components.teams import per_namespace_name
 
 APP = "canary-guard"
 METRICS_PORT = 9090

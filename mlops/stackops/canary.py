@@ -31,7 +31,7 @@ from mlops.stackops import pulumi_cli
 from mlops.stackops.apply import apply_model_change
 from mlops.stackops.stack_models import ModelNotDeclared, StackModels
 from monitoring.canary.gates import Evaluation, GateResult, Gates, Prometheus, PrometheusError, SideMetrics, evaluate
-from components.teams import model_namespace
+from components.declarations import model_namespace
 from stacks.config import ModelDeployment, load_stack_config
 
 EXIT_OK = 0
