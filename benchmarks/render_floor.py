@@ -10,7 +10,7 @@ The typed floor replays the same resources again, each Kubernetes object with pu
 typed class for its kind (`k8s.apiextensions.CustomResource` for custom resources), from a flat
 loop: what the program's typed provider classes cost before any of its own code or call depth.
 
-    .venv/bin/python benchmarks/render_floor.py [--stack prod] [--models 500]
+    .venv/bin/python benchmarks/render_floor.py [--stack prod] [--models 500] [--cpu]
 
 prints the render time, the floor time, the typed floor time and the ratios, measured side by side
 in one process after a warm-up render has imported everything they need.
@@ -24,6 +24,7 @@ import importlib
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,7 @@ def typed_kubernetes_object(resource: RenderedResource, opts: pulumi.ResourceOpt
     return kind_class(resource.name, opts=opts, **{CAMEL_TO_SNAKE_CASE_TABLE.get(key, key): value for key, value in body.items()})
 
 
-def floor(rendering: Rendering, *, typed: bool = False) -> tuple[float, int]:
+def floor(rendering: Rendering, *, typed: bool = False, clock: Callable[[], float] = time.perf_counter) -> tuple[float, int]:
     """Seconds the bare SDK takes to register `rendering`'s resources, and how many it registered."""
 
     def run() -> int:
@@ -117,22 +118,22 @@ def floor(rendering: Rendering, *, typed: bool = False) -> tuple[float, int]:
         _sync_await(run_pulumi_func(lambda: replay(rendering.resources, typed=typed)))
         return len(monitor.recorded)
 
-    started = time.perf_counter()
+    started = clock()
     with garbage_collection_paused():
         count = contextvars.copy_context().run(run)
-    return time.perf_counter() - started, count
+    return clock() - started, count
 
 
-def measure(stack: str, models: int) -> dict[str, Any]:
+def measure(stack: str, models: int, clock: Callable[[], float] = time.perf_counter) -> dict[str, Any]:
     # One pause around both, as the `mlops` command runs: a collection the render's heap triggers
     # once the collector is back on would otherwise be charged to whichever side runs next.
     with garbage_collection_paused():
         render(PROJECT_DIR, stack, model_copies(stack, 1), processes=1)  # imports every module both sides need
-        started = time.perf_counter()
+        started = clock()
         rendering = render(PROJECT_DIR, stack, model_copies(stack, models), processes=1)
-        render_s = time.perf_counter() - started
-        floor_s, registered = floor(rendering)
-        typed_s, typed_registered = floor(rendering, typed=True)
+        render_s = clock() - started
+        floor_s, registered = floor(rendering, clock=clock)
+        typed_s, typed_registered = floor(rendering, typed=True, clock=clock)
     if registered != len(rendering.resources) or typed_registered != len(rendering.resources):
         raise SystemExit(f"the floors registered {registered} and {typed_registered} resources, the render {len(rendering.resources)}")
     return {"models": models, "resources": len(rendering.resources), "render_s": render_s, "floor_s": floor_s, "typed_s": typed_s}
@@ -142,8 +143,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stack", default="prod")
     parser.add_argument("--models", type=int, default=500)
+    parser.add_argument(
+        "--cpu", action="store_true", help="CPU seconds of this process, not wall time: steadier when other work shares the cores"
+    )
     args = parser.parse_args()
-    row = measure(args.stack, args.models)
+    row = measure(args.stack, args.models, time.process_time if args.cpu else time.perf_counter)
     print(f"{'models':>6} {'resources':>9} {'render s':>9} {'floor s':>8} {'ratio':>6} {'typed floor s':>13} {'typed/floor':>11} {'render/typed':>12}")
     print(
         f"{row['models']:>6} {row['resources']:>9} {row['render_s']:>9.2f} {row['floor_s']:>8.2f} "
