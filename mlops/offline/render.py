@@ -298,7 +298,10 @@ def _render_in_context(project_dir: Path, project: str, stack: str, config: dict
     # 0.3-0.4 s of CPU in a 500-model render.
     failure: BaseException | None = None
     try:
-        program(shard) if shard is not None else program()
+        if shard is None:
+            program()
+        else:
+            program(shard)
     except BaseException as error:  # noqa: BLE001 - raised again by the runner, after it drained the registrations
         failure = error
 
