@@ -58,6 +58,8 @@ def build_models(
         for namespace in model_namespaces(config.teams)
     }
     store = foundation.object_store
+    # Built once and shared: the same Outputs for every model, not two new Output chains per model.
+    payload_root, report_root = store.uri(store.payload_bucket, PAYLOAD_PREFIX), store.uri(store.payload_bucket, DRIFT_REPORT_PREFIX)
     deployments = {
         model.name: ModelDeployment(
             f"model-{model.name}",
@@ -75,8 +77,8 @@ def build_models(
                 mlflow_credentials=TEAM_CREDENTIALS_SECRET if model.team else None,
                 pushgateway_url=services.pushgateway_url,
                 runtime_image=services.runtime_image,
-                payload_root=store.uri(store.payload_bucket, PAYLOAD_PREFIX),
-                report_root=store.uri(store.payload_bucket, DRIFT_REPORT_PREFIX),
+                payload_root=payload_root,
+                report_root=report_root,
                 object_store=store,
                 gpu_placements=foundation.gpu_placements,
                 crds_ready=services.crds_ready,

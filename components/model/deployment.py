@@ -173,7 +173,7 @@ class ModelDeployment(pulumi.ComponentResource):
         )
         self.training = self._create_training(name, args)
         self.batch = self._create_batch(name, args)
-        self.url = pulumi.Output.concat("http://", model.name, ".", args.namespace, ".svc.cluster.local")
+        self.url = pulumi.Output.from_input(f"http://{model.name}.{args.namespace}.svc.cluster.local")
         self.register_outputs({"url": self.url, "version": model.model.deployed_version})
 
     def _create_training(self, name: str, args: ModelDeploymentArgs) -> ModelTraining | None:

@@ -13,6 +13,8 @@ to MLflow (runs, artifacts through the tracking server, model versions), and not
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,6 +151,38 @@ def job_template_manifest(model: ModelDeployment, namespace: str, job_spec: dict
     }
 
 
+def json_of_manifest(manifest: Any) -> pulumi.Output[str]:
+    """`json.dumps` of a manifest whose leaves may be Outputs, resolved together in one `Output.all`.
+
+    `Output.json_dumps` gives the same string, dependencies and secrecy, but lifts every nested dict
+    and list into Outputs of its own first: hundreds of Outputs for one Job manifest, per model.
+    """
+    leaves: list[pulumi.Output[Any]] = []
+
+    def collect(node: Any) -> None:
+        if isinstance(node, pulumi.Output):
+            leaves.append(node)
+        elif isinstance(node, dict):
+            for value in node.values():
+                collect(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                collect(value)
+
+    def resolved(node: Any, values: Iterator[Any]) -> Any:
+        # The same walk as `collect`, so each leaf takes its own value.
+        if isinstance(node, pulumi.Output):
+            return next(values)
+        if isinstance(node, dict):
+            return {key: resolved(value, values) for key, value in node.items()}
+        if isinstance(node, (list, tuple)):
+            return [resolved(value, values) for value in node]
+        return node
+
+    collect(manifest)
+    return pulumi.Output.all(*leaves).apply(lambda values: json.dumps(resolved(manifest, iter(values))))
+
+
 @dataclass(frozen=True)
 class ModelTrainingArgs:
     model: ModelDeployment
@@ -203,7 +237,7 @@ class ModelTraining(pulumi.ComponentResource):
             annotations={EMBEDDED_MANIFEST_ANNOTATION: JOB_TEMPLATE_KEY},
         )
         self.job_template = k8s.core.v1.ConfigMap(
-            f"{name}-template", metadata=template_metadata, data={JOB_TEMPLATE_KEY: pulumi.Output.json_dumps(manifest)}, opts=child
+            f"{name}-template", metadata=template_metadata, data={JOB_TEMPLATE_KEY: json_of_manifest(manifest)}, opts=child
         )
         # RBAC cannot narrow `create` to a name or a template: the Role allows creating Jobs in the
         # model's namespace, nothing else (no get, list, delete; no other kinds or namespaces).

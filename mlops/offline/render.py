@@ -8,7 +8,6 @@ that change how the engine treats it), so what is rendered is what `pulumi up` w
 from __future__ import annotations
 
 import contextvars
-import functools
 import importlib
 import json
 import math
@@ -292,7 +291,25 @@ def _render_in_context(project_dir: Path, project: str, stack: str, config: dict
     pulumi_mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor)
     set_all_config(config, secret_keys=[k for k, v in config.items() if v == SECRET])
     program = _program_entry(project_dir)
-    _sync_await(run_pulumi_func(functools.partial(program, shard) if shard is not None else program))
+    # The program declares its resources here, before the event loop runs (as `set_mocks` declares
+    # the root stack); the SDK's runner then waits for every registration and raises what the
+    # program raised. The SDK records, per resource, every Python frame it was declared under (no
+    # switch turns that off): run inside the runner, six event-loop frames deeper, that cost
+    # 0.3-0.4 s of CPU in a 500-model render.
+    failure: BaseException | None = None
+    try:
+        if shard is None:
+            program()
+        else:
+            program(shard)
+    except BaseException as error:  # noqa: BLE001 - raised again by the runner, after it drained the registrations
+        failure = error
+
+    def outcome() -> None:
+        if failure is not None:
+            raise failure
+
+    _sync_await(run_pulumi_func(outcome))
     outputs = _sync_await(_resolve_outputs(settings.get_root_resource()))
     resources = sorted(monitor.recorded, key=lambda r: r.urn)
     return Rendering(project=project, stack=stack, config=dict(sorted(config.items())), resources=resources, outputs=outputs)
