@@ -8,8 +8,6 @@ balancer in a deleted subnet).
 
 from __future__ import annotations
 
-import ipaddress
-import re
 
 import pulumi
 import pulumi_aws as aws
@@ -87,8 +85,6 @@ from stacks.config import ConfigError, Problem, StackConfig
 from stacks.locations import StackStores, external_buckets, stack_stores
 
 VPC_CNI_POLICY = "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
-# A Route 53 hosted zone id, as `aws route53 list-hosted-zones` prints it without the /hostedzone/ prefix.
-HOSTED_ZONE_ID = re.compile(r"^Z[0-9A-Z]{1,31}$")
 # cert-manager's chart names its controller's service account after the release.
 CERT_MANAGER_ACCOUNT = "cert-manager"
 EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
@@ -96,8 +92,7 @@ EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
 
 def build_aws_foundation(config: StackConfig) -> Foundation:
     versions, autoscaler_image = _pinned_versions(config)
-    _gateway_source_cidrs(config)
-    hosted_zone = _gateway_hosted_zone(config)
+    hosted_zone = config.gateway_dns_zone
     stores = stack_stores(config)
     keep = config.is_prod
     cluster_name = f"{pulumi.get_project()}-{pulumi.get_stack()}"
@@ -171,7 +166,7 @@ def build_aws_foundation(config: StackConfig) -> Foundation:
         WorkloadIdentityArgs(
             oidc_provider_arn=cluster.oidc_provider_arn,
             oidc_issuer_url=cluster.oidc_issuer_url,
-            roles=[*_platform_roles(buckets, stores, model_namespaces(config.teams)), *_addon_roles(cluster_name), *_gateway_roles(config, _acme_zone(config, hosted_zone))],
+            roles=[*_platform_roles(buckets, stores, model_namespaces(config.teams)), *_addon_roles(cluster_name), *_gateway_roles(config, config.acme_dns_zone)],
         ),
         on_aws,
     )
@@ -260,7 +255,7 @@ def build_aws_foundation(config: StackConfig) -> Foundation:
         ),
         database=database.database,
         identity_annotations={
-            workload: service_account_annotations(identity.role_arns[workload]) for workload in (*WORKLOADS, *_gateway_identities(_acme_zone(config, hosted_zone)))
+            workload: service_account_annotations(identity.role_arns[workload]) for workload in (*WORKLOADS, *_gateway_identities(config.acme_dns_zone))
         },
         gpu_placements=node_groups.gpu_placements,
         cluster_ready=cluster_ready,
@@ -327,42 +322,6 @@ def _addon_roles(cluster_name: str) -> list[ServiceAccountRole]:
             "cluster-autoscaler", ("kube-system",), "cluster-autoscaler", policy=cluster_autoscaler_policy(cluster_name)
         ),
     ]
-
-
-def _gateway_source_cidrs(config: StackConfig) -> None:
-    """The NLB is IPv4-only and its security group takes IPv4 ranges: an IPv6 range could never match."""
-    for index, cidr in enumerate(config.gateway.source_cidrs):
-        try:
-            version = ipaddress.ip_network(cidr, strict=False).version
-        except ValueError:
-            continue  # not a range at all: the config rules name it
-        if version == 6:
-            raise ConfigError(
-                [Problem(f"mlops:gateway.sourceCidrs[{index}]", cidr, "on AWS an IPv4 range (the gateway's load balancer is IPv4-only)")]
-            )
-
-
-def _gateway_hosted_zone(config: StackConfig) -> str | None:
-    """The Route 53 hosted zone the gateway's records (and, with acme, its ACME challenges) go to."""
-    if not config.gateway.enabled:
-        return None
-    zone = config.aws.hosted_zone_id
-    tls = config.gateway.tls
-    if zone is None and tls is not None and tls.issuer == "acme":
-        raise ConfigError(
-            [Problem("mlops:aws.hostedZoneId", None, "the Route 53 hosted zone of mlops:gateway.domain: tls.issuer acme answers DNS-01 challenges there")]
-        )
-    if zone is not None and not HOSTED_ZONE_ID.match(zone):
-        raise ConfigError(
-            [Problem("mlops:aws.hostedZoneId", zone, "a Route 53 hosted zone id: Z followed by capital letters and digits, e.g. Z0123456789ABCDEFGHIJ")]
-        )
-    return zone
-
-
-def _acme_zone(config: StackConfig, hosted_zone: str | None) -> str | None:
-    """The zone cert-manager answers DNS-01 in: only when the certificate comes from ACME."""
-    tls = config.gateway.tls
-    return hosted_zone if tls is not None and tls.issuer == "acme" else None
 
 
 def _gateway_identities(hosted_zone: str | None) -> tuple[str, ...]:
@@ -446,7 +405,7 @@ def _gateway_exposure(
 
     return GatewayExposure(
         service_type="ClusterIP",
-        dns01_solver={"route53": {"region": config.aws.region, "hostedZoneID": acme_zone}} if (acme_zone := _acme_zone(config, hosted_zone)) else None,
+        dns01_solver={"route53": {"region": config.aws.region, "hostedZoneID": config.acme_dns_zone}} if config.acme_dns_zone else None,
         address=load_balancer.load_balancer.dns_name,
         ready=[controller.release],
         bind_targets=bind_targets,

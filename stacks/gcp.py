@@ -40,8 +40,6 @@ from stacks.config import ConfigError, Problem, StackConfig
 from stacks.locations import StackStores, external_buckets, stack_stores
 from components.catalog import CatalogError
 
-# A Cloud DNS managed zone name (not its DNS name): lowercase letters, digits and dashes, from a letter.
-MANAGED_ZONE_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS_API = "dns.googleapis.com"
 # cert-manager's Cloud DNS solver creates and deletes TXT records (cert-manager docs, "ACME DNS01
 # Google CloudDNS"): Cloud DNS grants record changes per project only.
@@ -51,7 +49,7 @@ CERT_MANAGER_ACCOUNT = "cert-manager"
 
 def build_gcp_foundation(config: StackConfig) -> Foundation:
     location, pool_zones = _cluster_placement(config)
-    managed_zone = _gateway_managed_zone(config)
+    managed_zone = config.gateway_dns_zone
     pools = _node_pool_specs(config, pool_zones)
     stores = stack_stores(config)
     settings = config.gcp
@@ -155,7 +153,7 @@ def build_gcp_foundation(config: StackConfig) -> Foundation:
         WorkloadIdentityArgs(
             account_prefix=cluster_name,
             workload_pool=cluster.workload_pool,
-            accounts=[*_workload_accounts(buckets, stores, model_namespaces(config.teams)), *_gateway_accounts(settings.project, _acme_zone(config, managed_zone))],
+            accounts=[*_workload_accounts(buckets, stores, model_namespaces(config.teams)), *_gateway_accounts(settings.project, config.acme_dns_zone)],
             wait_for=[cluster.cluster],
         ),
         on_gcp,
@@ -268,35 +266,6 @@ def _workload_accounts(buckets: Buckets, stores: StackStores, model_homes: tuple
     ]
 
 
-def _gateway_managed_zone(config: StackConfig) -> str | None:
-    """The Cloud DNS managed zone the gateway's records (and, with acme, its ACME challenges) go to."""
-    if not config.gateway.enabled:
-        return None
-    zone = config.gcp.dns_zone
-    tls = config.gateway.tls
-    if zone is None and tls is not None and tls.issuer == "acme":
-        raise ConfigError(
-            [Problem("mlops:gcp.dnsZone", None, "the Cloud DNS managed zone of mlops:gateway.domain: tls.issuer acme answers DNS-01 challenges there")]
-        )
-    if zone is not None and not MANAGED_ZONE_NAME.match(zone):
-        raise ConfigError(
-            [
-                Problem(
-                    "mlops:gcp.dnsZone",
-                    zone,
-                    "a Cloud DNS managed zone name: lowercase letters, digits and dashes, starting with a letter (e.g. mlops-prod)",
-                )
-            ]
-        )
-    return zone
-
-
-def _acme_zone(config: StackConfig, managed_zone: str | None) -> str | None:
-    """The zone cert-manager answers DNS-01 in: only when the certificate comes from ACME."""
-    tls = config.gateway.tls
-    return managed_zone if tls is not None and tls.issuer == "acme" else None
-
-
 def _gateway_accounts(project: str, managed_zone: str | None) -> list[WorkloadAccount]:
     if managed_zone is None:
         return []
@@ -322,6 +291,6 @@ def _gateway_exposure(config: StackConfig, network: Network, managed_zone: str |
         service_annotations=dict(service_annotations(gateway.load_balancer)),
         load_balancer_ip=address.address.address,
         source_cidrs=tuple(gateway.source_cidrs),
-        dns01_solver={"cloudDNS": {"project": config.gcp.project}} if _acme_zone(config, managed_zone) else None,
+        dns01_solver={"cloudDNS": {"project": config.gcp.project}} if config.acme_dns_zone else None,
         address=address.address.address,
     )

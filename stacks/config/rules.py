@@ -71,6 +71,15 @@ def _gateway(config: StackConfig) -> list[Problem]:
             ipaddress.ip_network(cidr)
         except ValueError:
             problems.append(Problem(f"{key}.sourceCidrs[{index}]", cidr, "not a CIDR with its host bits unset (e.g. 203.0.113.0/24)"))
+    if gateway.enabled and config.cloud in DNS_ZONES:
+        problems += _gateway_zone(config)
+    if config.cloud == "aws":
+        # The NLB is IPv4-only and its security group takes IPv4 ranges: an IPv6 range could never match.
+        problems += [
+            Problem(f"{key}.sourceCidrs[{index}]", cidr, "on AWS an IPv4 range (the gateway's load balancer is IPv4-only)")
+            for index, cidr in enumerate(gateway.source_cidrs)
+            if _network_version(cidr) == 6
+        ]
     if gateway.enabled and config.cloud == "local":
         if gateway.tls is not None and gateway.tls.issuer == "acme":
             problems.append(
@@ -93,6 +102,43 @@ def _gateway(config: StackConfig) -> list[Problem]:
                 Problem(f"{key}.sourceCidrs", gateway.source_cidrs, "a local cluster has no load balancer to admit client ranges; remove sourceCidrs")
             )
     return problems
+
+
+# Where each cloud keeps the gateway's DNS zone, and what its zone identifiers look like: a Route 53
+# hosted zone id as `aws route53 list-hosted-zones` prints it without the /hostedzone/ prefix; a Cloud
+# DNS managed zone's name (not its DNS name).
+DNS_ZONES = {
+    "aws": (
+        "mlops:aws.hostedZoneId",
+        "Route 53 hosted zone",
+        re.compile(r"^Z[0-9A-Z]{1,31}$"),
+        "a Route 53 hosted zone id: Z followed by capital letters and digits, e.g. Z0123456789ABCDEFGHIJ",
+    ),
+    "gcp": (
+        "mlops:gcp.dnsZone",
+        "Cloud DNS managed zone",
+        re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"),
+        "a Cloud DNS managed zone name: lowercase letters, digits and dashes, starting with a letter (e.g. mlops-prod)",
+    ),
+}
+
+
+def _gateway_zone(config: StackConfig) -> list[Problem]:
+    """ACME's DNS-01 challenge needs the domain's zone; a zone given must be one the cloud could name."""
+    key, what, pattern, allowed = DNS_ZONES[config.cloud]
+    zone, tls = config.gateway_dns_zone, config.gateway.tls
+    if zone is None and tls is not None and tls.issuer == "acme":
+        return [Problem(key, None, f"the {what} of mlops:gateway.domain: tls.issuer acme answers DNS-01 challenges there")]
+    if zone is not None and not pattern.match(zone):
+        return [Problem(key, zone, allowed)]
+    return []
+
+
+def _network_version(cidr: str) -> int | None:
+    try:
+        return ipaddress.ip_network(cidr, strict=False).version
+    except ValueError:
+        return None  # not a range at all: _gateway names it
 
 
 def _deployer_reaches_the_api(config: StackConfig) -> list[Problem]:

@@ -299,6 +299,19 @@ class StackConfig(Section):
         return self.environment == "prod"
 
     @property
+    def gateway_dns_zone(self) -> str | None:
+        """The cloud DNS zone of the gateway's domain: its records go there (None: no gateway, or no zone given)."""
+        if not self.gateway.enabled:
+            return None
+        return {"aws": self.aws.hosted_zone_id, "gcp": self.gcp.dns_zone}.get(self.cloud)
+
+    @property
+    def acme_dns_zone(self) -> str | None:
+        """The zone cert-manager answers ACME DNS-01 challenges in: only when the certificate comes from ACME."""
+        tls = self.gateway.tls
+        return self.gateway_dns_zone if tls is not None and tls.issuer == "acme" else None
+
+    @property
     def platform_images(self) -> list[str]:
         """The configured images the in-cluster platform runs (the local object store and
         database are not among them: they exist only on `local`)."""
