@@ -8,7 +8,6 @@ then node pools, then the cluster, then the network.
 
 from __future__ import annotations
 
-import re
 
 import pulumi
 import pulumi_gcp as gcp
