@@ -7,9 +7,13 @@ and later), as the admin (MLFLOW_TRACKING_URI, MLFLOW_TRACKING_USERNAME, MLFLOW_
 
 - one role `mlops-team-<team>` per team in MLflow's `default` workspace (the only one while
   MLflow's workspaces are off), holding MANAGE on each of the team's registered models (by name:
-  a grant may precede the model) and on each experiment whose name starts with the team's prefix
-  (`/teams/<team>/`; experiment grants name an id, so experiments created later are picked up by
-  the next run: the job runs on a schedule);
+  a grant may precede the model), on each experiment whose name starts with the team's prefix
+  (`/teams/<team>/`) and on each experiment the config names (its models' training experiments).
+  Experiment grants name an id, so experiments created later are picked up by the next run: the
+  job runs on a schedule;
+- the models of the shared serving namespace (models without a team) are the built-in team
+  SHARED_TEAM: role `mlops-team-serving`, machine user `mlops-serving` (a team cannot be named
+  SHARED_TEAM: stacks/config/rules.py refuses it);
 - the role is assigned to the team's machine user `team-<team>` (created here, its password read
   from `<passwords-dir>/<team>`, reset when it no longer authenticates) and to the team's listed
   MLflow users, which must exist: people are created by an MLflow admin (they choose passwords),
@@ -48,12 +52,16 @@ TIMEOUT_SECONDS = 30
 SEARCH_PAGE = 1000
 ENVIRONMENT = ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
 
+# The models without a team, in namespace mlops-serving: a team in all but its machine user's name.
+SHARED_TEAM = "serving"
+SHARED_MACHINE_USER = "mlops-serving"
+
 TeamName = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
 
 
 def machine_user(team: str) -> str:
-    """The MLflow user a team's jobs authenticate as."""
-    return f"team-{team}"
+    """The MLflow user a team's jobs authenticate as (named after the team's namespace)."""
+    return SHARED_MACHINE_USER if team == SHARED_TEAM else f"team-{team}"
 
 
 def role_name(team: str) -> str:
@@ -66,8 +74,10 @@ class TeamAccess(BaseModel):
     name: TeamName
     users: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     registered_models: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list, alias="registeredModels")
-    # Quoted into a LIKE filter: no quotes, no LIKE wildcards (% and _).
-    experiment_prefix: str = Field(pattern=r"^/[A-Za-z0-9./-]+/$", alias="experimentPrefix")
+    # Quoted into a LIKE filter: no quotes, no LIKE wildcards (% and _). None: no prefix is the team's.
+    experiment_prefix: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9./-]+/$", alias="experimentPrefix")
+    # Experiments by exact name (granted once they exist), e.g. the team's training experiments.
+    experiments: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
 
 
 class TeamsConfig(BaseModel):
@@ -204,6 +214,15 @@ class AdminClient:
     def unassign(self, username: str, role_id: int) -> None:
         self._call("DELETE", "/api/3.0/mlflow/roles/unassign", json={"username": username, "role_id": role_id})
 
+    def experiment_id(self, name: str) -> str | None:
+        """The id of the experiment named `name`; None while nobody has created it."""
+        try:
+            return str(self._call("GET", "/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": name})["experiment"]["experiment_id"])
+        except MlflowError as error:
+            if error.status == 404:
+                return None
+            raise
+
     def experiment_ids(self, prefix: str) -> list[str]:
         """Every experiment (deleted ones too, so a team can restore its own) named under `prefix`."""
         found: list[str] = []
@@ -282,7 +301,10 @@ def _sync_machine_user(client: AdminClient, team: str, password: str, users: dic
 
 def _sync_grants(client: AdminClient, team: TeamAccess, role: dict[str, Any], report: Report) -> None:
     wanted = {(REGISTERED_MODEL, name) for name in team.registered_models}
-    wanted |= {(EXPERIMENT, experiment) for experiment in client.experiment_ids(team.experiment_prefix)}
+    if team.experiment_prefix is not None:
+        wanted |= {(EXPERIMENT, experiment) for experiment in client.experiment_ids(team.experiment_prefix)}
+    named = (client.experiment_id(name) for name in team.experiments)
+    wanted |= {(EXPERIMENT, experiment) for experiment in named if experiment is not None}
     held = {(p["resource_type"], p["resource_pattern"]): p for p in role.get("permissions", [])}
     role_id = int(role["id"])
     for resource_type, pattern in sorted(wanted - held.keys()):
@@ -314,7 +336,12 @@ def _sync_members(client: AdminClient, team: TeamAccess, role: dict[str, Any], u
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m access.mlflow_teams", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, required=True, help="JSON file: {teams: [{name, users, registeredModels, experimentPrefix}]}")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        required=True,
+        help=f"JSON file: {{teams: [{{name, users, registeredModels, experimentPrefix, experiments}}]}}; team {SHARED_TEAM!r} holds the models without a team",
+    )
     parser.add_argument("--passwords-dir", type=Path, required=True, help="directory holding one file per team (named after it): its machine user's password")
     return parser.parse_args(argv)
 

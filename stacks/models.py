@@ -74,7 +74,7 @@ def build_models(
                 batch_account=access[model_namespace(model)].batch_account_name,
                 collector_url=services.collector_url,
                 tracking_uri=services.tracking_uri,
-                mlflow_credentials=TEAM_CREDENTIALS_SECRET if model.team else None,
+                mlflow_credentials=TEAM_CREDENTIALS_SECRET,
                 pushgateway_url=services.pushgateway_url,
                 runtime_image=services.runtime_image,
                 payload_root=payload_root,

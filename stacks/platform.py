@@ -103,19 +103,19 @@ def build_platform(config: StackConfig, foundation: Foundation, namespaces: Plat
         ),
         opts,
     )
-    if config.teams:
-        MlflowTeams(
-            "mlflow-teams",
-            MlflowTeamsArgs(
-                teams=config.teams,
-                models=config.models,
-                image=images[config.images.runtime],
-                tracking_uri=mlflow.tracking_uri,
-                admin_secret=mlflow.admin_secret_name,
-                server=[mlflow],
-            ),
-            opts,
-        )
+    # Always: the models without a team are the sync job's built-in team (machine user mlops-serving).
+    MlflowTeams(
+        "mlflow-teams",
+        MlflowTeamsArgs(
+            teams=config.teams,
+            models=config.models,
+            image=images[config.images.runtime],
+            tracking_uri=mlflow.tracking_uri,
+            admin_secret=mlflow.admin_secret_name,
+            server=[mlflow],
+        ),
+        opts,
+    )
     # The routes and their SecurityPolicies are custom resources of the gateway's chart.
     build_ui_routes(config, opts if gateway is None else pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=gateway.ready)))
     collector = PayloadCollector(

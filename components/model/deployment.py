@@ -65,7 +65,8 @@ class ModelDeploymentArgs:
     # CRD-installing releases: the custom resources here fail with "no matches for kind" before them.
     crds_ready: list[pulumi.Resource] = field(default_factory=list)
     # Secret (keys `username`, `password`) of the MLflow user the drift, training and batch Jobs act
-    # as: the team's machine user for a team's model; None leaves them without credentials.
+    # as: the machine user of the model's namespace (`MlflowTeams`); None leaves them without
+    # credentials, which MLflow's basic auth refuses (401).
     mlflow_credentials: str | None = None
 
 

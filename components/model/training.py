@@ -51,6 +51,15 @@ def served_version(model: ModelDeployment) -> str | None:
     return model.model.version or model.model.resolved_version
 
 
+def training_experiment(model: ModelDeployment) -> str | None:
+    """The MLflow experiment the model's training Job logs to (training/config.py: TRAINING_EXPERIMENT,
+    default the registered model); None without a training Job."""
+    job = model.retraining.job if model.retraining is not None else None
+    if job is None:
+        return None
+    return job.env.get("TRAINING_EXPERIMENT", model.model.registered_model)
+
+
 def training_env(model: ModelDeployment, payload_root: pulumi.Input[str], store_env: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The variables `python -m training` reads (training/config.py), then the declared ones."""
     monitoring, retraining = model.monitoring, model.retraining

@@ -13,7 +13,8 @@ workload identity wired in. A Deployment, a Service and an init container are li
 
 - Authentication: the `basic-auth` app; the admin password is generated as a Pulumi secret and
   kept in the `mlflow-admin` Secret (also what Prometheus scrapes `/metrics` with). Users get READ
-  on what they did not create, NO_PERMISSIONS once teams are declared (`MlflowTeams` grants).
+  on what they did not create, NO_PERMISSIONS once teams are declared; `MlflowTeams` gives every
+  model's Jobs a machine user and grants.
 - Migrations: an init container runs `mlflow db upgrade` before every server start. Two replicas
   starting at once on an empty database may race; the loser's init container fails and is
   restarted by the kubelet, and then finds the schema current.

@@ -29,7 +29,10 @@ AUTH_CONFIG_ENV = "MLFLOW_AUTH_CONFIG_PATH"
 SECRET_KEY_ENV = "MLFLOW_FLASK_SERVER_SECRET_KEY"
 # Permission users get on experiments and models they did not create and no role grants them:
 # READ while the stack declares no teams; NO_PERMISSIONS with teams, whose roles
-# (access.mlflow_teams) are then the only way to another user's experiments and models.
+# (access.mlflow_teams) are then the only way to another user's experiments and models. The
+# platform's own Jobs do not need READ (each has a machine user with grants), but without teams
+# people have no role to be given (`mlflowUsers` is a team's): READ is how they browse and how
+# `mlops models resolve` run with their credentials reads the registry.
 DEFAULT_PERMISSION = "READ"
 TEAMS_DEFAULT_PERMISSION = "NO_PERMISSIONS"
 AUTHORIZATION_FUNCTION = "mlflow.server.auth:authenticate_request_basic_auth"

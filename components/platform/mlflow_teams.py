@@ -1,14 +1,17 @@
 """MLflow permissions per team: the job `access.mlflow_teams` with its config and credentials.
 
-With `mlops:teams` declared the tracking server's default permission is NO_PERMISSIONS
-(`mlflow_server.default_permission_for`), and this component keeps MLflow's grants in line with the
-teams: each team's role gets MANAGE on the registered models of the team's model deployments and on
-the experiments named under `/teams/<team>/`, and holds the team's `mlflowUsers` and its machine
-user `team-<team>`.
+MLflow runs its basic-auth app, so every Job that talks to it needs a user. This component keeps
+MLflow's grants in line with the teams: each team's role gets MANAGE on the registered models of
+the team's model deployments, on their training experiments and on the experiments named under
+`/teams/<team>/`, and holds the team's `mlflowUsers` and its machine user `team-<team>`. The models
+without a team (namespace mlops-serving) are the built-in team SHARED_TEAM with machine user
+`mlops-serving` and the same grants on their models, so the component renders with or without
+`mlops:teams`. With teams declared the tracking server's default permission is NO_PERMISSIONS
+(`mlflow_server.default_permission_for`).
 
 - Config: a ConfigMap with the job's JSON (`teams_config`), mounted into the job's pod.
 - Machine users: a generated password per team (Pulumi secret), kept in Secret
-  `mlflow-team-<team>` in the platform namespace (the job reads it) and in Secret
+  `mlflow-<machine user>` in the platform namespace (the job reads it) and in Secret
   `mlflow-credentials` (keys `username`, `password`) in the team's namespace, where the team's
   drift, training and batch Jobs take it as MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD.
 - Runs: a Job named after the config's hash runs once per config change (Pulumi does not wait for
@@ -30,10 +33,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from access.mlflow_teams import machine_user
+from access.mlflow_teams import SHARED_TEAM, machine_user
 from components import workloads
 from components.declarations import ModelDeployment, Team, team_namespace
-from components.namespaces import PLATFORM
+from components.model.training import training_experiment
+from components.namespaces import PLATFORM, SERVING
 
 APP = "mlflow-teams"
 CONTAINER = "sync"
@@ -53,22 +57,36 @@ def experiment_prefix(team: str) -> str:
 
 def machine_secret(team: str) -> str:
     """The machine user's credentials in the platform namespace, where the job reads them."""
-    return f"mlflow-team-{team}"
+    return f"mlflow-{machine_user(team)}"
+
+
+def credentials_namespace(team: str) -> str:
+    """Where the team's models run, so where their Jobs find Secret TEAM_CREDENTIALS_SECRET."""
+    return SERVING if team == SHARED_TEAM else team_namespace(team)
+
+
+def _model_grants(models: list[ModelDeployment]) -> dict[str, list[str]]:
+    experiments = {training_experiment(model) for model in models}
+    return {
+        "registeredModels": sorted({model.model.registered_model for model in models}),
+        "experiments": sorted(name for name in experiments if name is not None),
+    }
 
 
 def teams_config(teams: list[Team], models: list[ModelDeployment]) -> dict[str, Any]:
-    """The job's config: per team its people, the registered models its deployments serve, its experiment prefix."""
-    return {
-        "teams": [
-            {
-                "name": team.name,
-                "users": list(team.mlflow_users),
-                "registeredModels": sorted({model.model.registered_model for model in models if model.team == team.name}),
-                "experimentPrefix": experiment_prefix(team.name),
-            }
-            for team in teams
-        ]
-    }
+    """The job's config: per team its people, what its deployments serve and train, its experiment
+    prefix; then the built-in team of the models without one."""
+    declared = [
+        {
+            "name": team.name,
+            "users": list(team.mlflow_users),
+            **_model_grants([model for model in models if model.team == team.name]),
+            "experimentPrefix": experiment_prefix(team.name),
+        }
+        for team in teams
+    ]
+    shared = {"name": SHARED_TEAM, "users": [], **_model_grants([model for model in models if model.team is None])}
+    return {"teams": [*declared, shared]}
 
 
 def sync_pod_spec(
@@ -143,20 +161,21 @@ class MlflowTeams(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         labels = workloads.labels(APP, "access")
         secrets: list[pulumi.Resource] = []
-        for team in args.teams:
-            password = pulumi.Output.secret(random.RandomPassword(f"{name}-{team.name}-password", length=32, special=False, opts=child).result)
-            credentials = {"username": machine_user(team.name), "password": password}
+        team_names = [*(team.name for team in args.teams), SHARED_TEAM]
+        for team in team_names:
+            password = pulumi.Output.secret(random.RandomPassword(f"{name}-{team}-password", length=32, special=False, opts=child).result)
+            credentials = {"username": machine_user(team), "password": password}
             secrets.append(
                 k8s.core.v1.Secret(
-                    f"{name}-{team.name}-machine-user",
-                    metadata=k8s.meta.v1.ObjectMetaArgs(name=machine_secret(team.name), namespace=args.namespace, labels=labels),
+                    f"{name}-{team}-machine-user",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(name=machine_secret(team), namespace=args.namespace, labels=labels),
                     string_data=credentials,
                     opts=child,
                 )
             )
             k8s.core.v1.Secret(
-                f"{name}-{team.name}-credentials",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=TEAM_CREDENTIALS_SECRET, namespace=team_namespace(team.name), labels=labels),
+                f"{name}-{team}-credentials",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=TEAM_CREDENTIALS_SECRET, namespace=credentials_namespace(team), labels=labels),
                 string_data=credentials,
                 opts=child,
             )
@@ -178,7 +197,7 @@ class MlflowTeams(pulumi.ComponentResource):
             account=account.metadata.name,
             tracking_uri=args.tracking_uri,
             admin_secret=args.admin_secret,
-            teams=[team.name for team in args.teams],
+            teams=team_names,
         )
         annotations = workloads.skip_annotations(checkov={"CKV_K8S_35": workloads.MLFLOW_CREDENTIALS_REASON}, images=[args.image])
         inputs = pulumi.ResourceOptions(parent=self, depends_on=[config, *secrets, *args.server])

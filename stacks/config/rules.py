@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from access.mlflow_teams import SHARED_TEAM
 from components import formats
 from components.catalog import (
     MAX_POOL_NODES,
@@ -21,7 +22,7 @@ from components.catalog import (
     pool_machine_type,
 )
 from components.foundation.aws.subnet_plan import plan_subnets
-from components.declarations import ModelResources, NodePool, Team
+from components.declarations import SHARED_MODEL_NAMESPACE, ModelResources, NodePool, Team
 from components.pod_requests import DRIFT_JOB_RESOURCES, LOGGER_AGENT_REQUESTS, QUEUE_PROXY_RESOURCES
 from stacks.config.schema import ModelDeployment, StackConfig
 
@@ -456,13 +457,23 @@ def _alert_routing(config: StackConfig) -> list[Problem]:
 
 
 def _model_teams(config: StackConfig) -> list[Problem]:
-    """A model's team, and an alert route's team once teams are declared, names a declared team."""
+    """A model's team, and an alert route's team once teams are declared, names a declared team; no
+    team takes the name of the MLflow sync job's built-in team."""
     declared = [team.name for team in config.teams]
     allowed = f"declared teams (mlops:teams): {', '.join(declared) or '(none)'}"
     problems = [
         Problem(f"mlops:models[{index}].team", model.team, f"unknown team; {allowed}")
         for index, model in enumerate(config.models)
         if model.team is not None and model.team not in declared
+    ]
+    problems += [
+        Problem(
+            f"mlops:teams[{index}].name",
+            name,
+            f"reserved: MLflow role mlops-team-{SHARED_TEAM} belongs to the models without a team (namespace {SHARED_MODEL_NAMESPACE}); choose another name",
+        )
+        for index, name in enumerate(declared)
+        if name == SHARED_TEAM
     ]
     if declared:
         problems += [

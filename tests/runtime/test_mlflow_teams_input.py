@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from access.mlflow_teams import EXIT_CONFIG_ERROR, EXIT_MLFLOW_ERROR, main
+from access.mlflow_teams import EXIT_CONFIG_ERROR, EXIT_MLFLOW_ERROR, SHARED_TEAM, main
 from tests.conftest import PROJECT_DIR
 from tests.runtime.servers import free_port
 
@@ -20,7 +20,7 @@ ADMIN = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": "secre
 def passwords(tmp_path: Path) -> Path:
     directory = tmp_path / "passwords"
     directory.mkdir()
-    for team in ("fraud", "vision"):
+    for team in ("fraud", "vision", SHARED_TEAM):
         (directory / team).write_text(f"{team}-password\n")
     return directory
 
@@ -48,7 +48,7 @@ def test_missing_environment_is_named(capsys, passwords):
     [
         ({"name": "Fraud_Team"}, "teams.0.name='Fraud_Team': String should match pattern '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'"),
         ({"experimentPrefix": "/teams/%/"}, "teams.0.experimentPrefix='/teams/%/': String should match pattern '^/[A-Za-z0-9./-]+/$'"),
-        ({"experimentPrefix": None}, "teams.0.experimentPrefix: Field required"),
+        ({"experiments": [""]}, "teams.0.experiments.0='': String should have at least 1 character"),
         ({"owner": "someone"}, "teams.0.owner='someone': Extra inputs are not permitted"),
     ],
 )

@@ -152,6 +152,19 @@ def test_a_team_named_twice_is_refused():
     ]
 
 
+def test_the_name_of_the_mlflow_sync_jobs_built_in_team_is_refused():
+    """`serving` is the MLflow sync job's team of the models without one (access/mlflow_teams.py): a
+    declared team of that name would share its role `mlops-team-serving`."""
+    teams = json.loads(json.dumps(TEAMS))
+    teams[1]["name"] = "serving"
+    models = json.loads(problems_config()["mlops:models"])
+    models[1]["team"] = "serving"
+    assert problems_with({"mlops:teams": teams, "mlops:models": models}) == [
+        "mlops:teams[1].name: reserved: MLflow role mlops-team-serving belongs to the models without a team "
+        "(namespace mlops-serving); choose another name (got 'serving')"
+    ]
+
+
 def test_a_gpu_quota_below_the_gpu_models_peak_is_refused():
     """image-embedder: maxReplicas 2 x 1 GPU, promoted (no canary replicas), plus its weekly 1-GPU training Job = 3."""
     (problem,) = problems_with({"mlops:teams": teams_with(vision={"gpus": 2})})
