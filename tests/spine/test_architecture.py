@@ -82,3 +82,23 @@ def test_readme_links_only_to_pages_that_exist() -> None:
     assert links, "the README links its documentation pages"
     assert [link for link in links if not (PROJECT / link).is_file()] == []
     assert {f"docs/{page.name}" for page in (PROJECT / "docs").glob("*.md")} <= set(links), "every docs page is linked"
+
+
+# What the `mlops` stack-file commands load in the runtime virtualenv, which has no Pulumi SDK:
+# the typed config and its rules, and the day-2 commands the runtime tests drive (canary, models).
+SDK_FREE_MODULES = ("stacks.config", "mlops.stackops.canary", "mlops.stackops.models")
+BLOCK_PULUMI = """
+import importlib.abc, sys
+class NoPulumi(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "pulumi" or name.startswith(("pulumi.", "pulumi_")):
+            raise ImportError(f"{name} is not installed in the runtime virtualenv")
+sys.meta_path.insert(0, NoPulumi())
+"""
+
+
+@pytest.mark.parametrize("module", SDK_FREE_MODULES)
+def test_stack_config_and_stack_file_commands_load_without_the_pulumi_sdk(module: str) -> None:
+    code = BLOCK_PULUMI + f"import importlib; importlib.import_module({module!r})"
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr.strip().splitlines()[-1]
