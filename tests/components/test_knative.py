@@ -109,7 +109,8 @@ def test_the_queue_proxy_serves_request_metrics_where_the_model_pod_monitors_scr
     assert observability.inputs["data"] == REQUEST_METRICS == {"request-metrics-protocol": "prometheus"}
     (controller,) = [r for r in prod.by_type("kubernetes:helm.sh/v4:Chart") if str(r.inputs["chart"]).endswith("/kserve-resources")]
     assert depends_on(controller, observability)
-    monitors = prod.by_type("kubernetes:monitoring.coreos.com/v1:PodMonitor")
+    # The gateway's proxies have a PodMonitor of their own, in envoy-gateway-system.
+    monitors = [m for m in prod.by_type("kubernetes:monitoring.coreos.com/v1:PodMonitor") if m.inputs["metadata"]["namespace"] == "mlops-serving"]
     assert monitors and all(
         monitor.inputs["spec"]["podMetricsEndpoints"][0]["port"] == "http-usermetric" for monitor in monitors
     )

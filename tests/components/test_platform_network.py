@@ -148,6 +148,6 @@ def test_prometheus_may_reach_every_port_the_model_pod_monitors_scrape(request, 
     model server alike, is one the Prometheus flow opens."""
     rendering = request.getfixturevalue(stack)
     (rule,) = policies(rendering)[("mlops-serving", "allow-prometheus")]["ingress"]
-    monitors = rendering.by_type("kubernetes:monitoring.coreos.com/v1:PodMonitor")
+    monitors = [m for m in rendering.by_type("kubernetes:monitoring.coreos.com/v1:PodMonitor") if m.inputs["metadata"]["namespace"] == "mlops-serving"]
     scraped = {port for monitor in monitors for endpoint in monitor.inputs["spec"]["podMetricsEndpoints"] for port in scraped_ports(endpoint)}
     assert monitors and scraped <= ports(rule), scraped - ports(rule)
