@@ -13,7 +13,7 @@ The models are copies of the stack's first declared model under new names.
 
 Targets (issue 18): render within 1.3x of the floor at 500 models; validate under 5 % of render;
 500 models rendered and validated split in under 10 s on 2 free cores; peak memory at most 1.5x the
-single-process figure before this work (425 MiB at 500 models).
+single-process figure before this work (417 MiB at 500 models, tree c5d2d4f).
 
     .venv/bin/python benchmarks/render_scale.py [--stack prod] [--sizes 1,10,100,500]
 """
