@@ -8,6 +8,8 @@ balancer in a deleted subnet).
 
 from __future__ import annotations
 
+import json
+
 
 import pulumi
 import pulumi_aws as aws
@@ -42,6 +44,7 @@ from components.foundation.aws.identity import (
     WorkloadIdentity,
     WorkloadIdentityArgs,
     bucket_access_policy,
+    irsa_trust_policy,
     service_account_annotations,
 )
 from components.foundation.aws.load_balancer_controller import (
@@ -75,6 +78,7 @@ from components.interfaces import (
     WORKLOAD_SERVICE_ACCOUNTS,
     WORKLOADS,
     Foundation,
+    MODEL_WORKLOADS,
     GatewayExposure,
     ObjectStore,
     workload_namespaces,
@@ -91,6 +95,7 @@ EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
 
 
 def build_aws_foundation(config: StackConfig) -> Foundation:
+    _trust_policies_fit(config)
     versions, autoscaler_image = _pinned_versions(config)
     hosted_zone = config.gateway_dns_zone
     stores = stack_stores(config)
@@ -312,6 +317,34 @@ def _platform_roles(buckets: Buckets, stores: StackStores, model_homes: tuple[st
         )
         for workload in WORKLOADS
     ]
+
+
+# IAM counts a role's trust policy without whitespace and refuses one over 2,048 characters unless
+# the account's quota was raised (IAM and AWS STS quotas: "Role trust policy length", at most 4,096).
+TRUST_POLICY_LIMIT = 2048
+
+
+def _trust_policies_fit(config: StackConfig) -> None:
+    """The model workloads' roles trust their service account in every model namespace: each team adds
+    a subject, and IAM would refuse the role at `pulumi up`. Measured on the policy the stack renders,
+    with an EKS issuer of the region (its id is always 32 characters)."""
+    namespaces = model_namespaces(config.teams)
+    issuer = f"https://oidc.eks.{config.aws.region}.amazonaws.com/id/{'0' * 32}"
+    provider = f"arn:aws:iam::{'0' * 12}:oidc-provider/{issuer.removeprefix('https://')}"
+    for workload in sorted(MODEL_WORKLOADS):
+        document = irsa_trust_policy(provider, issuer, namespaces, WORKLOAD_SERVICE_ACCOUNTS[workload][1])
+        size = len(json.dumps(document, separators=(",", ":")))
+        if size > TRUST_POLICY_LIMIT:
+            raise ConfigError(
+                [
+                    Problem(
+                        "mlops:teams",
+                        f"{len(config.teams)} teams",
+                        f"the {workload} role would trust {len(namespaces)} namespaces in a {size}-character trust policy; "
+                        f"IAM accepts {TRUST_POLICY_LIMIT}: fewer or shorter team names",
+                    )
+                ]
+            )
 
 
 def _addon_roles(cluster_name: str) -> list[ServiceAccountRole]:

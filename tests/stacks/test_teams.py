@@ -15,6 +15,7 @@ from mlops.offline.validate import ReferenceData, validate_rendering
 from mlops.stackfiles import ProjectFiles
 from stacks.config import ConfigError, load_stack_config
 from tests.conftest import PROJECT_DIR, REFERENCE_DIR
+from tests.render_monitors import record_monitors
 
 # Prod's two models (fraud-detector on CPUs, image-embedder on one L4 GPU per replica), one per team.
 TEAMS = [
@@ -196,3 +197,17 @@ def test_an_alert_route_for_an_undeclared_team_is_refused_once_teams_exist():
 
 def problems_config() -> dict[str, str]:
     return ProjectFiles(PROJECT_DIR).stack_config("prod", WITH_TEAMS)
+
+
+def test_more_teams_than_an_iam_trust_policy_can_list_are_refused_before_any_resource(monkeypatch):
+    """Each team adds its namespace's subject to the model workloads' role trust policies; IAM refuses
+    one over 2,048 characters (whitespace not counted). 27 namespaces of 25-character names overflow it,
+    and the program stops naming mlops:teams before it declares anything on AWS."""
+    quota = {"cpu": "1", "memory": "1Gi", "gpus": 0}
+    many = [*TEAMS, *({"name": f"t{index:02d}-{'x' * 16}", "groups": ["g"], "quota": quota} for index in range(24))]
+    monitors = record_monitors(monkeypatch)
+    with pytest.raises(ConfigError, match=r"mlops:teams: the \S+ role would trust 27 namespaces in a \d{4}-character trust policy; IAM accepts 2048"):
+        render(PROJECT_DIR, "prod", {**WITH_TEAMS, "mlops:teams": json.dumps(many)}, processes=1)
+    assert monitors and monitors[0].recorded == []
+    # Twenty such teams still fit.
+    render(PROJECT_DIR, "prod", {**WITH_TEAMS, "mlops:teams": json.dumps(many[:20])}, processes=1)
